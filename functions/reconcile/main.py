@@ -1,0 +1,19 @@
+"""Entry point of the reconcile function: the only writer of job status; replies job.finished.
+
+Run with functions-framework (`functions-framework --target reconcile --source main.py`)
+or `qop serve reconcile`. The logic lives in the qiskit_operator library.
+"""
+
+import functions_framework
+import flask
+
+from qiskit_operator import wiring
+from qiskit_operator.serving import FunctionEndpoint
+from qiskit_operator.settings import Settings
+
+endpoint = FunctionEndpoint("reconcile", wiring.reconciler(Settings.from_env()))
+
+
+@functions_framework.http
+def reconcile(request: flask.Request) -> flask.Response:
+    return endpoint(request)

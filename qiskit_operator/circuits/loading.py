@@ -1,0 +1,71 @@
+"""From a job's `spec.circuit` to one QuantumCircuit, whatever its format.
+
+Called by the validate handler and by `qop validate`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from qiskit import QuantumCircuit
+
+from qiskit_operator.circuits.formats import detect_format
+from qiskit_operator.circuits.qasm import load_qasm2, load_qasm3
+from qiskit_operator.circuits.sandbox import SandboxPool
+from qiskit_operator.circuits.serialization import from_qpy, from_qpy_base64
+from qiskit_operator.errors import UserError
+from qiskit_operator.models.spec import CircuitFormat, CircuitSpec
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedCircuit:
+    circuit: QuantumCircuit
+    format: CircuitFormat
+    variable: str | None = None
+    circuits: list[str] = field(default_factory=list)
+
+
+def source_text(spec: CircuitSpec) -> str:
+    """The circuit's source text. Only inline sources are read so far."""
+    if spec.source == "inline":
+        return spec.code or ""
+    if spec.source == "git":
+        raise UserError("circuit.source git is not supported; use url or configmap",
+                        reason="UnsupportedSource")
+    raise UserError(
+        f"circuit.source {spec.source} is not available in this version; put the circuit "
+        "inline in circuit.code", reason="UnsupportedSource")
+
+
+def load_source(code: str, fmt: CircuitFormat | None, sandbox: SandboxPool,
+                variable: str | None = None) -> LoadedCircuit:
+    if not code.strip():
+        raise UserError("circuit.code is empty; put the circuit there", reason="EmptyCircuit")
+    fmt = fmt or detect_format(code)
+    if fmt == "qasm2":
+        return LoadedCircuit(load_qasm2(code), fmt)
+    if fmt == "qasm3":
+        return LoadedCircuit(load_qasm3(code), fmt)
+    if fmt == "qpy":
+        return _first(from_qpy_base64(code), fmt)
+    return _load_python(code, sandbox, variable)
+
+
+def _load_python(code: str, sandbox: SandboxPool, variable: str | None) -> LoadedCircuit:
+    # Compiling does not run anything: a syntax error is found here, in the
+    # server, without spending a sandbox child on it.
+    try:
+        compile(code, "<circuit>", "exec")
+    except SyntaxError as error:
+        raise UserError(
+            f"Python syntax error at line {error.lineno}: {error.msg}",
+            reason="SyntaxError", line=error.lineno) from error
+    result = sandbox.run(code, variable)
+    loaded = _first(from_qpy(result.qpy), "python")
+    return LoadedCircuit(loaded.circuit, "python", result.variable, result.circuits)
+
+
+def _first(circuits: list[QuantumCircuit], fmt: CircuitFormat) -> LoadedCircuit:
+    if not circuits:
+        raise UserError("the QPY data holds no circuit", reason="NoCircuit")
+    return LoadedCircuit(circuits[0], fmt)

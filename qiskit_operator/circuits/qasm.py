@@ -1,0 +1,75 @@
+"""OpenQASM 2 and 3 sources to circuits, with errors that name the line."""
+
+from __future__ import annotations
+
+import re
+
+from qiskit import QuantumCircuit, qasm2, qasm3
+
+from qiskit_operator.errors import UserError
+
+_QASM2_PLACE = re.compile(r"<input>:(\d+),(\d+):\s*(.*)", re.DOTALL)
+_QASM3_PLACE = re.compile(r"^(?:L)?(\d+)[:,]\s*(?:C)?(\d+):\s*(.*)", re.DOTALL)
+
+
+def load_qasm2(source: str) -> QuantumCircuit:
+    try:
+        return qasm2.loads(source, custom_instructions=qasm2.LEGACY_CUSTOM_INSTRUCTIONS)
+    except qasm2.QASM2Error as error:
+        raise _located("OpenQASM 2", str(error).strip('"'), _QASM2_PLACE) from error
+
+
+def load_qasm3(source: str) -> QuantumCircuit:
+    try:
+        return qasm3.loads(source)
+    except qasm3.QASM3Error as error:
+        raise _located("OpenQASM 3", str(error).strip('"'), _QASM3_PLACE) from error
+    except Exception as error:
+        # The OpenQASM 3 parser bails out without a message; parse again to find it.
+        line, column, message = _qasm3_syntax_error(source)
+        if line is None:
+            raise UserError(
+                f"OpenQASM 3 could not be read: {error or type(error).__name__}",
+                reason="SyntaxError",
+            ) from error
+        raise UserError(
+            f"OpenQASM 3 syntax error at line {line}, column {column}: {message}",
+            reason="SyntaxError",
+            line=line,
+        ) from error
+
+
+def _located(language: str, text: str, pattern: re.Pattern[str]) -> UserError:
+    match = pattern.match(text)
+    if not match:
+        return UserError(f"{language} error: {text}", reason="SyntaxError")
+    line, column, message = int(match.group(1)), int(match.group(2)), match.group(3).strip()
+    return UserError(
+        f"{language} error at line {line}, column {column}: {message}",
+        reason="SyntaxError",
+        line=line,
+    )
+
+
+def _qasm3_syntax_error(source: str) -> tuple[int | None, int | None, str]:
+    from antlr4 import CommonTokenStream, InputStream
+    from antlr4.error.ErrorListener import ErrorListener
+    from openqasm3._antlr.qasm3Lexer import qasm3Lexer
+    from openqasm3._antlr.qasm3Parser import qasm3Parser
+
+    found: list[tuple[int, int, str]] = []
+
+    class Collect(ErrorListener):  # type: ignore[misc]
+        def syntaxError(self, recognizer, symbol, line, column, msg, e):  # type: ignore[no-untyped-def]  # noqa: N802
+            found.append((line, column, msg))
+
+    lexer = qasm3Lexer(InputStream(source))
+    lexer.removeErrorListeners()
+    lexer.addErrorListener(Collect())
+    parser = qasm3Parser(CommonTokenStream(lexer))
+    parser.removeErrorListeners()
+    parser.addErrorListener(Collect())
+    parser.program()
+    if not found:
+        return None, None, ""
+    return found[0]

@@ -1,0 +1,183 @@
+"""Runs Python circuit programs outside the server process, fast.
+
+A zygote process imports Qiskit once and forks a child per request ahead of
+time, so the fork is off the request path and no request can change what the
+next one sees. Children run under CPU, memory and file-size limits with an
+import allow-list (`program`), and answer in msgpack, never pickle.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import msgspec
+
+from qiskit_operator.circuits.zygote import recv_frame, send_frame
+from qiskit_operator.errors import TransientError, UserError
+
+_MAX_REPLY = 64 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramResult:
+    qpy: bytes
+    variable: str
+    circuits: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Child:
+    pid: int
+    sock: socket.socket
+
+
+class SandboxPool:
+    """Keeps `warm` forked children waiting; each runs exactly one program."""
+
+    def __init__(self, *, warm: int = 2, cpu_seconds: int = 10, memory_bytes: int = 1 << 30,
+                 timeout: float = 15.0, max_source_bytes: int = 1 << 20) -> None:
+        self._timeout = timeout
+        self._cpu_seconds = cpu_seconds
+        self._warm = max(1, warm)
+        self._zygote_args = [str(cpu_seconds), str(memory_bytes), str(max_source_bytes)]
+        self._ready: deque[_Child] = deque()
+        self._lock = threading.Condition()
+        self._closed = False
+        self._owner_pid: int | None = None
+
+    def start(self) -> None:
+        """Start the zygote and the filler, once per process.
+
+        Servers such as gunicorn import the function in a master and fork workers;
+        threads do not survive a fork, so each worker starts its own pool lazily.
+        """
+        with self._lock:
+            if self._owner_pid == os.getpid() or self._closed:
+                return
+            self._owner_pid = os.getpid()
+            self._ready.clear()
+            self._control, zygote_end = socket.socketpair()
+            self._zygote = subprocess.Popen(
+                [sys.executable, "-m", "qiskit_operator.circuits.zygote",
+                 str(zygote_end.fileno()), *self._zygote_args],
+                pass_fds=[zygote_end.fileno()], stdin=subprocess.DEVNULL, close_fds=True)
+            zygote_end.close()
+            self._filler = threading.Thread(target=self._fill, name="sandbox-filler",
+                                            daemon=True)
+            self._filler.start()
+
+    def _fork(self) -> _Child:
+        self._control.send(b"F")
+        message, fds, _, _ = socket.recv_fds(self._control, 4, 1)
+        if not fds:
+            raise TransientError("the sandbox zygote stopped")
+        (pid,) = struct.unpack("!i", message)
+        return _Child(pid, socket.socket(fileno=fds[0]))
+
+    def _fill(self) -> None:
+        while True:
+            with self._lock:
+                self._lock.wait_for(lambda: self._closed or len(self._ready) < self._warm)
+                if self._closed:
+                    return
+            try:
+                child = self._fork()
+            except (OSError, TransientError):
+                with self._lock:
+                    self._closed = True
+                    self._lock.notify_all()
+                return
+            with self._lock:
+                self._ready.append(child)
+                self._lock.notify_all()
+
+    def wait_warm(self, timeout: float = 60.0) -> bool:
+        """Block until a child is waiting: the `/ready` condition."""
+        self.start()
+        with self._lock:
+            return self._lock.wait_for(lambda: bool(self._ready) or self._closed, timeout) and \
+                bool(self._ready)
+
+    @property
+    def is_warm(self) -> bool:
+        self.start()
+        return bool(self._ready)
+
+    def _take(self) -> _Child:
+        self.start()
+        with self._lock:
+            if not self._lock.wait_for(lambda: bool(self._ready) or self._closed, self._timeout):
+                raise TransientError("no sandbox worker became free in time")
+            if not self._ready:
+                raise TransientError("the sandbox is closed")
+            child = self._ready.popleft()
+            self._lock.notify_all()
+            return child
+
+    def run(self, code: str, variable: str | None = None) -> ProgramResult:
+        child = self._take()
+        started = time.monotonic()
+        try:
+            child.sock.settimeout(self._timeout)
+            send_frame(child.sock, msgspec.msgpack.encode([code, variable]))
+            frame = recv_frame(child.sock, _MAX_REPLY)
+        except TimeoutError as error:
+            raise UserError(
+                f"the circuit program ran longer than {self._timeout:g} s; "
+                "build the circuit without long loops or sleeps", reason="TimeLimit") from error
+        except (OSError, ValueError) as error:
+            raise self._abnormal(time.monotonic() - started) from error
+        finally:
+            child.sock.close()
+            _kill(child.pid)
+        if frame is None:
+            raise self._abnormal(time.monotonic() - started)
+        reply = msgspec.msgpack.decode(frame)
+        if reply[0] == "ok":
+            return ProgramResult(qpy=reply[1], variable=reply[2], circuits=list(reply[3]))
+        _, kind, message, line = reply
+        where = f" at line {line}" if line else ""
+        raise UserError(f"{kind}{where}: {message}", reason=_REASONS.get(kind, "ProgramError"),
+                        line=line)
+
+    def _abnormal(self, elapsed: float) -> UserError:
+        if elapsed >= self._cpu_seconds * 0.9:
+            return UserError(
+                f"the circuit program used more than {self._cpu_seconds} s of CPU time",
+                reason="TimeLimit")
+        return UserError(
+            "the circuit program was stopped: it went over the sandbox's memory or file "
+            "limits, or ended itself", reason="SandboxLimit")
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            children = list(self._ready)
+            self._ready.clear()
+            self._lock.notify_all()
+        for child in children:
+            child.sock.close()
+            _kill(child.pid)
+        if self._owner_pid == os.getpid():
+            self._control.close()
+            self._zygote.wait(5)
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+_REASONS = {"SyntaxError": "SyntaxError", "NoCircuit": "NoCircuit", "MemoryLimit": "MemoryLimit",
+            "ImportError": "Forbidden"}

@@ -1,0 +1,125 @@
+"""The sandbox's fork server: a process that has Qiskit loaded and forks children.
+
+Started by `SandboxPool` as `python -m qiskit_operator.circuits.zygote FD`.
+For each byte it reads on the control socket it forks one child and hands the
+parent that child's end of a fresh socket pair (SCM_RIGHTS) with its pid. The
+child applies its limits at once, waits for one program, runs it, replies
+(msgpack, never pickle: the parent must not trust what a child sends) and exits.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import resource
+import signal
+import socket
+import struct
+import sys
+
+import msgspec
+
+from qiskit_operator.circuits import program  # imports Qiskit once, for every child
+
+_HEADER = struct.Struct("!I")
+
+# Run once in the zygote so that every child inherits Qiskit's lazily built
+# state (gate classes, QPY tables) instead of building it on the request path.
+_WARM_UP = """
+from qiskit import QuantumCircuit
+from qiskit.circuit import Parameter
+import numpy, math
+theta = Parameter("theta")
+qc = QuantumCircuit(3, 3)
+qc.h(0); qc.x(1); qc.y(2); qc.z(0); qc.s(1); qc.sdg(1); qc.t(2); qc.tdg(2); qc.sx(0)
+qc.rx(theta, 0); qc.ry(0.1, 1); qc.rz(0.2, 2); qc.p(0.3, 0); qc.u(0.1, 0.2, 0.3, 1)
+qc.cx(0, 1); qc.cz(1, 2); qc.cy(0, 2); qc.swap(0, 1); qc.ccx(0, 1, 2); qc.cp(0.4, 0, 2)
+qc.rzz(0.5, 0, 1); qc.barrier(); qc.reset(2)
+qc.measure([0, 1, 2], [0, 1, 2])
+"""
+
+
+def send_frame(sock: socket.socket, payload: bytes) -> None:
+    sock.sendall(_HEADER.pack(len(payload)) + payload)
+
+
+def recv_frame(sock: socket.socket, limit: int) -> bytes | None:
+    header = _recv_exact(sock, _HEADER.size)
+    if header is None:
+        return None
+    (length,) = _HEADER.unpack(header)
+    if length > limit:
+        raise ValueError(f"frame of {length} bytes is over the {limit}-byte limit")
+    return _recv_exact(sock, length)
+
+
+def _recv_exact(sock: socket.socket, size: int) -> bytes | None:
+    chunks = bytearray()
+    while len(chunks) < size:
+        chunk = sock.recv(size - len(chunks))
+        if not chunk:
+            return None
+        chunks.extend(chunk)
+    return bytes(chunks)
+
+
+def _apply_limits(cpu_seconds: int, memory_bytes: int) -> None:
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    with open("/proc/self/statm") as statm:
+        baseline = int(statm.read().split()[0]) * resource.getpagesize()
+    cap = baseline + memory_bytes
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+
+def _child(sock: socket.socket, cpu_seconds: int, memory_bytes: int, max_source: int) -> None:
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    # Touch, while idle, the pages a program will write, so that copying them
+    # happens before the request rather than during it.
+    program.run_program(_WARM_UP, None)
+    _apply_limits(cpu_seconds, memory_bytes)
+    request = recv_frame(sock, max_source)
+    if request is None:
+        os._exit(0)
+    code, variable = msgspec.msgpack.decode(request)
+    reply = program.run_program(code, variable)
+    send_frame(sock, msgspec.msgpack.encode(reply))
+    sock.close()
+    os._exit(0)
+
+
+def main() -> None:
+    control = socket.socket(fileno=int(sys.argv[1]))
+    cpu_seconds, memory_bytes, max_source = (int(arg) for arg in sys.argv[2:5])
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    devnull = os.open(os.devnull, os.O_RDWR)
+    program.run_program(_WARM_UP, None)
+    # Children copy this heap on write: keep the collector from walking (and so
+    # copying) it in every child.
+    gc.freeze()
+    while True:
+        if not control.recv(1):
+            return  # the pool closed its end: the server is gone
+        ours, theirs = socket.socketpair()
+        pid = os.fork()
+        if pid == 0:
+            control.close()
+            ours.close()
+            for stream in (0, 1, 2):
+                os.dup2(devnull, stream)
+            try:
+                _child(theirs, cpu_seconds, memory_bytes, max_source)
+            finally:
+                os._exit(1)
+        theirs.close()
+        try:
+            socket.send_fds(control, [struct.pack("!i", pid)], [ours.fileno()])
+        except OSError:
+            return  # the pool is gone
+        finally:
+            ours.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""`qop`: run a QiskitJob on this machine, validate a circuit file, serve a function,
+write the CRDs."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import logging
+import sys
+from pathlib import Path
+
+from qiskit_operator.errors import UserError
+from qiskit_operator.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    logging.basicConfig(level=getattr(logging, settings.log_level, logging.INFO),
+                        format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("qiskit").setLevel(logging.WARNING)
+    try:
+        return int(args.command(args, settings))
+    except UserError as error:
+        print(f"qop: {error.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qop", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run a QiskitJob YAML through the whole pipeline")
+    run.add_argument("job", type=Path)
+    run.add_argument("--http", action="store_true",
+                     help="run each function as a real HTTP server on loopback")
+    run.add_argument("--output", choices=["text", "json"], default="text")
+    run.set_defaults(command=_run)
+
+    validate = commands.add_parser("validate", help="check a circuit file and print its metadata")
+    validate.add_argument("file", type=Path)
+    validate.add_argument("--variable", help="Python: the variable holding the circuit")
+    validate.add_argument("--output", choices=["text", "json"], default="text")
+    validate.set_defaults(command=_validate)
+
+    serve = commands.add_parser("serve", help="serve one function over HTTP")
+    serve.add_argument("function", choices=["validate", "execute", "reconcile"])
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--host", default="0.0.0.0")
+    serve.set_defaults(command=_serve)
+
+    crds = commands.add_parser("crds", help="write crds/*.yaml from the models")
+    crds.add_argument("--dir", type=Path, default=Path("crds"))
+    crds.set_defaults(command=_crds)
+    return parser
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from qiskit_operator.local.display import PhasePrinter, summary
+    from qiskit_operator.local.jobfile import load_job_manifest
+    from qiskit_operator.local.pipeline import LocalPipeline
+
+    manifest = load_job_manifest(args.job)
+    with LocalPipeline(settings, http=args.http) as pipeline:
+        if args.output == "text":
+            printer = PhasePrinter(sys.stdout)
+            pipeline.store.subscribe(printer)
+            meta = manifest["metadata"]
+            printer.start(f"{meta.get('namespace', 'default')}/{meta['name']}")
+        job = pipeline.run(manifest)
+    if args.output == "json":
+        print(json.dumps(job.model_dump(by_alias=True, exclude_none=True, mode="json"), indent=2))
+    else:
+        print()
+        print("\n".join(summary(job)))
+    return 0 if job.status and job.status.phase and job.status.phase.value == "Completed" else 1
+
+
+def _validate(args: argparse.Namespace, settings: Settings) -> int:
+    from qiskit_operator.circuits.formats import format_for_filename
+    from qiskit_operator.circuits.loading import load_source
+    from qiskit_operator.circuits.sandbox import SandboxPool
+    from qiskit_operator.circuits.serialization import canonical_qpy
+    from qiskit_operator.circuits.summary import summarise
+
+    try:
+        raw = args.file.read_bytes()
+    except OSError as error:
+        raise UserError(f"{args.file}: {error.strerror}") from error
+    fmt = format_for_filename(args.file.name)
+    code = base64.b64encode(raw).decode() if fmt == "qpy" else raw.decode()
+    pool = SandboxPool(warm=1, cpu_seconds=settings.sandbox.cpu_seconds,
+                       memory_bytes=settings.sandbox.memory_bytes,
+                       timeout=settings.sandbox.timeout_seconds)
+    try:
+        loaded = load_source(code, fmt, pool, args.variable)
+    except UserError as error:
+        print(f"{args.file}: invalid: {error.message}", file=sys.stderr)
+        return 1
+    finally:
+        pool.close()
+    _, circuit_hash = canonical_qpy(loaded.circuit)
+    meta = summarise(loaded.circuit, circuit_hash)
+    report = {"valid": True, "format": loaded.format, "variable": loaded.variable,
+              "circuits": loaded.circuits, "hash": meta.hash, "qubits": meta.qubits,
+              "clbits": meta.clbits, "depth": meta.depth, "gates": meta.size,
+              "gate_types": meta.gate_types, "two_qubit_gates": meta.two_qubit_gates,
+              "parameters": meta.parameters}
+    if args.output == "json":
+        print(json.dumps(report, indent=2))
+    else:
+        for key, value in report.items():
+            if value not in (None, [], {}):
+                print(f"{key:>16}: {value}")
+    return 0
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import functions_framework
+    from functions_framework._http import create_server
+
+    source = settings.functions_dir / args.function / "main.py"
+    if not source.exists():
+        raise UserError(f"{source} not found; set QOP_FUNCTIONS_DIR to the functions/ folder")
+    app = functions_framework.create_app(target=args.function, source=str(source))
+    create_server(app, debug=False).run(args.host, args.port)
+    return 0
+
+
+def _crds(args: argparse.Namespace, settings: Settings) -> int:
+    from qiskit_operator.crds import write_crds
+
+    for path in write_crds(args.dir):
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

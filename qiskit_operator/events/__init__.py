@@ -1,0 +1,1 @@
+"""The event contract of DESIGN.md §3: types, typed payloads, and their CloudEvent codecs."""

@@ -1,0 +1,122 @@
+"""Typed payloads of the events the functions reply with (msgspec: the hot path).
+
+Big results never ride in an event; these stay small (DESIGN.md §3).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from qiskit_operator.events import types
+
+
+class JobRef(msgspec.Struct, frozen=True, kw_only=True):
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+class CircuitSummary(msgspec.Struct, frozen=True, kw_only=True):
+    hash: str
+    qubits: int
+    clbits: int
+    depth: int
+    size: int
+    gate_types: dict[str, int]
+    two_qubit_gates: int
+    parameters: list[str]
+
+
+class ExecutionRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """What execute needs to run the job: it has no Kubernetes access to look it up."""
+
+    shots: int
+    optimization_level: int
+    seed: int | None = None
+    method: str | None = None
+    max_execution_time: str | None = None
+
+
+class JobValidated(msgspec.Struct, frozen=True, kw_only=True):
+    job: JobRef
+    circuit_qpy: str  # base64 of the canonical QPY
+    format: str
+    metadata: CircuitSummary
+    backend: str
+    execution: ExecutionRequest
+    estimated_cost: str
+    validation_seconds: float
+
+
+class JobRejected(msgspec.Struct, frozen=True, kw_only=True):
+    job: JobRef
+    reason: str
+    message: str
+    line: int | None = None
+
+
+class JobCompleted(msgspec.Struct, frozen=True, kw_only=True):
+    job: JobRef
+    counts: dict[str, int]
+    shots: int
+    backend: str
+    method: str
+    seed: int | None
+    transpiled: bool
+    transpile_seconds: float
+    execution_seconds: float
+
+
+class JobFailed(msgspec.Struct, frozen=True, kw_only=True):
+    job: JobRef
+    reason: str
+    message: str
+    kind: Literal["user", "transient"] = "user"
+
+
+class JobFinished(msgspec.Struct, frozen=True, kw_only=True):
+    job: JobRef
+    phase: str
+    message: str
+
+
+Reply = JobValidated | JobRejected | JobCompleted | JobFailed | JobFinished
+
+TYPE_OF: dict[type[Reply], str] = {
+    JobValidated: types.JOB_VALIDATED,
+    JobRejected: types.JOB_REJECTED,
+    JobCompleted: types.JOB_COMPLETED,
+    JobFailed: types.JOB_FAILED,
+    JobFinished: types.JOB_FINISHED,
+}
+_DECODERS: dict[str, msgspec.json.Decoder[Reply]] = {
+    event_type: msgspec.json.Decoder(cls) for cls, event_type in TYPE_OF.items()
+}
+_ENCODER = msgspec.json.Encoder()
+
+
+class PayloadError(ValueError):
+    """An event's data does not match the payload its type promises."""
+
+
+def encode(payload: Reply) -> bytes:
+    return _ENCODER.encode(payload)
+
+
+def decode(event_type: str, data: bytes) -> Reply:
+    decoder = _DECODERS.get(event_type)
+    if decoder is None:
+        raise PayloadError(f"no payload is defined for event type {event_type!r}")
+    try:
+        return decoder.decode(data)
+    except msgspec.ValidationError as error:
+        raise PayloadError(f"{event_type}: {error}") from error
+    except msgspec.DecodeError as error:
+        raise PayloadError(f"{event_type}: data is not JSON: {error}") from error

@@ -1,0 +1,22 @@
+"""CloudEvent `type` values the system produces and consumes."""
+
+from __future__ import annotations
+
+from typing import Final
+
+APISERVER_ADD: Final = "dev.knative.apiserver.resource.add"
+APISERVER_UPDATE: Final = "dev.knative.apiserver.resource.update"
+APISERVER_DELETE: Final = "dev.knative.apiserver.resource.delete"
+APISERVER_TYPES: Final = frozenset({APISERVER_ADD, APISERVER_UPDATE, APISERVER_DELETE})
+
+_PREFIX: Final = "io.qiskit.operator.job."
+JOB_VALIDATED: Final = _PREFIX + "validated"
+JOB_REJECTED: Final = _PREFIX + "rejected"
+JOB_COMPLETED: Final = _PREFIX + "completed"
+JOB_FAILED: Final = _PREFIX + "failed"
+JOB_FINISHED: Final = _PREFIX + "finished"
+
+# Extension attributes our events carry (CloudEvents names: lowercase alphanumerics).
+EXT_JOB_UID: Final = "jobuid"
+EXT_GENERATION: Final = "generation"
+EXT_TRACEPARENT: Final = "traceparent"

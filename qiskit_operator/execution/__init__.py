@@ -1,0 +1,1 @@
+"""Execution on Qiskit Aer: transpile only when needed, cached, then run."""

@@ -1,0 +1,78 @@
+"""What `qop run` shows in a terminal: phases as they change, the final status and
+a histogram of the counts."""
+
+from __future__ import annotations
+
+import time
+from typing import TextIO
+
+from qiskit_operator.models import QiskitJob
+
+_BAR = 40
+_TOP = 16
+
+
+class PhasePrinter:
+    """Listens to the status store and prints each new phase once."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._last: str | None = None
+        self._started = time.perf_counter()
+
+    def start(self, job_key: str) -> None:
+        self._started = time.perf_counter()
+        self._print(job_key, "Pending", "submitted")
+
+    def __call__(self, job: QiskitJob) -> None:
+        status = job.status
+        if status is None or status.phase is None or status.phase.value == self._last:
+            return
+        self._print(job.key, status.phase.value, status.message or "")
+
+    def _print(self, key: str, phase: str, message: str) -> None:
+        self._last = phase
+        elapsed = (time.perf_counter() - self._started) * 1000
+        self._out.write(f"{elapsed:8.1f} ms  {key:<24} {phase:<11} {message}\n")
+        self._out.flush()
+
+
+def histogram(counts: dict[str, int], width: int = _BAR) -> list[str]:
+    if not counts:
+        return []
+    total = sum(counts.values())
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    shown = ordered[:_TOP]
+    peak = shown[0][1]
+    label = max(len(k) for k, _ in shown)
+    lines = []
+    for outcome, count in shown:
+        bar = "█" * max(1, round(width * count / peak))
+        lines.append(f"  {outcome:>{label}} │{bar:<{width}} {count:>7} {100 * count / total:5.1f}%")
+    if len(ordered) > _TOP:
+        rest = sum(c for _, c in ordered[_TOP:])
+        lines.append(f"  ({len(ordered) - _TOP} more outcomes, {rest} shots)")
+    return lines
+
+
+def summary(job: QiskitJob) -> list[str]:
+    status = job.status
+    if status is None:
+        return [f"{job.key}: no status"]
+    lines = [f"{job.key}: {status.phase.value if status.phase else 'Unknown'}"]
+    if status.message:
+        lines.append(f"  message:   {status.message}")
+    meta = status.circuit_metadata
+    if meta:
+        lines.append(f"  circuit:   {meta.qubits} qubits, depth {meta.depth}, {meta.gates} "
+                     f"instructions, hash {meta.hash[:12]}")
+    metrics = status.metrics
+    if metrics and metrics.execution_seconds is not None:
+        lines.append(f"  timings:   validate {1000 * (metrics.validation_seconds or 0):.1f} ms, "
+                     f"transpile {1000 * (metrics.transpile_seconds or 0):.1f} ms, "
+                     f"simulate {1000 * metrics.execution_seconds:.1f} ms "
+                     f"({metrics.method}{', transpiled' if metrics.transpiled else ''})")
+    if status.results and status.results.counts:
+        lines.append(f"  counts ({status.results.shots} shots):")
+        lines.extend(histogram(status.results.counts))
+    return lines

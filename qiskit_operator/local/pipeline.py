@@ -1,0 +1,152 @@
+"""`qop run`: the cluster's pipeline on one machine.
+
+Emits the event ApiServerSource would for the job, then lets a local Broker
+route every event by the Trigger manifests in knative/, to the three functions
+either in-process or as real functions-framework HTTP servers on loopback.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from qiskit_operator import wiring
+from qiskit_operator.events import payloads, types
+from qiskit_operator.events.apiserver import job_ref_from_raw, resource_event
+from qiskit_operator.models import ObjectMeta, QiskitJob
+from qiskit_operator.routing.broker import LocalBroker
+from qiskit_operator.routing.delivery import HttpSubscriber, InProcessSubscriber, Subscriber
+from qiskit_operator.routing.triggers import load_triggers
+from qiskit_operator.settings import Settings
+from qiskit_operator.status.writer import MemoryStatusStore
+
+FUNCTIONS = {"validate": "qiskit-validate", "execute": "qiskit-execute",
+             "reconcile": "qiskit-reconcile"}
+
+
+class FunctionServer:
+    """One function as a real functions-framework app on a free loopback port."""
+
+    def __init__(self, function: str, settings: Settings) -> None:
+        import functions_framework
+
+        source = settings.functions_dir / function / "main.py"
+        self.app = functions_framework.create_app(target=function, source=str(source))
+        self._server: BaseWSGIServer = make_server("127.0.0.1", 0, self.app, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}/"
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        name=f"serve-{function}", daemon=True)
+        self._thread.start()
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = datetime.now(UTC).timestamp() + timeout
+        while datetime.now(UTC).timestamp() < deadline:
+            if requests.get(self.url + "ready", timeout=5).status_code == 200:
+                return
+            threading.Event().wait(0.05)
+        raise TimeoutError(f"{self.url} did not become ready in {timeout:g} s")
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class LocalPipeline:
+    """The three functions and a Broker; use as a context manager."""
+
+    def __init__(self, settings: Settings | None = None, *, http: bool = False,
+                 store: MemoryStatusStore | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        self.http = http
+        self.store = store or wiring.memory_store()
+        self._servers: list[FunctionServer] = []
+        self._closers: list[Callable[[], None]] = []
+        self.subscribers: dict[str, Subscriber] = {}
+
+    def __enter__(self) -> LocalPipeline:
+        if self.http:
+            for function, service in FUNCTIONS.items():
+                server = FunctionServer(function, self.settings)
+                self._servers.append(server)
+                self.subscribers[service] = HttpSubscriber(service, server.url)
+            for server in self._servers:
+                server.wait_ready()
+        else:
+            validator = wiring.validator(self.settings)
+            validator.sandbox.wait_warm()
+            self._closers.append(validator.sandbox.close)
+            executor = wiring.executor(self.settings)
+            reconciler = wiring.reconciler(self.settings)
+            reconciler.writer = self.store
+            for service, handler in (("qiskit-validate", validator),
+                                     ("qiskit-execute", executor),
+                                     ("qiskit-reconcile", reconciler)):
+                self.subscribers[service] = InProcessSubscriber(service, handler.handle)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for server in self._servers:
+            server.close()
+        for close in self._closers:
+            close()
+
+    def broker(self) -> LocalBroker:
+        triggers = load_triggers(self.settings.knative_dir / "triggers.yaml")
+        return LocalBroker(triggers, self.subscribers)
+
+    def run(self, manifest: dict[str, Any]) -> QiskitJob:
+        """Submit the job as `kubectl apply` would and run the pipeline to its end."""
+        obj = admit(manifest)
+        self.store.add(_unchecked_job(obj))
+        broker = self.broker()
+        event = resource_event(obj, types.APISERVER_ADD)
+        broker.publish(event)
+        broker.run_until_idle()
+        key = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
+        job = self.store.get(key)
+        assert job is not None
+        if job.status is None or job.status.phase is None or not job.status.phase.is_terminal:
+            # Nothing may be left hanging: what could not be delivered fails the job,
+            # as the dead-letter sink does on a cluster.
+            reasons = "; ".join(f"{f.event_type} to {f.trigger}: {f.error}"
+                                for f in broker.failures) or "no function answered"
+            ref = job_ref_from_raw(event)
+            assert ref is not None
+            failed = payloads.JobFailed(job=ref, reason="DeliveryFailed",
+                                        message=f"the pipeline stopped: {reasons}")
+            broker.publish(event.reply(types.JOB_FAILED, "/qiskit-operator/runner",
+                                       payloads.encode(failed)))
+            broker.run_until_idle()
+            job = self.store.get(key)
+            assert job is not None
+        return job
+
+
+def admit(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What the API server adds on create: uid, generation, namespace, timestamp."""
+    obj = copy.deepcopy(manifest)
+    meta = obj.setdefault("metadata", {})
+    meta.setdefault("namespace", "default")
+    meta["uid"] = str(uuid.uuid4())
+    meta["generation"] = 1
+    meta["creationTimestamp"] = datetime.now(UTC).replace(microsecond=0).isoformat().replace(
+        "+00:00", "Z")
+    obj.pop("status", None)
+    return obj
+
+
+def _unchecked_job(obj: dict[str, Any]) -> QiskitJob:
+    # The store keeps the job even when its spec is invalid, so that validate can
+    # reject it and reconcile can record why, as on a cluster.
+    try:
+        return QiskitJob.model_validate(obj)
+    except ValueError:
+        return QiskitJob.model_construct(metadata=ObjectMeta.model_validate(obj["metadata"]),
+                                         spec=None, status=None)

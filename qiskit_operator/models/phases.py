@@ -1,0 +1,52 @@
+"""Job phases and the order they move in.
+
+A phase never goes backwards because of a late or duplicated event; this
+module is where "backwards" is defined.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Phase(StrEnum):
+    PENDING = "Pending"
+    VALIDATING = "Validating"
+    SCHEDULED = "Scheduled"
+    RUNNING = "Running"
+    RETRYING = "Retrying"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({Phase.COMPLETED, Phase.FAILED, Phase.CANCELLED})
+
+# Running and Retrying share a rank: a job moves between them while it is retried.
+_RANK = {
+    Phase.PENDING: 0,
+    Phase.VALIDATING: 1,
+    Phase.SCHEDULED: 2,
+    Phase.RUNNING: 3,
+    Phase.RETRYING: 3,
+    Phase.COMPLETED: 4,
+    Phase.FAILED: 4,
+    Phase.CANCELLED: 4,
+}
+
+
+def may_move(current: Phase | None, target: Phase) -> bool:
+    """Whether a job of the same generation may go from `current` to `target`."""
+    if current is None:
+        return True
+    if current.is_terminal:
+        return False
+    return target.rank >= current.rank

@@ -1,0 +1,160 @@
+"""The desired state of a QiskitJob: what the user writes under `spec:`.
+
+Field names follow the original Qiskit Operator's QiskitJob so its manifests
+keep working; the primitive, observables, sweep and seed fields follow what
+users of Qiskit Runtime expect.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from qiskit_operator.models.base import ResourceModel
+
+BackendType = Literal["local_simulator", "ibm_quantum", "ibm_simulator", "aws_braket"]
+AerMethod = Literal[
+    "automatic",
+    "statevector",
+    "density_matrix",
+    "matrix_product_state",
+    "stabilizer",
+    "extended_stabilizer",
+    "unitary",
+]
+CircuitSource = Literal["inline", "configmap", "url", "git"]
+CircuitFormat = Literal["python", "qasm2", "qasm3", "qpy"]
+
+
+class BackendSpec(ResourceModel):
+    """Where the circuit runs. Only `local_simulator` (Qiskit Aer) runs today."""
+
+    type: BackendType = Field(
+        "local_simulator", description="Backend kind; local_simulator runs on Qiskit Aer."
+    )
+    name: str | None = Field(None, description="A specific backend, e.g. aer_simulator.")
+    method: AerMethod | None = Field(
+        None, description="Aer simulation method; chosen automatically when absent."
+    )
+    instance: str | None = Field(None, description="IBM Cloud instance CRN (compatibility).")
+    hub: str | None = Field(None, description="IBM Quantum hub (compatibility).")
+    group: str | None = Field(None, description="IBM Quantum group (compatibility).")
+    project: str | None = Field(None, description="IBM Quantum project (compatibility).")
+
+
+class ConfigMapRef(ResourceModel):
+    name: str = Field(description="ConfigMap in the job's namespace.")
+    key: str = Field(description="Key of the ConfigMap that holds the circuit.")
+
+
+class GitRef(ResourceModel):
+    repository: str
+    branch: str | None = None
+    path: str
+
+
+class CircuitSpec(ResourceModel):
+    """The circuit: its source, its format, and which variable holds it."""
+
+    source: CircuitSource = Field("inline", description="Where the circuit comes from.")
+    format: CircuitFormat | None = Field(
+        None, description="python, qasm2, qasm3 or qpy (base64); detected when absent."
+    )
+    code: str | None = Field(None, description="The circuit itself when source is inline.")
+    config_map_ref: ConfigMapRef | None = Field(None, description="Used when source is configmap.")
+    url: str | None = Field(None, description="Used when source is url.")
+    git_ref: GitRef | None = Field(None, description="Accepted for compatibility; refused.")
+    variable: str | None = Field(
+        None, description="Python only: the variable that holds the circuit to run."
+    )
+
+    @model_validator(mode="after")
+    def _source_has_its_field(self) -> CircuitSpec:
+        needed = {"inline": self.code, "configmap": self.config_map_ref, "url": self.url}
+        if self.source in needed and needed[self.source] is None:
+            field = {"inline": "code", "configmap": "configMapRef", "url": "url"}[self.source]
+            raise ValueError(f"circuit.source is {self.source}, so circuit.{field} is required")
+        return self
+
+
+class ExecutionSpec(ResourceModel):
+    """How to run: shots, transpilation, seed, primitive and its inputs."""
+
+    shots: int = Field(1024, ge=1, le=100_000, description="Number of shots.")
+    optimization_level: int = Field(1, ge=0, le=3, description="Transpiler optimization level.")
+    resilience_level: int | None = Field(None, ge=0, le=2, description="Compatibility; unused.")
+    seed: int | None = Field(None, ge=0, description="Simulator seed, for reproducible counts.")
+    max_execution_time: str | None = Field(
+        None, description="Time limit for the simulation, e.g. 30s, 5m, 1h."
+    )
+    priority: Literal["low", "normal", "high", "urgent"] = "normal"
+    primitive: Literal["sampler", "estimator"] = Field(
+        "sampler", description="sampler gives counts; estimator gives expectation values."
+    )
+    observables: list[str] | None = Field(
+        None, description="Estimator only: Pauli strings, optionally with a coefficient."
+    )
+    parameter_values: list[list[float]] | None = Field(
+        None, description="One row of parameter values per binding of a parameterized circuit."
+    )
+    precision: float | None = Field(None, gt=0, description="Estimator target precision.")
+    disable_fallback: bool | None = None
+
+
+class BudgetSpec(ResourceModel):
+    max_cost: str | None = Field(None, description='Most this job may cost, e.g. "$10.00".')
+    cost_center: str | None = None
+    billing_account: str | None = None
+
+
+class OutputSpec(ResourceModel):
+    type: Literal["configmap", "pvc", "s3", "gcs", "azure_blob"] = "configmap"
+    location: str | None = Field(None, description="ConfigMap or PVC name.")
+    path: str | None = None
+    format: Literal["json", "csv"] = "json"
+    retention: str | None = None
+
+
+class SecretRef(ResourceModel):
+    name: str
+    namespace: str | None = None
+
+
+class CredentialsSpec(ResourceModel):
+    secret_ref: SecretRef | None = None
+    vault_path: str | None = None
+
+
+class BackendWeights(ResourceModel):
+    cost: float | None = Field(None, ge=0, le=1)
+    queue_time: float | None = Field(None, ge=0, le=1)
+    capability: float | None = Field(None, ge=0, le=1)
+    availability: float | None = Field(None, ge=0, le=1)
+
+
+class BackendSelectionSpec(ResourceModel):
+    weights: BackendWeights | None = None
+    preferred_backends: list[str] | None = None
+    excluded_backends: list[str] | None = None
+    allow_fallback: bool | None = None
+    fallback_to_simulator: bool | None = None
+
+
+class SessionSpec(ResourceModel):
+    name: str | None = None
+    max_time: int | None = Field(None, ge=1)
+    mode: Literal["dedicated", "batch"] | None = None
+
+
+class JobSpec(ResourceModel):
+    """spec of a QiskitJob."""
+
+    backend: BackendSpec = Field(default_factory=BackendSpec)  # type: ignore[arg-type]
+    circuit: CircuitSpec
+    execution: ExecutionSpec = Field(default_factory=ExecutionSpec)  # type: ignore[arg-type]
+    session: SessionSpec | None = None
+    budget: BudgetSpec | None = None
+    output: OutputSpec | None = None
+    credentials: CredentialsSpec | None = None
+    backend_selection: BackendSelectionSpec | None = None

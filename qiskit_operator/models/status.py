@@ -1,0 +1,80 @@
+"""The observed state of a QiskitJob: what reconcile writes under `status:`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import ConfigDict, Field
+
+from qiskit_operator.models.base import ResourceModel
+from qiskit_operator.models.phases import Phase
+
+
+class StatusModel(ResourceModel):
+    # Status is written by us but read back from the cluster: tolerate fields
+    # a newer writer added instead of failing to reconcile.
+    model_config = ConfigDict(extra="ignore")
+
+
+class Condition(StatusModel):
+    """A Kubernetes metav1.Condition."""
+
+    type: str
+    status: Literal["True", "False", "Unknown"]
+    reason: str
+    message: str = ""
+    last_transition_time: datetime
+    observed_generation: int | None = None
+
+
+class CircuitMetadata(StatusModel):
+    hash: str = Field(description="sha256 of the circuit's canonical QPY.")
+    depth: int
+    qubits: int
+    clbits: int | None = None
+    gates: int = Field(description="Instruction count, measurements included (circuit size).")
+    gate_types: dict[str, int] = Field(default_factory=dict)
+
+
+class SweepEntry(StatusModel):
+    parameters: list[float]
+    counts: dict[str, int] | None = None
+    expectation_values: list[float] | None = None
+
+
+class Results(StatusModel):
+    counts: dict[str, int] | None = None
+    expectation_values: list[float] | None = None
+    standard_errors: list[float] | None = None
+    sweep: list[SweepEntry] | None = None
+    shots: int | None = None
+    execution_time: str | None = Field(None, description='Simulation wall time, e.g. "0.002s".')
+    location: str | None = Field(None, description="Where the full result is stored.")
+
+
+class Metrics(StatusModel):
+    validation_seconds: float | None = None
+    transpile_seconds: float | None = None
+    execution_seconds: float | None = None
+    total_seconds: float | None = None
+    method: str | None = None
+    transpiled: bool | None = None
+
+
+class JobStatus(StatusModel):
+    """status of a QiskitJob."""
+
+    phase: Phase | None = None
+    message: str | None = None
+    observed_generation: int | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+    start_time: datetime | None = None
+    completion_time: datetime | None = None
+    selected_backend: str | None = None
+    circuit_metadata: CircuitMetadata | None = None
+    results: Results | None = None
+    metrics: Metrics | None = None
+    retry_count: int | None = None
+    estimated_cost: str | None = None
+    actual_cost: str | None = None

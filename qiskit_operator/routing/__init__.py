@@ -1,0 +1,1 @@
+"""Routing events the way Knative's Broker and Triggers do, for the local runner."""

@@ -1,0 +1,62 @@
+"""An in-memory Broker: every event goes to every Trigger whose filter matches,
+and each reply goes back into the Broker, as Knative's Broker does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from qiskit_operator.events.envelope import Envelope
+from qiskit_operator.routing.delivery import DeliveryError, Subscriber, deliver_with_retry
+from qiskit_operator.routing.triggers import Trigger
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class FailedDelivery:
+    trigger: str
+    event_type: str
+    subject: str | None
+    error: str
+
+
+class LocalBroker:
+    def __init__(self, triggers: list[Trigger], subscribers: Mapping[str, Subscriber],
+                 sleep: Callable[[float], None] | None = None) -> None:
+        missing = {t.subscriber for t in triggers} - set(subscribers)
+        if missing:
+            raise ValueError(f"no subscriber for Trigger targets: {', '.join(sorted(missing))}")
+        self._triggers = triggers
+        self._subscribers = subscribers
+        self._queue: deque[Envelope] = deque()
+        self._sleep = sleep
+        self.failures: list[FailedDelivery] = []
+        self.delivered: list[tuple[str, Envelope]] = []
+
+    def publish(self, event: Envelope) -> None:
+        self._queue.append(event)
+
+    def run_until_idle(self) -> None:
+        while self._queue:
+            event = self._queue.popleft()
+            for trigger in self._triggers:
+                if trigger.filter.matches(event):
+                    self._deliver(trigger, event)
+
+    def _deliver(self, trigger: Trigger, event: Envelope) -> None:
+        subscriber = self._subscribers[trigger.subscriber]
+        try:
+            kwargs = {} if self._sleep is None else {"sleep": self._sleep}
+            reply = deliver_with_retry(subscriber, event, trigger.delivery, **kwargs)
+        except DeliveryError as error:
+            log.warning("dropping %s for %s after retries: %s", event.type, trigger.name, error)
+            self.failures.append(FailedDelivery(trigger.name, event.type, event.subject,
+                                                str(error)))
+            return
+        self.delivered.append((trigger.name, event))
+        if reply is not None:
+            self.publish(reply)

@@ -1,0 +1,78 @@
+"""The HTTP face every function shares: one CloudEvent in, at most one out.
+
+functions-framework's `cloud_event` signature cannot reply, so each function
+uses the `http` signature and this adapter: `GET /health`, `GET /ready`, and
+`POST` of a CloudEvent (binary or structured) answered in binary mode (Knative's
+reply contract). Bad requests get a 400 with a JSON error, never a traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+import flask
+
+from qiskit_operator import __version__
+from qiskit_operator.errors import TransientError, UserError
+from qiskit_operator.events.envelope import Envelope
+from qiskit_operator.events.http import NotACloudEventError, from_request, to_binary
+
+log = logging.getLogger(__name__)
+
+
+class EventHandler(Protocol):
+    def handle(self, event: Envelope) -> Envelope | None: ...
+
+    def ready(self) -> bool: ...
+
+
+def _json(status: int, **body: object) -> flask.Response:
+    response = flask.jsonify(body)
+    response.status_code = status
+    return response
+
+
+class FunctionEndpoint:
+    """The `http`-signature callable a functions/*/main.py exposes."""
+
+    def __init__(self, name: str, handler: EventHandler | Callable[[], EventHandler]) -> None:
+        self.name = name
+        self._handler = handler
+
+    @property
+    def handler(self) -> EventHandler:
+        if callable(self._handler) and not hasattr(self._handler, "handle"):
+            self._handler = self._handler()
+        return self._handler  # type: ignore[return-value]
+
+    def __call__(self, request: flask.Request) -> flask.Response:
+        if request.method == "GET" and request.path == "/health":
+            return _json(200, status="healthy", function=self.name, version=__version__,
+                         timestamp=dt.datetime.now(dt.UTC).isoformat())
+        if request.method == "GET" and request.path == "/ready":
+            ready = self.handler.ready()
+            return _json(200 if ready else 503, status="ready" if ready else "warming",
+                         function=self.name)
+        if request.method != "POST":
+            return _json(405, error=f"{request.method} {request.path} is not served; POST a "
+                         "CloudEvent to /, or GET /health or /ready")
+        try:
+            event = from_request(dict(request.headers), request.get_data())
+        except NotACloudEventError as error:
+            return _json(400, error=str(error))
+        try:
+            reply = self.handler.handle(event)
+        except TransientError as error:
+            return _json(503, error=error.message)
+        except UserError as error:
+            return _json(400, error=error.message, reason=error.reason)
+        except Exception:
+            log.exception("%s failed on event %s (%s)", self.name, event.id, event.type)
+            return _json(500, error=f"{self.name} failed on event {event.id}; see its log")
+        if reply is None:
+            return flask.Response(status=202)
+        headers, body = to_binary(reply)
+        return flask.Response(body, status=200, headers=headers)

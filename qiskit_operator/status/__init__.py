@@ -1,0 +1,1 @@
+"""Job status: how events change it (pure), and where it is written."""

@@ -1,0 +1,129 @@
+"""How each event changes a job's status: pure functions, the heart of idempotency.
+
+Each takes the current status and returns the new one, or None when the event
+changes nothing: a duplicate, a stale generation, or a phase that would go
+backwards. The same event twice, or events out of order, therefore never
+corrupt a job.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from qiskit_operator.events import payloads
+from qiskit_operator.models.phases import Phase, may_move
+from qiskit_operator.models.status import CircuitMetadata, JobStatus, Metrics, Results
+from qiskit_operator.status.conditions import set_condition
+
+VALIDATED = "Validated"
+COMPLETED = "Completed"
+
+
+def _generation_state(current: JobStatus | None, generation: int) -> str:
+    observed = current.observed_generation if current else None
+    if observed is None or generation > observed:
+        return "newer"
+    if generation < observed:
+        return "stale"
+    return "same"
+
+
+def _base(current: JobStatus | None, generation: int) -> JobStatus | None:
+    """The status to build on, or None when the event is about an older spec."""
+    state = _generation_state(current, generation)
+    if state == "stale":
+        return None
+    if state == "newer" or current is None:
+        return JobStatus(observed_generation=generation)
+    return current.model_copy(deep=True)
+
+
+def seen(current: JobStatus | None, generation: int, now: datetime) -> JobStatus | None:
+    """The job was created or changed: a new generation starts validating."""
+    if _generation_state(current, generation) != "newer":
+        return None
+    return JobStatus(phase=Phase.VALIDATING, observed_generation=generation,
+                     message="Validating the circuit", start_time=now)
+
+
+def validated(current: JobStatus | None, event: payloads.JobValidated,
+              now: datetime) -> JobStatus | None:
+    status = _base(current, event.job.generation)
+    if status is None:
+        return None
+    if status.circuit_metadata is not None and not may_move(status.phase, Phase.SCHEDULED):
+        return None  # duplicate, or the job already moved on
+    status.circuit_metadata = CircuitMetadata(
+        hash=event.metadata.hash, depth=event.metadata.depth, qubits=event.metadata.qubits,
+        clbits=event.metadata.clbits, gates=event.metadata.size,
+        gate_types=event.metadata.gate_types)
+    status.selected_backend = event.backend
+    status.estimated_cost = event.estimated_cost
+    status.start_time = status.start_time or now
+    status.metrics = (status.metrics or Metrics()).model_copy(
+        update={"validation_seconds": round(event.validation_seconds, 6)})
+    status.conditions = set_condition(
+        status.conditions, type_=VALIDATED, status="True", reason="CircuitValid",
+        message=f"{event.metadata.qubits} qubits, depth {event.metadata.depth}",
+        generation=event.job.generation, now=now)
+    if may_move(status.phase, Phase.SCHEDULED):
+        status.phase = Phase.SCHEDULED
+        status.message = f"Scheduled on {event.backend}"
+    return status
+
+
+def rejected(current: JobStatus | None, event: payloads.JobRejected,
+             now: datetime) -> JobStatus | None:
+    status = _base(current, event.job.generation)
+    if status is None or not may_move(status.phase, Phase.FAILED):
+        return None
+    status.phase = Phase.FAILED
+    status.message = event.message
+    status.completion_time = now
+    status.conditions = set_condition(
+        status.conditions, type_=VALIDATED, status="False", reason=event.reason,
+        message=event.message, generation=event.job.generation, now=now)
+    status.conditions = set_condition(
+        status.conditions, type_=COMPLETED, status="False", reason=event.reason,
+        message=event.message, generation=event.job.generation, now=now)
+    return status
+
+
+def completed(current: JobStatus | None, event: payloads.JobCompleted,
+              now: datetime) -> JobStatus | None:
+    status = _base(current, event.job.generation)
+    if status is None or not may_move(status.phase, Phase.COMPLETED):
+        return None
+    status.phase = Phase.COMPLETED
+    status.message = f"Completed: {event.shots} shots on {event.backend}"
+    status.completion_time = now
+    status.selected_backend = status.selected_backend or event.backend
+    status.results = Results(counts=dict(sorted(event.counts.items())), shots=event.shots,
+                             execution_time=f"{event.execution_seconds:.6f}s")
+    status.actual_cost = "$0.00"
+    status.metrics = (status.metrics or Metrics()).model_copy(update={
+        "transpile_seconds": round(event.transpile_seconds, 6),
+        "execution_seconds": round(event.execution_seconds, 6),
+        "method": event.method,
+        "transpiled": event.transpiled,
+    })
+    if status.start_time is not None:
+        status.metrics.total_seconds = round((now - status.start_time).total_seconds(), 6)
+    status.conditions = set_condition(
+        status.conditions, type_=COMPLETED, status="True", reason="Succeeded",
+        message=status.message, generation=event.job.generation, now=now)
+    return status
+
+
+def failed(current: JobStatus | None, event: payloads.JobFailed,
+           now: datetime) -> JobStatus | None:
+    status = _base(current, event.job.generation)
+    if status is None or not may_move(status.phase, Phase.FAILED):
+        return None
+    status.phase = Phase.FAILED
+    status.message = event.message
+    status.completion_time = now
+    status.conditions = set_condition(
+        status.conditions, type_=COMPLETED, status="False", reason=event.reason,
+        message=event.message, generation=event.job.generation, now=now)
+    return status

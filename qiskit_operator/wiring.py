@@ -1,0 +1,40 @@
+"""The composition root: builds each function's handler from the settings.
+
+Called by the entry points under functions/ and by the local runner, so both
+run the same objects. The memory status store is process-wide because on one
+machine it stands in for the Kubernetes API server, which is one per cluster.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from qiskit_operator.settings import Settings
+from qiskit_operator.status.writer import MemoryStatusStore
+
+
+@cache
+def memory_store() -> MemoryStatusStore:
+    return MemoryStatusStore()
+
+
+def validator(settings: Settings):  # type: ignore[no-untyped-def]
+    from qiskit_operator.circuits.sandbox import SandboxPool
+    from qiskit_operator.validating import Validator
+
+    limits = settings.sandbox
+    return Validator(SandboxPool(warm=limits.warm_children, cpu_seconds=limits.cpu_seconds,
+                                 memory_bytes=limits.memory_bytes,
+                                 timeout=limits.timeout_seconds))
+
+
+def executor(settings: Settings):  # type: ignore[no-untyped-def]
+    from qiskit_operator.executing import Executor
+
+    return Executor()
+
+
+def reconciler(settings: Settings):  # type: ignore[no-untyped-def]
+    from qiskit_operator.reconciling import Reconciler
+
+    return Reconciler(memory_store())
