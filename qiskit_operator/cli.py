@@ -18,8 +18,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     settings = Settings.from_env()
-    logging.basicConfig(level=getattr(logging, settings.log_level, logging.INFO),
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=getattr(logging, settings.log_level, logging.INFO),
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     logging.getLogger("qiskit").setLevel(logging.WARNING)
     try:
         return int(args.command(args, settings))
@@ -36,8 +38,9 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run a QiskitJob YAML through the whole pipeline")
     run.add_argument("job", type=Path)
-    run.add_argument("--http", action="store_true",
-                     help="run each function as a real HTTP server on loopback")
+    run.add_argument(
+        "--http", action="store_true", help="run each function as a real HTTP server on loopback"
+    )
     run.add_argument("--output", choices=["text", "json"], default="text")
     run.set_defaults(command=_run)
 
@@ -93,9 +96,12 @@ def _validate(args: argparse.Namespace, settings: Settings) -> int:
         raise UserError(f"{args.file}: {error.strerror}") from error
     fmt = format_for_filename(args.file.name)
     code = base64.b64encode(raw).decode() if fmt == "qpy" else raw.decode()
-    pool = SandboxPool(warm=1, cpu_seconds=settings.sandbox.cpu_seconds,
-                       memory_bytes=settings.sandbox.memory_bytes,
-                       timeout=settings.sandbox.timeout_seconds)
+    pool = SandboxPool(
+        warm=1,
+        cpu_seconds=settings.sandbox.cpu_seconds,
+        memory_bytes=settings.sandbox.memory_bytes,
+        timeout=settings.sandbox.timeout_seconds,
+    )
     try:
         loaded = load_source(code, fmt, pool, args.variable)
     except UserError as error:
@@ -105,11 +111,20 @@ def _validate(args: argparse.Namespace, settings: Settings) -> int:
         pool.close()
     _, circuit_hash = canonical_qpy(loaded.circuit)
     meta = summarise(loaded.circuit, circuit_hash)
-    report = {"valid": True, "format": loaded.format, "variable": loaded.variable,
-              "circuits": loaded.circuits, "hash": meta.hash, "qubits": meta.qubits,
-              "clbits": meta.clbits, "depth": meta.depth, "gates": meta.size,
-              "gate_types": meta.gate_types, "two_qubit_gates": meta.two_qubit_gates,
-              "parameters": meta.parameters}
+    report = {
+        "valid": True,
+        "format": loaded.format,
+        "variable": loaded.variable,
+        "circuits": loaded.circuits,
+        "hash": meta.hash,
+        "qubits": meta.qubits,
+        "clbits": meta.clbits,
+        "depth": meta.depth,
+        "gates": meta.size,
+        "gate_types": meta.gate_types,
+        "two_qubit_gates": meta.two_qubit_gates,
+        "parameters": meta.parameters,
+    }
     if args.output == "json":
         print(json.dumps(report, indent=2))
     else:
@@ -126,8 +141,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     source = settings.functions_dir / args.function / "main.py"
     if not source.exists():
         raise UserError(f"{source} not found; set QOP_FUNCTIONS_DIR to the functions/ folder")
-    app = functions_framework.create_app(target=args.function, source=str(source))
-    create_server(app, debug=False).run(args.host, args.port)
+    app = functions_framework.create_app(target=args.function, source=str(source))  # type: ignore[no-untyped-call]
+    create_server(app, debug=False).run(args.host, args.port)  # type: ignore[no-untyped-call]
     return 0
 
 

@@ -46,11 +46,21 @@ class Executor:
             raise UserError("the validated event holds no circuit", reason="NoCircuit")
         request = work.execution
         result = self.runner.run(
-            circuits[0], work.metadata.hash, shots=request.shots,
-            optimization_level=request.optimization_level, seed=request.seed,
-            method=request.method)
+            circuits[0],
+            work.metadata.hash,
+            shots=request.shots,
+            optimization_level=request.optimization_level,
+            seed=request.seed,
+            method=request.method,
+        )
         return payloads.JobCompleted(
-            job=work.job, counts=result.counts, shots=request.shots, backend=work.backend,
-            method=result.method, seed=request.seed, transpiled=result.transpiled,
+            job=work.job,
+            counts=result.counts,
+            shots=request.shots,
+            backend=work.backend,
+            method=result.method,
+            seed=request.seed,
+            transpiled=result.transpiled,
             transpile_seconds=result.transpile_seconds,
-            execution_seconds=result.execution_seconds)
+            execution_seconds=result.execution_seconds,
+        )

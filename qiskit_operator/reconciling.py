@@ -49,13 +49,13 @@ class Reconciler:
         now = self.clock()
         written = self.writer.update(payload.job, lambda s: _apply(s, payload, now))
         if written is None:
-            log.debug("event %s (%s) changed nothing for %s", event.id, event.type,
-                      payload.job.key)
+            log.debug("event %s (%s) changed nothing for %s", event.id, event.type, payload.job.key)
             return None
         self._record(payload, written)
         if written.phase is not None and written.phase.is_terminal:
-            finished = payloads.JobFinished(job=payload.job, phase=written.phase.value,
-                                            message=written.message or "")
+            finished = payloads.JobFinished(
+                job=payload.job, phase=written.phase.value, message=written.message or ""
+            )
             return event.reply(types.JOB_FINISHED, SOURCE, payloads.encode(finished))
         return None
 
@@ -65,8 +65,9 @@ class Reconciler:
             return
         now = self.clock()
         if self.writer.update(ref, lambda s: transitions.seen(s, ref.generation, now)):
-            self.writer.record_event(ref, "Normal", "Validating",
-                                     f"Validating generation {ref.generation}")
+            self.writer.record_event(
+                ref, "Normal", "Validating", f"Validating generation {ref.generation}"
+            )
 
     def _record(self, payload: payloads.Reply, status: JobStatus) -> None:
         ref = payload.job

@@ -29,9 +29,9 @@ class EventHandler(Protocol):
     def ready(self) -> bool: ...
 
 
-def _json(status: int, **body: object) -> flask.Response:
+def _json(code: int, **body: object) -> flask.Response:
     response = flask.jsonify(body)
-    response.status_code = status
+    response.status_code = code
     return response
 
 
@@ -50,15 +50,24 @@ class FunctionEndpoint:
 
     def __call__(self, request: flask.Request) -> flask.Response:
         if request.method == "GET" and request.path == "/health":
-            return _json(200, status="healthy", function=self.name, version=__version__,
-                         timestamp=dt.datetime.now(dt.UTC).isoformat())
+            return _json(
+                200,
+                status="healthy",
+                function=self.name,
+                version=__version__,
+                timestamp=dt.datetime.now(dt.UTC).isoformat(),
+            )
         if request.method == "GET" and request.path == "/ready":
             ready = self.handler.ready()
-            return _json(200 if ready else 503, status="ready" if ready else "warming",
-                         function=self.name)
+            return _json(
+                200 if ready else 503, status="ready" if ready else "warming", function=self.name
+            )
         if request.method != "POST":
-            return _json(405, error=f"{request.method} {request.path} is not served; POST a "
-                         "CloudEvent to /, or GET /health or /ready")
+            return _json(
+                405,
+                error=f"{request.method} {request.path} is not served; POST a "
+                "CloudEvent to /, or GET /health or /ready",
+            )
         try:
             event = from_request(dict(request.headers), request.get_data())
         except NotACloudEventError as error:

@@ -43,8 +43,7 @@ class Settings:
             warm_children=int(env.get("QOP_SANDBOX_WARM", defaults.warm_children)),
             cpu_seconds=int(env.get("QOP_SANDBOX_CPU_SECONDS", defaults.cpu_seconds)),
             memory_bytes=int(env.get("QOP_SANDBOX_MEMORY_MB", defaults.memory_bytes >> 20)) << 20,
-            timeout_seconds=float(
-                env.get("QOP_SANDBOX_TIMEOUT_SECONDS", defaults.timeout_seconds)),
+            timeout_seconds=float(env.get("QOP_SANDBOX_TIMEOUT_SECONDS", defaults.timeout_seconds)),
         )
         return cls(
             sandbox=sandbox,

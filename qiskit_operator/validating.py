@@ -43,15 +43,17 @@ class Validator:
         try:
             job = job_from_event(event)
         except UserError as error:
-            return _rejected(event, payloads.JobRejected(job=ref, reason=error.reason,
-                                                         message=error.message))
+            return _rejected(
+                event, payloads.JobRejected(job=ref, reason=error.reason, message=error.message)
+            )
         if _already_seen(job):
             return None
         try:
             validated = self.validate(job)
         except UserError as error:
-            rejected = payloads.JobRejected(job=job_ref(job), reason=error.reason,
-                                            message=error.message, line=error.line)
+            rejected = payloads.JobRejected(
+                job=job_ref(job), reason=error.reason, message=error.message, line=error.line
+            )
             return _rejected(event, rejected)
         return event.reply(types.JOB_VALIDATED, SOURCE, payloads.encode(validated))
 
@@ -92,10 +94,14 @@ def _backend_for(job: QiskitJob) -> str:
     if backend.type != "local_simulator":
         raise UserError(
             f"backend.type {backend.type} is not available in this cluster; "
-            "use local_simulator (Qiskit Aer)", reason="UnsupportedBackend")
+            "use local_simulator (Qiskit Aer)",
+            reason="UnsupportedBackend",
+        )
     if job.spec.execution.primitive != "sampler":
-        raise UserError("execution.primitive estimator is not available yet; use sampler",
-                        reason="UnsupportedPrimitive")
+        raise UserError(
+            "execution.primitive estimator is not available yet; use sampler",
+            reason="UnsupportedPrimitive",
+        )
     return backend.name or _AER
 
 

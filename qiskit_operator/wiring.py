@@ -23,9 +23,14 @@ def validator(settings: Settings):  # type: ignore[no-untyped-def]
     from qiskit_operator.validating import Validator
 
     limits = settings.sandbox
-    return Validator(SandboxPool(warm=limits.warm_children, cpu_seconds=limits.cpu_seconds,
-                                 memory_bytes=limits.memory_bytes,
-                                 timeout=limits.timeout_seconds))
+    return Validator(
+        SandboxPool(
+            warm=limits.warm_children,
+            cpu_seconds=limits.cpu_seconds,
+            memory_bytes=limits.memory_bytes,
+            timeout=limits.timeout_seconds,
+        )
+    )
 
 
 def executor(settings: Settings):  # type: ignore[no-untyped-def]

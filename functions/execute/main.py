@@ -1,11 +1,13 @@
-"""Entry point of the execute function: runs the validated circuit on Qiskit Aer; replies job.completed or job.failed.
+"""Entry point of the execute function: runs the validated circuit on Qiskit Aer.
+
+Replies job.completed or job.failed.
 
 Run with functions-framework (`functions-framework --target execute --source main.py`)
 or `qop serve execute`. The logic lives in the qiskit_operator library.
 """
 
-import functions_framework
 import flask
+import functions_framework
 
 from qiskit_operator import wiring
 from qiskit_operator.serving import FunctionEndpoint

@@ -4,8 +4,8 @@ Run with functions-framework (`functions-framework --target reconcile --source m
 or `qop serve reconcile`. The logic lives in the qiskit_operator library.
 """
 
-import functions_framework
 import flask
+import functions_framework
 
 from qiskit_operator import wiring
 from qiskit_operator.serving import FunctionEndpoint

@@ -1,11 +1,13 @@
-"""Entry point of the validate function: loads, checks and measures the circuit; replies job.validated or job.rejected.
+"""Entry point of the validate function: loads, checks and measures the circuit.
+
+Replies job.validated or job.rejected.
 
 Run with functions-framework (`functions-framework --target validate --source main.py`)
 or `qop serve validate`. The logic lives in the qiskit_operator library.
 """
 
-import functions_framework
 import flask
+import functions_framework
 
 from qiskit_operator import wiring
 from qiskit_operator.serving import FunctionEndpoint

@@ -30,15 +30,19 @@ def source_text(spec: CircuitSpec) -> str:
     if spec.source == "inline":
         return spec.code or ""
     if spec.source == "git":
-        raise UserError("circuit.source git is not supported; use url or configmap",
-                        reason="UnsupportedSource")
+        raise UserError(
+            "circuit.source git is not supported; use url or configmap", reason="UnsupportedSource"
+        )
     raise UserError(
         f"circuit.source {spec.source} is not available in this version; put the circuit "
-        "inline in circuit.code", reason="UnsupportedSource")
+        "inline in circuit.code",
+        reason="UnsupportedSource",
+    )
 
 
-def load_source(code: str, fmt: CircuitFormat | None, sandbox: SandboxPool,
-                variable: str | None = None) -> LoadedCircuit:
+def load_source(
+    code: str, fmt: CircuitFormat | None, sandbox: SandboxPool, variable: str | None = None
+) -> LoadedCircuit:
     if not code.strip():
         raise UserError("circuit.code is empty; put the circuit there", reason="EmptyCircuit")
     fmt = fmt or detect_format(code)
@@ -59,7 +63,9 @@ def _load_python(code: str, sandbox: SandboxPool, variable: str | None) -> Loade
     except SyntaxError as error:
         raise UserError(
             f"Python syntax error at line {error.lineno}: {error.msg}",
-            reason="SyntaxError", line=error.lineno) from error
+            reason="SyntaxError",
+            line=error.lineno,
+        ) from error
     result = sandbox.run(code, variable)
     loaded = _first(from_qpy(result.qpy), "python")
     return LoadedCircuit(loaded.circuit, "python", result.variable, result.circuits)

@@ -14,23 +14,54 @@ from qiskit import QuantumCircuit, qpy
 
 FILENAME = "<circuit>"
 
-ALLOWED_MODULES = frozenset({
-    "qiskit", "math", "cmath", "numpy", "random", "itertools", "functools",
-    "fractions", "collections", "typing", "dataclasses", "operator", "statistics",
-    "decimal", "numbers", "enum", "string", "re", "copy", "__future__",
-})
+ALLOWED_MODULES = frozenset(
+    {
+        "qiskit",
+        "math",
+        "cmath",
+        "numpy",
+        "random",
+        "itertools",
+        "functools",
+        "fractions",
+        "collections",
+        "typing",
+        "dataclasses",
+        "operator",
+        "statistics",
+        "decimal",
+        "numbers",
+        "enum",
+        "string",
+        "re",
+        "copy",
+        "__future__",
+    }
+)
 
-_REMOVED_BUILTINS = ("open", "exec", "eval", "compile", "input", "breakpoint", "help", "exit",
-                     "quit", "__import__")
+_REMOVED_BUILTINS = (
+    "open",
+    "exec",
+    "eval",
+    "compile",
+    "input",
+    "breakpoint",
+    "help",
+    "exit",
+    "quit",
+    "__import__",
+)
 
 
-def _limited_import(name: str, globals: Any = None, locals: Any = None,  # noqa: A002
-                    fromlist: Any = (), level: int = 0) -> Any:
+def _limited_import(
+    name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0
+) -> Any:
     top = name.split(".", 1)[0]
     if level != 0 or top not in ALLOWED_MODULES:
         raise ImportError(
             f"import of {name!r} is not allowed in a circuit; allowed: "
-            + ", ".join(sorted(ALLOWED_MODULES)))
+            + ", ".join(sorted(ALLOWED_MODULES))
+        )
     return builtins.__import__(name, globals, locals, fromlist, level)
 
 
@@ -41,8 +72,11 @@ def _safe_builtins() -> dict[str, Any]:
 
 
 def _pick(namespace: dict[str, Any], variable: str | None) -> tuple[str | None, list[str]]:
-    circuits = [name for name, value in namespace.items()
-                if isinstance(value, QuantumCircuit) and not name.startswith("__")]
+    circuits = [
+        name
+        for name, value in namespace.items()
+        if isinstance(value, QuantumCircuit) and not name.startswith("__")
+    ]
     if variable is not None:
         return (variable if variable in circuits else None), circuits
     for conventional in ("qc", "circuit"):
@@ -70,8 +104,10 @@ def run_program(code: str, variable: str | None) -> list[Any]:
     chosen, names = _pick(namespace, variable)
     if chosen is None:
         if variable is not None:
-            message = (f"circuit.variable is {variable!r} but no QuantumCircuit has that name; "
-                       f"circuits found: {', '.join(names) or 'none'}")
+            message = (
+                f"circuit.variable is {variable!r} but no QuantumCircuit has that name; "
+                f"circuits found: {', '.join(names) or 'none'}"
+            )
         else:
             message = "the program builds no QuantumCircuit at module level (name it qc)"
         return ["error", "NoCircuit", message, None]

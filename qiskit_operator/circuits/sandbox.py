@@ -8,6 +8,7 @@ import allow-list (`program`), and answer in msgpack, never pickle.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -43,8 +44,15 @@ class _Child:
 class SandboxPool:
     """Keeps `warm` forked children waiting; each runs exactly one program."""
 
-    def __init__(self, *, warm: int = 2, cpu_seconds: int = 10, memory_bytes: int = 1 << 30,
-                 timeout: float = 15.0, max_source_bytes: int = 1 << 20) -> None:
+    def __init__(
+        self,
+        *,
+        warm: int = 2,
+        cpu_seconds: int = 10,
+        memory_bytes: int = 1 << 30,
+        timeout: float = 15.0,
+        max_source_bytes: int = 1 << 20,
+    ) -> None:
         self._timeout = timeout
         self._cpu_seconds = cpu_seconds
         self._warm = max(1, warm)
@@ -67,12 +75,19 @@ class SandboxPool:
             self._ready.clear()
             self._control, zygote_end = socket.socketpair()
             self._zygote = subprocess.Popen(
-                [sys.executable, "-m", "qiskit_operator.circuits.zygote",
-                 str(zygote_end.fileno()), *self._zygote_args],
-                pass_fds=[zygote_end.fileno()], stdin=subprocess.DEVNULL, close_fds=True)
+                [
+                    sys.executable,
+                    "-m",
+                    "qiskit_operator.circuits.zygote",
+                    str(zygote_end.fileno()),
+                    *self._zygote_args,
+                ],
+                pass_fds=[zygote_end.fileno()],
+                stdin=subprocess.DEVNULL,
+                close_fds=True,
+            )
             zygote_end.close()
-            self._filler = threading.Thread(target=self._fill, name="sandbox-filler",
-                                            daemon=True)
+            self._filler = threading.Thread(target=self._fill, name="sandbox-filler", daemon=True)
             self._filler.start()
 
     def _fork(self) -> _Child:
@@ -104,8 +119,9 @@ class SandboxPool:
         """Block until a child is waiting: the `/ready` condition."""
         self.start()
         with self._lock:
-            return self._lock.wait_for(lambda: bool(self._ready) or self._closed, timeout) and \
-                bool(self._ready)
+            return self._lock.wait_for(lambda: bool(self._ready) or self._closed, timeout) and bool(
+                self._ready
+            )
 
     @property
     def is_warm(self) -> bool:
@@ -133,7 +149,9 @@ class SandboxPool:
         except TimeoutError as error:
             raise UserError(
                 f"the circuit program ran longer than {self._timeout:g} s; "
-                "build the circuit without long loops or sleeps", reason="TimeLimit") from error
+                "build the circuit without long loops or sleeps",
+                reason="TimeLimit",
+            ) from error
         except (OSError, ValueError) as error:
             raise self._abnormal(time.monotonic() - started) from error
         finally:
@@ -146,17 +164,21 @@ class SandboxPool:
             return ProgramResult(qpy=reply[1], variable=reply[2], circuits=list(reply[3]))
         _, kind, message, line = reply
         where = f" at line {line}" if line else ""
-        raise UserError(f"{kind}{where}: {message}", reason=_REASONS.get(kind, "ProgramError"),
-                        line=line)
+        raise UserError(
+            f"{kind}{where}: {message}", reason=_REASONS.get(kind, "ProgramError"), line=line
+        )
 
     def _abnormal(self, elapsed: float) -> UserError:
         if elapsed >= self._cpu_seconds * 0.9:
             return UserError(
                 f"the circuit program used more than {self._cpu_seconds} s of CPU time",
-                reason="TimeLimit")
+                reason="TimeLimit",
+            )
         return UserError(
             "the circuit program was stopped: it went over the sandbox's memory or file "
-            "limits, or ended itself", reason="SandboxLimit")
+            "limits, or ended itself",
+            reason="SandboxLimit",
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -173,11 +195,13 @@ class SandboxPool:
 
 
 def _kill(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
-_REASONS = {"SyntaxError": "SyntaxError", "NoCircuit": "NoCircuit", "MemoryLimit": "MemoryLimit",
-            "ImportError": "Forbidden"}
+_REASONS = {
+    "SyntaxError": "SyntaxError",
+    "NoCircuit": "NoCircuit",
+    "MemoryLimit": "MemoryLimit",
+    "ImportError": "Forbidden",
+}

@@ -12,7 +12,6 @@ from typing import Any
 import pydantic
 
 from qiskit_operator.errors import UserError
-from qiskit_operator.events import types
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.events.payloads import JobRef
 from qiskit_operator.models import QiskitJob

@@ -44,8 +44,9 @@ class Envelope:
             if k in (types.EXT_JOB_UID, types.EXT_GENERATION, types.EXT_TRACEPARENT)
         }
         carried.update(extensions)
-        return Envelope(type=type_, source=source, subject=self.subject, data=data,
-                        extensions=carried)
+        return Envelope(
+            type=type_, source=source, subject=self.subject, data=data, extensions=carried
+        )
 
     def with_extensions(self, **extensions: str) -> Envelope:
         return replace(self, extensions={**self.extensions, **extensions})

@@ -25,7 +25,7 @@ def _raw(data: bytes | str | None) -> bytes | str | None:
     return data
 
 
-def _to_sdk(envelope: Envelope) -> CloudEvent:
+def _to_sdk(envelope: Envelope, *, parsed: bool = False) -> CloudEvent:
     attributes: dict[str, str] = {
         "type": envelope.type,
         "source": envelope.source,
@@ -36,7 +36,10 @@ def _to_sdk(envelope: Envelope) -> CloudEvent:
     }
     if envelope.subject is not None:
         attributes["subject"] = envelope.subject
-    return CloudEvent(attributes, envelope.data)
+    data: object = envelope.data
+    if parsed and envelope.data and "json" in envelope.datacontenttype:
+        data = json.loads(envelope.data)  # structured mode nests JSON data, not base64
+    return CloudEvent(attributes, data)
 
 
 def to_binary(envelope: Envelope) -> tuple[dict[str, str], bytes]:
@@ -45,7 +48,7 @@ def to_binary(envelope: Envelope) -> tuple[dict[str, str], bytes]:
 
 
 def to_structured(envelope: Envelope) -> tuple[dict[str, str], bytes]:
-    headers, body = _sdk_to_structured(_to_sdk(envelope))
+    headers, body = _sdk_to_structured(_to_sdk(envelope, parsed=True))
     return dict(headers), body
 
 
@@ -62,13 +65,21 @@ def from_request(headers: Mapping[str, str], body: bytes) -> Envelope:
     elif data is not None and not isinstance(data, bytes):
         # Structured mode: the SDK has already parsed JSON data into Python values.
 
-
         data = json.dumps(data, separators=(",", ":")).encode()
     extensions = {
         k: str(v)
         for k, v in attributes.items()
-        if k not in {"type", "source", "subject", "id", "time", "datacontenttype",
-                     "specversion", "dataschema"}
+        if k
+        not in {
+            "type",
+            "source",
+            "subject",
+            "id",
+            "time",
+            "datacontenttype",
+            "specversion",
+            "dataschema",
+        }
     }
     return Envelope(
         type=str(attributes["type"]),

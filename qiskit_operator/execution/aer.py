@@ -39,16 +39,27 @@ class AerRunner:
             self._simulators[key] = simulator
         return simulator
 
-    def run(self, circuit: QuantumCircuit, circuit_hash: str, *, shots: int,
-            optimization_level: int, seed: int | None, method: str | None) -> RunResult:
+    def run(
+        self,
+        circuit: QuantumCircuit,
+        circuit_hash: str,
+        *,
+        shots: int,
+        optimization_level: int,
+        seed: int | None,
+        method: str | None,
+    ) -> RunResult:
         if circuit.num_clbits == 0:
-            raise UserError("the circuit measures nothing, so the sampler has no counts to "
-                            "return; add measurements (e.g. qc.measure_all())",
-                            reason="NoMeasurements")
+            raise UserError(
+                "the circuit measures nothing, so the sampler has no counts to "
+                "return; add measurements (e.g. qc.measure_all())",
+                reason="NoMeasurements",
+            )
         simulator = self.simulator(method)
         started = time.perf_counter()
-        runnable, transpiled = self.cache.prepare(circuit, circuit_hash, simulator,
-                                                  optimization_level)
+        runnable, transpiled = self.cache.prepare(
+            circuit, circuit_hash, simulator, optimization_level
+        )
         compiled_at = time.perf_counter()
         options = {"shots": shots}
         if seed is not None:
@@ -56,8 +67,9 @@ class AerRunner:
         result = simulator.run(runnable, **options).result()
         finished = time.perf_counter()
         if not result.success:
-            raise UserError(f"Aer could not run the circuit: {result.status}",
-                            reason="SimulationFailed")
+            raise UserError(
+                f"Aer could not run the circuit: {result.status}", reason="SimulationFailed"
+            )
         used = result.results[0].metadata.get("method", method or "automatic")
         return RunResult(
             counts={k: int(v) for k, v in result.get_counts(0).items()},

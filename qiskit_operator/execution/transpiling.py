@@ -22,8 +22,13 @@ class TranspileCache:
         self.hits = 0
         self.misses = 0
 
-    def prepare(self, circuit: QuantumCircuit, circuit_hash: str, simulator: AerSimulator,
-                optimization_level: int) -> tuple[QuantumCircuit, bool]:
+    def prepare(
+        self,
+        circuit: QuantumCircuit,
+        circuit_hash: str,
+        simulator: AerSimulator,
+        optimization_level: int,
+    ) -> tuple[QuantumCircuit, bool]:
         """The circuit to run and whether it was transpiled."""
         if runs_natively(circuit, simulator):
             return circuit, False

@@ -64,14 +64,18 @@ def summary(job: QiskitJob) -> list[str]:
         lines.append(f"  message:   {status.message}")
     meta = status.circuit_metadata
     if meta:
-        lines.append(f"  circuit:   {meta.qubits} qubits, depth {meta.depth}, {meta.gates} "
-                     f"instructions, hash {meta.hash[:12]}")
+        lines.append(
+            f"  circuit:   {meta.qubits} qubits, depth {meta.depth}, {meta.gates} "
+            f"instructions, hash {meta.hash[:12]}"
+        )
     metrics = status.metrics
     if metrics and metrics.execution_seconds is not None:
-        lines.append(f"  timings:   validate {1000 * (metrics.validation_seconds or 0):.1f} ms, "
-                     f"transpile {1000 * (metrics.transpile_seconds or 0):.1f} ms, "
-                     f"simulate {1000 * metrics.execution_seconds:.1f} ms "
-                     f"({metrics.method}{', transpiled' if metrics.transpiled else ''})")
+        lines.append(
+            f"  timings:   validate {1000 * (metrics.validation_seconds or 0):.1f} ms, "
+            f"transpile {1000 * (metrics.transpile_seconds or 0):.1f} ms, "
+            f"simulate {1000 * metrics.execution_seconds:.1f} ms "
+            f"({metrics.method}{', transpiled' if metrics.transpiled else ''})"
+        )
     if status.results and status.results.counts:
         lines.append(f"  counts ({status.results.shots} shots):")
         lines.extend(histogram(status.results.counts))

@@ -27,8 +27,11 @@ from qiskit_operator.routing.triggers import load_triggers
 from qiskit_operator.settings import Settings
 from qiskit_operator.status.writer import MemoryStatusStore
 
-FUNCTIONS = {"validate": "qiskit-validate", "execute": "qiskit-execute",
-             "reconcile": "qiskit-reconcile"}
+FUNCTIONS = {
+    "validate": "qiskit-validate",
+    "execute": "qiskit-execute",
+    "reconcile": "qiskit-reconcile",
+}
 
 
 class FunctionServer:
@@ -38,11 +41,12 @@ class FunctionServer:
         import functions_framework
 
         source = settings.functions_dir / function / "main.py"
-        self.app = functions_framework.create_app(target=function, source=str(source))
+        self.app = functions_framework.create_app(target=function, source=str(source))  # type: ignore[no-untyped-call]
         self._server: BaseWSGIServer = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}/"
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        name=f"serve-{function}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name=f"serve-{function}", daemon=True
+        )
         self._thread.start()
 
     def wait_ready(self, timeout: float = 60.0) -> None:
@@ -61,8 +65,13 @@ class FunctionServer:
 class LocalPipeline:
     """The three functions and a Broker; use as a context manager."""
 
-    def __init__(self, settings: Settings | None = None, *, http: bool = False,
-                 store: MemoryStatusStore | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        http: bool = False,
+        store: MemoryStatusStore | None = None,
+    ) -> None:
         self.settings = settings or Settings.from_env()
         self.http = http
         self.store = store or wiring.memory_store()
@@ -85,9 +94,11 @@ class LocalPipeline:
             executor = wiring.executor(self.settings)
             reconciler = wiring.reconciler(self.settings)
             reconciler.writer = self.store
-            for service, handler in (("qiskit-validate", validator),
-                                     ("qiskit-execute", executor),
-                                     ("qiskit-reconcile", reconciler)):
+            for service, handler in (
+                ("qiskit-validate", validator),
+                ("qiskit-execute", executor),
+                ("qiskit-reconcile", reconciler),
+            ):
                 self.subscribers[service] = InProcessSubscriber(service, handler.handle)
         return self
 
@@ -115,14 +126,18 @@ class LocalPipeline:
         if job.status is None or job.status.phase is None or not job.status.phase.is_terminal:
             # Nothing may be left hanging: what could not be delivered fails the job,
             # as the dead-letter sink does on a cluster.
-            reasons = "; ".join(f"{f.event_type} to {f.trigger}: {f.error}"
-                                for f in broker.failures) or "no function answered"
+            reasons = (
+                "; ".join(f"{f.event_type} to {f.trigger}: {f.error}" for f in broker.failures)
+                or "no function answered"
+            )
             ref = job_ref_from_raw(event)
             assert ref is not None
-            failed = payloads.JobFailed(job=ref, reason="DeliveryFailed",
-                                        message=f"the pipeline stopped: {reasons}")
-            broker.publish(event.reply(types.JOB_FAILED, "/qiskit-operator/runner",
-                                       payloads.encode(failed)))
+            failed = payloads.JobFailed(
+                job=ref, reason="DeliveryFailed", message=f"the pipeline stopped: {reasons}"
+            )
+            broker.publish(
+                event.reply(types.JOB_FAILED, "/qiskit-operator/runner", payloads.encode(failed))
+            )
             broker.run_until_idle()
             job = self.store.get(key)
             assert job is not None
@@ -136,8 +151,9 @@ def admit(manifest: dict[str, Any]) -> dict[str, Any]:
     meta.setdefault("namespace", "default")
     meta["uid"] = str(uuid.uuid4())
     meta["generation"] = 1
-    meta["creationTimestamp"] = datetime.now(UTC).replace(microsecond=0).isoformat().replace(
-        "+00:00", "Z")
+    meta["creationTimestamp"] = (
+        datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    )
     obj.pop("status", None)
     return obj
 
@@ -148,5 +164,8 @@ def _unchecked_job(obj: dict[str, Any]) -> QiskitJob:
     try:
         return QiskitJob.model_validate(obj)
     except ValueError:
-        return QiskitJob.model_construct(metadata=ObjectMeta.model_validate(obj["metadata"]),
-                                         spec=None, status=None)
+        return QiskitJob.model_construct(
+            metadata=ObjectMeta.model_validate(obj["metadata"]),
+            spec=None,  # type: ignore[arg-type]
+            status=None,
+        )

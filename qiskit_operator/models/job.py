@@ -36,7 +36,7 @@ class QiskitJob(ResourceModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    api_version: Literal["quantum.io/v1"] = API_VERSION
+    api_version: Literal["quantum.io/v1"] = "quantum.io/v1"
     kind: Literal["QiskitJob"] = "QiskitJob"
     metadata: ObjectMeta
     spec: JobSpec

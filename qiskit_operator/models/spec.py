@@ -150,9 +150,9 @@ class SessionSpec(ResourceModel):
 class JobSpec(ResourceModel):
     """spec of a QiskitJob."""
 
-    backend: BackendSpec = Field(default_factory=BackendSpec)  # type: ignore[arg-type]
+    backend: BackendSpec = Field(default_factory=BackendSpec)
     circuit: CircuitSpec
-    execution: ExecutionSpec = Field(default_factory=ExecutionSpec)  # type: ignore[arg-type]
+    execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
     session: SessionSpec | None = None
     budget: BudgetSpec | None = None
     output: OutputSpec | None = None

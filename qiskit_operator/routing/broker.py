@@ -25,8 +25,12 @@ class FailedDelivery:
 
 
 class LocalBroker:
-    def __init__(self, triggers: list[Trigger], subscribers: Mapping[str, Subscriber],
-                 sleep: Callable[[float], None] | None = None) -> None:
+    def __init__(
+        self,
+        triggers: list[Trigger],
+        subscribers: Mapping[str, Subscriber],
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
         missing = {t.subscriber for t in triggers} - set(subscribers)
         if missing:
             raise ValueError(f"no subscriber for Trigger targets: {', '.join(sorted(missing))}")
@@ -54,8 +58,9 @@ class LocalBroker:
             reply = deliver_with_retry(subscriber, event, trigger.delivery, **kwargs)
         except DeliveryError as error:
             log.warning("dropping %s for %s after retries: %s", event.type, trigger.name, error)
-            self.failures.append(FailedDelivery(trigger.name, event.type, event.subject,
-                                                str(error)))
+            self.failures.append(
+                FailedDelivery(trigger.name, event.type, event.subject, str(error))
+            )
             return
         self.delivered.append((trigger.name, event))
         if reply is not None:

@@ -57,19 +57,21 @@ class HttpSubscriber:
     def deliver(self, event: Envelope) -> Envelope | None:
         headers, body = to_binary(event)
         try:
-            response = self._session.post(self.url, data=body, headers=headers,
-                                          timeout=self._timeout)
+            response = self._session.post(
+                self.url, data=body, headers=headers, timeout=self._timeout
+            )
         except requests.RequestException as error:
             raise DeliveryError(f"{self.url}: {error}") from error
         if response.status_code in _RETRYABLE:
-            raise DeliveryError(f"{self.url} answered {response.status_code}: "
-                                f"{response.text[:200]}")
+            raise DeliveryError(
+                f"{self.url} answered {response.status_code}: {response.text[:200]}"
+            )
         if response.status_code >= 400:
             # Knative does not retry other 4xx: the event is dropped (or dead-lettered).
-            raise PermanentDeliveryError(f"{self.url} refused the event with "
-                                         f"{response.status_code}: {response.text[:200]}")
-        structured = response.headers.get("content-type", "").startswith(
-            "application/cloudevents")
+            raise PermanentDeliveryError(
+                f"{self.url} refused the event with {response.status_code}: {response.text[:200]}"
+            )
+        structured = response.headers.get("content-type", "").startswith("application/cloudevents")
         if "ce-type" not in response.headers and not structured:
             return None  # 2xx without an event: nothing to reply
         return from_request(response.headers, response.content)
@@ -79,8 +81,12 @@ class PermanentDeliveryError(DeliveryError):
     """The subscriber refused the event; retrying will not help."""
 
 
-def deliver_with_retry(subscriber: Subscriber, event: Envelope, delivery: DeliverySpec,
-                       sleep: Callable[[float], None] = time.sleep) -> Envelope | None:
+def deliver_with_retry(
+    subscriber: Subscriber,
+    event: Envelope,
+    delivery: DeliverySpec,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Envelope | None:
     """Deliver, retrying `delivery.retry` times with backoff; raise the last error."""
     attempt = 0
     while True:
@@ -93,6 +99,12 @@ def deliver_with_retry(subscriber: Subscriber, event: Envelope, delivery: Delive
             if attempt > delivery.retry:
                 raise
             delay = delivery.delay(attempt)
-            log.info("delivery of %s to %s failed (%s); retry %d in %.2fs",
-                     event.type, subscriber.name, error, attempt, delay)
+            log.info(
+                "delivery of %s to %s failed (%s); retry %d in %.2fs",
+                event.type,
+                subscriber.name,
+                error,
+                attempt,
+                delay,
+            )
             sleep(delay)

@@ -92,7 +92,7 @@ class DeliverySpec:
         """Seconds to wait before retry number `attempt` (1-based), as Knative computes it."""
         if self.backoff_policy == "linear":
             return self.backoff_delay_seconds * attempt
-        return self.backoff_delay_seconds * (2 ** (attempt - 1))
+        return self.backoff_delay_seconds * float(2 ** (attempt - 1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,11 +107,11 @@ class Trigger:
 def parse_filter(expression: dict[str, Any]) -> TriggerFilter:
     if len(expression) != 1:
         raise TriggerError(f"a filter expression has exactly one dialect, got {list(expression)}")
-    (dialect, body), = expression.items()
+    ((dialect, body),) = expression.items()
     if dialect in ("exact", "prefix", "suffix"):
         if not isinstance(body, dict) or len(body) != 1:
             raise TriggerError(f"{dialect} takes exactly one attribute, got {body!r}")
-        (name, value), = body.items()
+        ((name, value),) = body.items()
         return StringFilter(dialect, str(name), str(value))
     if dialect in ("all", "any"):
         if not isinstance(body, list) or not body:
@@ -131,7 +131,7 @@ def parse_iso_duration(text: str) -> float:
     if not match:
         raise TriggerError(f"backoffDelay {text!r} is not an ISO 8601 duration like PT0.5S")
     hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
-    return hours * 3600 + minutes * 60 + seconds
+    return float(hours * 3600 + minutes * 60 + seconds)
 
 
 def parse_trigger(manifest: dict[str, Any]) -> Trigger:

@@ -42,38 +42,54 @@ def seen(current: JobStatus | None, generation: int, now: datetime) -> JobStatus
     """The job was created or changed: a new generation starts validating."""
     if _generation_state(current, generation) != "newer":
         return None
-    return JobStatus(phase=Phase.VALIDATING, observed_generation=generation,
-                     message="Validating the circuit", start_time=now)
+    return JobStatus(
+        phase=Phase.VALIDATING,
+        observed_generation=generation,
+        message="Validating the circuit",
+        start_time=now,
+    )
 
 
-def validated(current: JobStatus | None, event: payloads.JobValidated,
-              now: datetime) -> JobStatus | None:
+def validated(
+    current: JobStatus | None, event: payloads.JobValidated, now: datetime
+) -> JobStatus | None:
     status = _base(current, event.job.generation)
     if status is None:
         return None
     if status.circuit_metadata is not None and not may_move(status.phase, Phase.SCHEDULED):
         return None  # duplicate, or the job already moved on
     status.circuit_metadata = CircuitMetadata(
-        hash=event.metadata.hash, depth=event.metadata.depth, qubits=event.metadata.qubits,
-        clbits=event.metadata.clbits, gates=event.metadata.size,
-        gate_types=event.metadata.gate_types)
+        hash=event.metadata.hash,
+        depth=event.metadata.depth,
+        qubits=event.metadata.qubits,
+        clbits=event.metadata.clbits,
+        gates=event.metadata.size,
+        gate_types=event.metadata.gate_types,
+    )
     status.selected_backend = event.backend
     status.estimated_cost = event.estimated_cost
     status.start_time = status.start_time or now
     status.metrics = (status.metrics or Metrics()).model_copy(
-        update={"validation_seconds": round(event.validation_seconds, 6)})
+        update={"validation_seconds": round(event.validation_seconds, 6)}
+    )
     status.conditions = set_condition(
-        status.conditions, type_=VALIDATED, status="True", reason="CircuitValid",
+        status.conditions,
+        type_=VALIDATED,
+        status="True",
+        reason="CircuitValid",
         message=f"{event.metadata.qubits} qubits, depth {event.metadata.depth}",
-        generation=event.job.generation, now=now)
+        generation=event.job.generation,
+        now=now,
+    )
     if may_move(status.phase, Phase.SCHEDULED):
         status.phase = Phase.SCHEDULED
         status.message = f"Scheduled on {event.backend}"
     return status
 
 
-def rejected(current: JobStatus | None, event: payloads.JobRejected,
-             now: datetime) -> JobStatus | None:
+def rejected(
+    current: JobStatus | None, event: payloads.JobRejected, now: datetime
+) -> JobStatus | None:
     status = _base(current, event.job.generation)
     if status is None or not may_move(status.phase, Phase.FAILED):
         return None
@@ -81,16 +97,29 @@ def rejected(current: JobStatus | None, event: payloads.JobRejected,
     status.message = event.message
     status.completion_time = now
     status.conditions = set_condition(
-        status.conditions, type_=VALIDATED, status="False", reason=event.reason,
-        message=event.message, generation=event.job.generation, now=now)
+        status.conditions,
+        type_=VALIDATED,
+        status="False",
+        reason=event.reason,
+        message=event.message,
+        generation=event.job.generation,
+        now=now,
+    )
     status.conditions = set_condition(
-        status.conditions, type_=COMPLETED, status="False", reason=event.reason,
-        message=event.message, generation=event.job.generation, now=now)
+        status.conditions,
+        type_=COMPLETED,
+        status="False",
+        reason=event.reason,
+        message=event.message,
+        generation=event.job.generation,
+        now=now,
+    )
     return status
 
 
-def completed(current: JobStatus | None, event: payloads.JobCompleted,
-              now: datetime) -> JobStatus | None:
+def completed(
+    current: JobStatus | None, event: payloads.JobCompleted, now: datetime
+) -> JobStatus | None:
     status = _base(current, event.job.generation)
     if status is None or not may_move(status.phase, Phase.COMPLETED):
         return None
@@ -98,25 +127,35 @@ def completed(current: JobStatus | None, event: payloads.JobCompleted,
     status.message = f"Completed: {event.shots} shots on {event.backend}"
     status.completion_time = now
     status.selected_backend = status.selected_backend or event.backend
-    status.results = Results(counts=dict(sorted(event.counts.items())), shots=event.shots,
-                             execution_time=f"{event.execution_seconds:.6f}s")
+    status.results = Results(
+        counts=dict(sorted(event.counts.items())),
+        shots=event.shots,
+        execution_time=f"{event.execution_seconds:.6f}s",
+    )
     status.actual_cost = "$0.00"
-    status.metrics = (status.metrics or Metrics()).model_copy(update={
-        "transpile_seconds": round(event.transpile_seconds, 6),
-        "execution_seconds": round(event.execution_seconds, 6),
-        "method": event.method,
-        "transpiled": event.transpiled,
-    })
+    status.metrics = (status.metrics or Metrics()).model_copy(
+        update={
+            "transpile_seconds": round(event.transpile_seconds, 6),
+            "execution_seconds": round(event.execution_seconds, 6),
+            "method": event.method,
+            "transpiled": event.transpiled,
+        }
+    )
     if status.start_time is not None:
         status.metrics.total_seconds = round((now - status.start_time).total_seconds(), 6)
     status.conditions = set_condition(
-        status.conditions, type_=COMPLETED, status="True", reason="Succeeded",
-        message=status.message, generation=event.job.generation, now=now)
+        status.conditions,
+        type_=COMPLETED,
+        status="True",
+        reason="Succeeded",
+        message=status.message,
+        generation=event.job.generation,
+        now=now,
+    )
     return status
 
 
-def failed(current: JobStatus | None, event: payloads.JobFailed,
-           now: datetime) -> JobStatus | None:
+def failed(current: JobStatus | None, event: payloads.JobFailed, now: datetime) -> JobStatus | None:
     status = _base(current, event.job.generation)
     if status is None or not may_move(status.phase, Phase.FAILED):
         return None
@@ -124,6 +163,12 @@ def failed(current: JobStatus | None, event: payloads.JobFailed,
     status.message = event.message
     status.completion_time = now
     status.conditions = set_condition(
-        status.conditions, type_=COMPLETED, status="False", reason=event.reason,
-        message=event.message, generation=event.job.generation, now=now)
+        status.conditions,
+        type_=COMPLETED,
+        status="False",
+        reason=event.reason,
+        message=event.message,
+        generation=event.job.generation,
+        now=now,
+    )
     return status

@@ -1,0 +1,55 @@
+"""Fixtures shared by every test: the example jobs and one warm sandbox."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from qiskit_operator.circuits.sandbox import SandboxPool
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+BELL_PYTHON = """from qiskit import QuantumCircuit
+
+qc = QuantumCircuit(2, 2)
+qc.h(0)
+qc.cx(0, 1)
+qc.measure([0, 1], [0, 1])
+"""
+
+BELL_QASM2 = """OPENQASM 2.0;
+include "qelib1.inc";
+qreg q[2];
+creg c[2];
+h q[0];
+cx q[0], q[1];
+measure q -> c;
+"""
+
+
+def example(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((EXAMPLES / name).read_text())
+    return loaded
+
+
+def job_manifest(name: str = "bell", code: str = BELL_PYTHON, **execution: Any) -> dict[str, Any]:
+    manifest = copy.deepcopy(example("bell.yaml"))
+    manifest["metadata"]["name"] = name
+    manifest["spec"]["circuit"]["code"] = code
+    manifest["spec"]["execution"].update(execution)
+    return manifest
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[SandboxPool]:
+    pool = SandboxPool(warm=2, cpu_seconds=5, memory_bytes=512 << 20, timeout=10)
+    assert pool.wait_warm(60), "the sandbox zygote did not start"
+    yield pool
+    pool.close()

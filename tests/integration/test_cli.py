@@ -1,0 +1,81 @@
+"""`qop` as a user runs it: a real process, its exit code and what it prints."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BELL_QASM2, ROOT
+
+QOP = [sys.executable, "-m", "qiskit_operator.cli"]
+
+
+def qop(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*QOP, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def test_qop_run_bell_ends_completed_with_a_histogram_and_exit_zero() -> None:
+    result = qop("run", "examples/bell.yaml")
+    assert result.returncode == 0, result.stderr
+    phases = [line.split()[3] for line in result.stdout.splitlines() if " ms  " in line]
+    assert phases == ["Pending", "Validating", "Scheduled", "Completed"]
+    bars = [line for line in result.stdout.splitlines() if "│" in line]
+    assert [bar.split()[0] for bar in bars] in (["00", "11"], ["11", "00"])
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_qop_run_of_the_broken_example_says_where_and_exits_non_zero() -> None:
+    result = qop("run", "examples/broken.yaml")
+    assert result.returncode == 1
+    assert "Failed" in result.stdout
+    assert "line 4" in result.stdout and "never closed" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_qop_run_output_json_prints_only_the_final_job() -> None:
+    result = qop("run", "examples/ghz.yaml", "--output", "json")
+    assert result.returncode == 0, result.stderr
+    job = json.loads(result.stdout)
+    assert job["kind"] == "QiskitJob"
+    assert job["status"]["phase"] == "Completed"
+    assert set(job["status"]["results"]["counts"]) == {"00000", "11111"}
+    assert job["status"]["observedGeneration"] == 1
+
+
+def test_qop_run_of_a_missing_file_is_a_one_line_error() -> None:
+    result = qop("run", "examples/nope.yaml")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "qop: examples/nope.yaml: no such file"
+
+
+def test_qop_validate_prints_the_metadata_of_a_qasm_file(tmp_path: Path) -> None:
+    circuit = tmp_path / "bell.qasm"
+    circuit.write_text(BELL_QASM2)
+    result = qop("validate", str(circuit), "--output", "json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["format"] == "qasm2"
+    assert (report["qubits"], report["depth"], report["gates"]) == (2, 3, 4)
+
+
+@pytest.mark.parametrize("suffix", [".py", ".qasm"])
+def test_qop_validate_of_a_broken_file_exits_one_with_the_reason(
+    tmp_path: Path, suffix: str
+) -> None:
+    circuit = tmp_path / f"broken{suffix}"
+    circuit.write_text("qc = (\n" if suffix == ".py" else "OPENQASM 2.0;\nqreg q[2]\nh q;\n")
+    result = qop("validate", str(circuit))
+    assert result.returncode == 1
+    assert "invalid" in result.stderr and "line" in result.stderr

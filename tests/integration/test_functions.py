@@ -1,0 +1,149 @@
+"""Each function through functions-framework's own app, driven by its test client."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import flask
+import functions_framework
+import pytest
+
+from qiskit_operator import wiring
+from qiskit_operator.events import payloads, types
+from qiskit_operator.events.apiserver import resource_event
+from qiskit_operator.events.envelope import Envelope
+from qiskit_operator.events.http import from_request, to_binary, to_structured
+from qiskit_operator.local.pipeline import admit
+from qiskit_operator.models import Phase
+from tests.conftest import ROOT, job_manifest
+
+
+def app_for(function: str) -> flask.Flask:
+    source = ROOT / "functions" / function / "main.py"
+    app: flask.Flask = functions_framework.create_app(target=function, source=str(source))
+    return app
+
+
+@pytest.fixture(scope="module")
+def validate_client() -> Any:
+    client = app_for("validate").test_client()
+    deadline = time.monotonic() + 60
+    while client.get("/ready").status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return client
+
+
+@pytest.fixture(scope="module")
+def execute_client() -> Any:
+    return app_for("execute").test_client()
+
+
+@pytest.fixture(scope="module")
+def reconcile_client() -> Any:
+    return app_for("reconcile").test_client()
+
+
+def post(client: Any, event: Envelope, structured: bool = False) -> Envelope | None:
+    headers, body = to_structured(event) if structured else to_binary(event)
+    response = client.post("/", data=body, headers=headers)
+    assert response.status_code in (200, 202), response.get_data(as_text=True)
+    if response.status_code == 202:
+        return None
+    assert response.headers["ce-specversion"] == "1.0"  # the reply is in binary mode
+    return from_request(dict(response.headers), response.get_data())
+
+
+@pytest.mark.parametrize("function", ["validate", "execute", "reconcile"])
+def test_every_function_answers_health_and_ready(function: str, validate_client: Any) -> None:
+    client = validate_client if function == "validate" else app_for(function).test_client()
+    health = client.get("/health")
+    assert health.status_code == 200
+    assert health.get_json()["status"] == "healthy"
+    assert health.get_json()["function"] == function
+    assert client.get("/ready").status_code == 200
+
+
+@pytest.mark.parametrize("function", ["validate", "execute", "reconcile"])
+def test_a_request_that_is_not_a_cloud_event_gets_a_json_400(
+    function: str, validate_client: Any
+) -> None:
+    client = validate_client if function == "validate" else app_for(function).test_client()
+    response = client.post("/", data=b'{"code": "x"}', headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert "CloudEvent" in response.get_json()["error"]
+
+
+@pytest.mark.parametrize("structured", [False, True])
+def test_validate_replies_validated_with_metadata_in_either_mode(
+    validate_client: Any, structured: bool
+) -> None:
+    event = resource_event(admit(job_manifest()), types.APISERVER_ADD)
+    reply = post(validate_client, event, structured)
+    assert reply is not None and reply.type == types.JOB_VALIDATED
+    assert reply.subject == event.subject
+    payload = payloads.decode(reply.type, reply.data)
+    assert isinstance(payload, payloads.JobValidated)
+    assert payload.metadata.qubits == 2
+    assert payload.metadata.gate_types == {"cx": 1, "h": 1, "measure": 2}
+
+
+def test_validate_rejects_a_syntax_error_with_its_line(validate_client: Any) -> None:
+    bad = job_manifest(code="from qiskit import QuantumCircuit\nqc = QuantumCircuit(2\n")
+    reply = post(validate_client, resource_event(admit(bad), types.APISERVER_ADD))
+    assert reply is not None and reply.type == types.JOB_REJECTED
+    payload = payloads.decode(reply.type, reply.data)
+    assert isinstance(payload, payloads.JobRejected)
+    assert payload.line == 2 and "never closed" in payload.message
+
+
+def test_validate_rejects_an_invalid_spec_naming_the_field(validate_client: Any) -> None:
+    reply = post(validate_client, resource_event(admit(job_manifest(shots=0)), types.APISERVER_ADD))
+    assert reply is not None and reply.type == types.JOB_REJECTED
+    assert "spec.execution.shots" in json.loads(reply.data)["message"]
+
+
+def test_validate_ignores_updates_of_a_generation_it_has_seen(validate_client: Any) -> None:
+    obj = admit(job_manifest())
+    obj["status"] = {"phase": "Validating", "observedGeneration": 1}
+    assert post(validate_client, resource_event(obj, types.APISERVER_UPDATE)) is None
+
+
+def test_execute_runs_the_validated_circuit_and_reports_counts(
+    validate_client: Any, execute_client: Any
+) -> None:
+    validated = post(
+        validate_client, resource_event(admit(job_manifest(seed=11)), types.APISERVER_ADD)
+    )
+    assert validated is not None
+    reply = post(execute_client, validated)
+    assert reply is not None and reply.type == types.JOB_COMPLETED
+    payload = payloads.decode(reply.type, reply.data)
+    assert isinstance(payload, payloads.JobCompleted)
+    assert set(payload.counts) == {"00", "11"} and sum(payload.counts.values()) == 1024
+    assert reply.extension("jobuid") == validated.extension("jobuid")
+
+
+def test_reconcile_writes_status_and_replies_finished_once(
+    validate_client: Any, execute_client: Any, reconcile_client: Any
+) -> None:
+    obj = admit(job_manifest(name="reconciled"))
+    from qiskit_operator.models import QiskitJob
+
+    store = wiring.memory_store()
+    store.add(QiskitJob.model_validate(obj))
+    added = resource_event(obj, types.APISERVER_ADD)
+    assert post(reconcile_client, added) is None
+    validated = post(validate_client, added)
+    assert validated is not None
+    completed = post(execute_client, validated)
+    assert completed is not None
+    assert post(reconcile_client, validated) is None
+    finished = post(reconcile_client, completed)
+    assert finished is not None and finished.type == types.JOB_FINISHED
+    assert post(reconcile_client, completed) is None  # the duplicate changes nothing
+    job = store.get("default/reconciled")
+    assert job is not None and job.status is not None
+    assert job.status.phase is Phase.COMPLETED
+    assert job.status.results is not None and job.status.results.shots == 1024
