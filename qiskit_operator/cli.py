@@ -22,7 +22,9 @@ def main(argv: list[str] | None = None) -> int:
         level=getattr(logging, settings.log_level, logging.INFO),
         format="%(levelname)s %(name)s: %(message)s",
     )
-    logging.getLogger("qiskit").setLevel(logging.WARNING)
+    # Third-party chatter (pass timings, request lines) is not what a user ran qop for.
+    for noisy in ("qiskit", "werkzeug"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
     try:
         return int(args.command(args, settings))
     except UserError as error:
@@ -30,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `qop run ... | head`: the reader left, nothing to report
+        sys.stderr.close()
+        return 141
 
 
 def _parser() -> argparse.ArgumentParser:

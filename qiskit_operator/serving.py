@@ -48,6 +48,12 @@ class FunctionEndpoint:
             self._handler = self._handler()
         return self._handler  # type: ignore[return-value]
 
+    def close(self) -> None:
+        """Release what the handler holds (the validate sandbox), if anything."""
+        close = getattr(self._handler, "close", None)
+        if callable(close) and hasattr(self._handler, "handle"):
+            close()
+
     def __call__(self, request: flask.Request) -> flask.Response:
         if request.method == "GET" and request.path == "/health":
             return _json(

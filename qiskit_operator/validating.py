@@ -33,6 +33,9 @@ class Validator:
     def ready(self) -> bool:
         return self.sandbox.is_warm
 
+    def close(self) -> None:
+        self.sandbox.close()
+
     def handle(self, event: Envelope) -> Envelope | None:
         if event.type not in (types.APISERVER_ADD, types.APISERVER_UPDATE):
             return None

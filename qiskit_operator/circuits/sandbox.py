@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from qiskit_operator.circuits.zygote import recv_frame, send_frame
+from qiskit_operator.circuits.zygote import READY, recv_frame, send_frame
 from qiskit_operator.errors import TransientError, UserError
 
 _MAX_REPLY = 64 << 20
@@ -90,13 +90,26 @@ class SandboxPool:
             self._filler = threading.Thread(target=self._fill, name="sandbox-filler", daemon=True)
             self._filler.start()
 
-    def _fork(self) -> _Child:
+    def _fork(self) -> _Child | None:
+        """A warm child, or None when one died while starting; OSError when the zygote is gone."""
         self._control.send(b"F")
         message, fds, _, _ = socket.recv_fds(self._control, 4, 1)
         if not fds:
-            raise TransientError("the sandbox zygote stopped")
+            raise ConnectionError("the sandbox zygote stopped")
         (pid,) = struct.unpack("!i", message)
-        return _Child(pid, socket.socket(fileno=fds[0]))
+        child = _Child(pid, socket.socket(fileno=fds[0]))
+        # Hand out only children that have finished warming up, so a request
+        # never waits for (or competes with) a child's own start.
+        child.sock.settimeout(self._timeout)
+        try:
+            announced = child.sock.recv(1)
+        except OSError:
+            announced = b""
+        if announced != READY:
+            child.sock.close()
+            _kill(pid)
+            return None
+        return child
 
     def _fill(self) -> None:
         while True:
@@ -106,11 +119,13 @@ class SandboxPool:
                     return
             try:
                 child = self._fork()
-            except (OSError, TransientError):
+            except OSError:
                 with self._lock:
                     self._closed = True
                     self._lock.notify_all()
                 return
+            if child is None:
+                continue
             with self._lock:
                 self._ready.append(child)
                 self._lock.notify_all()

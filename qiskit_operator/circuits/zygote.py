@@ -22,6 +22,7 @@ import msgspec
 from qiskit_operator.circuits import program  # imports Qiskit once, for every child
 
 _HEADER = struct.Struct("!I")
+READY = b"R"  # what a child sends once it is warm and waiting for its program
 
 # Run once in the zygote so that every child inherits Qiskit's lazily built
 # state (gate classes, QPY tables) instead of building it on the request path.
@@ -79,6 +80,7 @@ def _child(sock: socket.socket, cpu_seconds: int, memory_bytes: int, max_source:
     # happens before the request rather than during it.
     program.run_program(_WARM_UP, None)
     _apply_limits(cpu_seconds, memory_bytes)
+    sock.sendall(READY)
     request = recv_frame(sock, max_source)
     if request is None:
         os._exit(0)

@@ -12,11 +12,19 @@ _BAR = 40
 _TOP = 16
 
 
+class _Discard:
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
 class PhasePrinter:
     """Listens to the status store and prints each new phase once."""
 
     def __init__(self, out: TextIO) -> None:
-        self._out = out
+        self._out: TextIO | _Discard = out
         self._last: str | None = None
         self._started = time.perf_counter()
 
@@ -33,8 +41,11 @@ class PhasePrinter:
     def _print(self, key: str, phase: str, message: str) -> None:
         self._last = phase
         elapsed = (time.perf_counter() - self._started) * 1000
-        self._out.write(f"{elapsed:8.1f} ms  {key:<24} {phase:<11} {message}\n")
-        self._out.flush()
+        try:
+            self._out.write(f"{elapsed:8.1f} ms  {key:<24} {phase:<11} {message}\n")
+            self._out.flush()
+        except BrokenPipeError:
+            self._out = _Discard()  # the reader went away (`qop run ... | head`)
 
 
 def histogram(counts: dict[str, int], width: int = _BAR) -> list[str]:

@@ -8,14 +8,16 @@ either in-process or as real functions-framework HTTP servers on loopback.
 from __future__ import annotations
 
 import copy
+import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import requests
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from qiskit_operator import wiring
 from qiskit_operator.events import payloads, types
@@ -23,7 +25,8 @@ from qiskit_operator.events.apiserver import job_ref_from_raw, resource_event
 from qiskit_operator.models import ObjectMeta, QiskitJob
 from qiskit_operator.routing.broker import LocalBroker
 from qiskit_operator.routing.delivery import HttpSubscriber, InProcessSubscriber, Subscriber
-from qiskit_operator.routing.triggers import load_triggers
+from qiskit_operator.routing.triggers import Trigger, load_triggers
+from qiskit_operator.serving import FunctionEndpoint
 from qiskit_operator.settings import Settings
 from qiskit_operator.status.writer import MemoryStatusStore
 
@@ -42,7 +45,11 @@ class FunctionServer:
 
         source = settings.functions_dir / function / "main.py"
         self.app = functions_framework.create_app(target=function, source=str(source))  # type: ignore[no-untyped-call]
-        self._server: BaseWSGIServer = make_server("127.0.0.1", 0, self.app, threaded=True)
+        # functions-framework registers the loaded source as module "main".
+        self._endpoint: FunctionEndpoint | None = getattr(sys.modules.get("main"), "endpoint", None)
+        self._server: BaseWSGIServer = make_server(
+            "127.0.0.1", 0, self.app, threaded=True, request_handler=_KeepAliveHandler
+        )
         self.url = f"http://127.0.0.1:{self._server.server_port}/"
         self._thread = threading.Thread(
             target=self._server.serve_forever, name=f"serve-{function}", daemon=True
@@ -50,16 +57,29 @@ class FunctionServer:
         self._thread.start()
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = datetime.now(UTC).timestamp() + timeout
-        while datetime.now(UTC).timestamp() < deadline:
-            if requests.get(self.url + "ready", timeout=5).status_code == 200:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            answer = requests.get(self.url + "ready", timeout=5)
+            if answer.status_code == 200:
                 return
-            threading.Event().wait(0.05)
+            if answer.status_code != 503:  # 503 is "warming"; anything else will not pass
+                raise RuntimeError(
+                    f"{self.url}ready answered {answer.status_code}: {answer.text[:200]}"
+                )
+            time.sleep(0.05)
         raise TimeoutError(f"{self.url} did not become ready in {timeout:g} s")
 
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        if self._endpoint is not None:
+            self._endpoint.close()
+
+
+class _KeepAliveHandler(WSGIRequestHandler):
+    # HTTP/1.1 keeps the broker's connection open between deliveries, as
+    # Knative's dispatcher does; werkzeug's default HTTP/1.0 closes each one.
+    protocol_version = "HTTP/1.1"
 
 
 class LocalPipeline:
@@ -78,6 +98,7 @@ class LocalPipeline:
         self._servers: list[FunctionServer] = []
         self._closers: list[Callable[[], None]] = []
         self.subscribers: dict[str, Subscriber] = {}
+        self._triggers: list[Trigger] | None = None
 
     def __enter__(self) -> LocalPipeline:
         if self.http:
@@ -109,8 +130,9 @@ class LocalPipeline:
             close()
 
     def broker(self) -> LocalBroker:
-        triggers = load_triggers(self.settings.knative_dir / "triggers.yaml")
-        return LocalBroker(triggers, self.subscribers)
+        if self._triggers is None:
+            self._triggers = load_triggers(self.settings.knative_dir / "triggers.yaml")
+        return LocalBroker(self._triggers, self.subscribers)
 
     def run(self, manifest: dict[str, Any]) -> QiskitJob:
         """Submit the job as `kubectl apply` would and run the pipeline to its end."""

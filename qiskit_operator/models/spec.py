@@ -150,9 +150,19 @@ class SessionSpec(ResourceModel):
 class JobSpec(ResourceModel):
     """spec of a QiskitJob."""
 
-    backend: BackendSpec = Field(default_factory=BackendSpec)
-    circuit: CircuitSpec
-    execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
+    # The explicit {} defaults let the API server fill in the nested defaults
+    # (shots, optimizationLevel, ...) even when the section is left out.
+    backend: BackendSpec = Field(
+        default_factory=BackendSpec,
+        json_schema_extra={"default": {}},
+        description="Where the circuit runs.",
+    )
+    circuit: CircuitSpec = Field(description="The circuit to run.")
+    execution: ExecutionSpec = Field(
+        default_factory=ExecutionSpec,
+        json_schema_extra={"default": {}},
+        description="How to run it: shots, transpilation, seed, primitive.",
+    )
     session: SessionSpec | None = None
     budget: BudgetSpec | None = None
     output: OutputSpec | None = None

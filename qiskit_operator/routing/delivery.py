@@ -53,6 +53,7 @@ class HttpSubscriber:
         self.url = url
         self._timeout = timeout
         self._session = requests.Session()
+        self._session.trust_env = False  # loopback or cluster-local: no proxy look-ups per call
 
     def deliver(self, event: Envelope) -> Envelope | None:
         headers, body = to_binary(event)

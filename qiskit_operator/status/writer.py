@@ -6,6 +6,7 @@ adapter; `MemoryStatusStore` is what `qop run` uses on one machine.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from qiskit_operator.models import JobStatus, QiskitJob
 
 Decide = Callable[[JobStatus | None], JobStatus | None]
 EventKind = Literal["Normal", "Warning"]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +76,10 @@ class MemoryStatusStore:
             job = job.model_copy(update={"status": new})
             self._jobs[ref.key] = job
         for listener in self._listeners:
-            listener(job)
+            try:
+                listener(job)
+            except Exception:  # a watcher's failure must not undo or fail the write
+                log.exception("status listener failed for %s", ref.key)
         return new
 
     def record_event(self, ref: JobRef, kind: EventKind, reason: str, message: str) -> None:
