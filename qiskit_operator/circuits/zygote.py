@@ -22,6 +22,11 @@ import msgspec
 from qiskit_operator.circuits import program  # imports Qiskit once, for every child
 
 _HEADER = struct.Struct("!I")
+_CHILD_WARM_UP = """
+from qiskit import QuantumCircuit
+qc = QuantumCircuit(2, 2)
+qc.h(0); qc.cx(0, 1); qc.measure([0, 1], [0, 1])
+"""
 READY = b"R"  # what a child sends once it is warm and waiting for its program
 
 # Run once in the zygote so that every child inherits Qiskit's lazily built
@@ -78,7 +83,7 @@ def _child(sock: socket.socket, cpu_seconds: int, memory_bytes: int, max_source:
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     # Touch, while idle, the pages a program will write, so that copying them
     # happens before the request rather than during it.
-    program.run_program(_WARM_UP, None)
+    program.run_program(_CHILD_WARM_UP, None)
     _apply_limits(cpu_seconds, memory_bytes)
     sock.sendall(READY)
     request = recv_frame(sock, max_source)
@@ -101,7 +106,11 @@ def main() -> None:
     # copying) it in every child.
     gc.freeze()
     while True:
-        if not control.recv(1):
+        try:
+            request = control.recv(1)
+        except OSError:
+            request = b""
+        if not request:
             return  # the pool closed its end: the server is gone
         ours, theirs = socket.socketpair()
         pid = os.fork()
