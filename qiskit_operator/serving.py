@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
 from typing import Protocol
 
 import flask
@@ -38,20 +37,14 @@ def _json(code: int, **body: object) -> flask.Response:
 class FunctionEndpoint:
     """The `http`-signature callable a functions/*/main.py exposes."""
 
-    def __init__(self, name: str, handler: EventHandler | Callable[[], EventHandler]) -> None:
+    def __init__(self, name: str, handler: EventHandler) -> None:
         self.name = name
-        self._handler = handler
-
-    @property
-    def handler(self) -> EventHandler:
-        if callable(self._handler) and not hasattr(self._handler, "handle"):
-            self._handler = self._handler()
-        return self._handler  # type: ignore[return-value]
+        self.handler = handler
 
     def close(self) -> None:
         """Release what the handler holds (the validate sandbox), if anything."""
-        close = getattr(self._handler, "close", None)
-        if callable(close) and hasattr(self._handler, "handle"):
+        close = getattr(self.handler, "close", None)
+        if callable(close):
             close()
 
     def __call__(self, request: flask.Request) -> flask.Response:

@@ -1,16 +1,24 @@
 """The composition root: builds each function's handler from the settings.
 
 Called by the entry points under functions/ and by the local runner, so both
-run the same objects. The memory status store is process-wide because on one
-machine it stands in for the Kubernetes API server, which is one per cluster.
+run the same objects. Qiskit is imported only for the functions that need it,
+so the reconcile function starts without it. The memory status store is
+process-wide because on one machine it stands in for the Kubernetes API
+server, of which a cluster has one.
 """
 
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
+from qiskit_operator.reconciling import Reconciler
 from qiskit_operator.settings import Settings
 from qiskit_operator.status.writer import MemoryStatusStore
+
+if TYPE_CHECKING:
+    from qiskit_operator.executing import Executor
+    from qiskit_operator.validating import Validator
 
 
 @cache
@@ -18,7 +26,7 @@ def memory_store() -> MemoryStatusStore:
     return MemoryStatusStore()
 
 
-def validator(settings: Settings):  # type: ignore[no-untyped-def]
+def validator(settings: Settings) -> Validator:
     from qiskit_operator.circuits.sandbox import SandboxPool
     from qiskit_operator.validating import Validator
 
@@ -33,13 +41,11 @@ def validator(settings: Settings):  # type: ignore[no-untyped-def]
     )
 
 
-def executor(settings: Settings):  # type: ignore[no-untyped-def]
+def executor(settings: Settings) -> Executor:
     from qiskit_operator.executing import Executor
 
     return Executor()
 
 
-def reconciler(settings: Settings):  # type: ignore[no-untyped-def]
-    from qiskit_operator.reconciling import Reconciler
-
-    return Reconciler(memory_store())
+def reconciler(settings: Settings, store: MemoryStatusStore | None = None) -> Reconciler:
+    return Reconciler(store or memory_store())

@@ -7,7 +7,7 @@ payload stays JSON bytes here; `payloads.decode` turns it into a typed struct.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from qiskit_operator.events import types
@@ -47,9 +47,6 @@ class Envelope:
         return Envelope(
             type=type_, source=source, subject=self.subject, data=data, extensions=carried
         )
-
-    def with_extensions(self, **extensions: str) -> Envelope:
-        return replace(self, extensions={**self.extensions, **extensions})
 
 
 _CORE = frozenset({"type", "source", "subject", "id", "time", "datacontenttype"})

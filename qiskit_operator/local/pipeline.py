@@ -113,8 +113,7 @@ class LocalPipeline:
             validator.sandbox.wait_warm()
             self._closers.append(validator.sandbox.close)
             executor = wiring.executor(self.settings)
-            reconciler = wiring.reconciler(self.settings)
-            reconciler.writer = self.store
+            reconciler = wiring.reconciler(self.settings, self.store)
             for service, handler in (
                 ("qiskit-validate", validator),
                 ("qiskit-execute", executor),

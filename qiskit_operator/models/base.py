@@ -6,8 +6,6 @@ resources are written.
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
@@ -21,7 +19,3 @@ class ResourceModel(BaseModel):
         extra="forbid",
         validate_assignment=False,
     )
-
-    def to_wire(self) -> dict[str, Any]:
-        """The JSON-ready dict Kubernetes stores: camelCase, no unset optionals."""
-        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
