@@ -18,33 +18,17 @@ def set_condition(
     generation: int,
     now: datetime,
 ) -> list[Condition]:
-    result = []
-    replaced = False
-    for condition in conditions:
-        if condition.type != type_:
-            result.append(condition)
-            continue
-        replaced = True
-        moved = condition.status != status
-        result.append(
-            Condition(
-                type=type_,
-                status=status,
-                reason=reason,
-                message=message,
-                last_transition_time=now if moved else condition.last_transition_time,
-                observed_generation=generation,
-            )
-        )
-    if not replaced:
-        result.append(
-            Condition(
-                type=type_,
-                status=status,
-                reason=reason,
-                message=message,
-                last_transition_time=now,
-                observed_generation=generation,
-            )
-        )
-    return result
+    previous = next((c for c in conditions if c.type == type_), None)
+    unchanged = previous is not None and previous.status == status
+    updated = Condition(
+        type=type_,
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=previous.last_transition_time if unchanged and previous else now,
+        observed_generation=generation,
+    )
+    if previous is None:
+        return [*conditions, updated]
+    # Keep the condition where it was, so the list's order is stable.
+    return [updated if c.type == type_ else c for c in conditions]

@@ -90,31 +90,7 @@ def validated(
 def rejected(
     current: JobStatus | None, event: payloads.JobRejected, now: datetime
 ) -> JobStatus | None:
-    status = _base(current, event.job.generation)
-    if status is None or not may_move(status.phase, Phase.FAILED):
-        return None
-    status.phase = Phase.FAILED
-    status.message = event.message
-    status.completion_time = now
-    status.conditions = set_condition(
-        status.conditions,
-        type_=VALIDATED,
-        status="False",
-        reason=event.reason,
-        message=event.message,
-        generation=event.job.generation,
-        now=now,
-    )
-    status.conditions = set_condition(
-        status.conditions,
-        type_=COMPLETED,
-        status="False",
-        reason=event.reason,
-        message=event.message,
-        generation=event.job.generation,
-        now=now,
-    )
-    return status
+    return _fail(current, event.job, event.reason, event.message, now, (VALIDATED, COMPLETED))
 
 
 def completed(
@@ -156,19 +132,31 @@ def completed(
 
 
 def failed(current: JobStatus | None, event: payloads.JobFailed, now: datetime) -> JobStatus | None:
-    status = _base(current, event.job.generation)
+    return _fail(current, event.job, event.reason, event.message, now, (COMPLETED,))
+
+
+def _fail(
+    current: JobStatus | None,
+    job: payloads.JobRef,
+    reason: str,
+    message: str,
+    now: datetime,
+    condition_types: tuple[str, ...],
+) -> JobStatus | None:
+    status = _base(current, job.generation)
     if status is None or not may_move(status.phase, Phase.FAILED):
         return None
     status.phase = Phase.FAILED
-    status.message = event.message
+    status.message = message
     status.completion_time = now
-    status.conditions = set_condition(
-        status.conditions,
-        type_=COMPLETED,
-        status="False",
-        reason=event.reason,
-        message=event.message,
-        generation=event.job.generation,
-        now=now,
-    )
+    for type_ in condition_types:
+        status.conditions = set_condition(
+            status.conditions,
+            type_=type_,
+            status="False",
+            reason=reason,
+            message=message,
+            generation=job.generation,
+            now=now,
+        )
     return status
