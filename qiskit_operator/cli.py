@@ -7,6 +7,7 @@ import argparse
 import base64
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -52,12 +53,18 @@ def _parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check a circuit file and print its metadata")
     validate.add_argument("file", type=Path)
     validate.add_argument("--variable", help="Python: the variable holding the circuit")
+    validate.add_argument(
+        "--backend", help="aer_simulator (default), generic_backend_<N>q or a fake device"
+    )
+    validate.add_argument("--optimization-level", type=int, default=1, choices=range(4))
     validate.add_argument("--output", choices=["text", "json"], default="text")
     validate.set_defaults(command=_validate)
 
     serve = commands.add_parser("serve", help="serve one function over HTTP")
     serve.add_argument("function", choices=["validate", "execute", "reconcile"])
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument(
+        "--port", type=int, default=None, help="default: $PORT, else 8000 for validate, 8080"
+    )
     serve.add_argument("--host", default="0.0.0.0")
     serve.set_defaults(command=_serve)
 
@@ -89,53 +96,37 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _validate(args: argparse.Namespace, settings: Settings) -> int:
+    from qiskit_operator import wiring
     from qiskit_operator.circuits.formats import format_for_filename
-    from qiskit_operator.circuits.loading import load_source
-    from qiskit_operator.circuits.sandbox import SandboxPool
-    from qiskit_operator.circuits.serialization import canonical_qpy
-    from qiskit_operator.circuits.summary import summarise
+    from qiskit_operator.validation_api import response_for
 
     try:
         raw = args.file.read_bytes()
     except OSError as error:
         raise UserError(f"{args.file}: {error.strerror}") from error
     fmt = format_for_filename(args.file.name)
-    code = base64.b64encode(raw).decode() if fmt == "qpy" else raw.decode()
-    pool = SandboxPool(
-        warm=1,
-        cpu_seconds=settings.sandbox.cpu_seconds,
-        memory_bytes=settings.sandbox.memory_bytes,
-        timeout=settings.sandbox.timeout_seconds,
-    )
+    code = base64.b64encode(raw).decode() if fmt == "qpy" else raw.decode(errors="replace")
+    validator = wiring.validator(settings)
     try:
-        loaded = load_source(code, fmt, pool, args.variable)
+        report = validator.inspect(
+            code,
+            fmt,
+            variable=args.variable,
+            backend=args.backend,
+            optimization_level=args.optimization_level,
+        )
     except UserError as error:
         print(f"{args.file}: invalid: {error.message}", file=sys.stderr)
         return 1
     finally:
-        pool.close()
-    _, circuit_hash = canonical_qpy(loaded.circuit)
-    meta = summarise(loaded.circuit, circuit_hash)
-    report = {
-        "valid": True,
-        "format": loaded.format,
-        "variable": loaded.variable,
-        "circuits": loaded.circuits,
-        "hash": meta.hash,
-        "qubits": meta.qubits,
-        "clbits": meta.clbits,
-        "depth": meta.depth,
-        "gates": meta.size,
-        "gate_types": meta.gate_types,
-        "two_qubit_gates": meta.two_qubit_gates,
-        "parameters": meta.parameters,
-    }
+        validator.close()
+    response = response_for(report).model_dump(exclude_none=True)
     if args.output == "json":
-        print(json.dumps(report, indent=2))
+        print(json.dumps(response, indent=2))
     else:
-        for key, value in report.items():
-            if value not in (None, [], {}):
-                print(f"{key:>16}: {value}")
+        for key, value in response.items():
+            if value not in ([], {}):
+                print(f"{key:>24}: {value}")
     return 0
 
 
@@ -146,8 +137,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     source = settings.functions_dir / args.function / "main.py"
     if not source.exists():
         raise UserError(f"{source} not found; set QOP_FUNCTIONS_DIR to the functions/ folder")
+    port = args.port or int(os.environ.get("PORT", 8000 if args.function == "validate" else 8080))
+    # MAX_WORKERS, as the original validation service documents it: requests served at once.
+    threads = int(os.environ.get("MAX_WORKERS", os.environ.get("THREADS", 8)))
     app = functions_framework.create_app(target=args.function, source=str(source))  # type: ignore[no-untyped-call]
-    create_server(app, debug=False).run(args.host, args.port)  # type: ignore[no-untyped-call]
+    create_server(app, debug=False, threads=threads).run(args.host, port)  # type: ignore[no-untyped-call]
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 import flask
@@ -37,9 +38,15 @@ def _json(code: int, **body: object) -> flask.Response:
 class FunctionEndpoint:
     """The `http`-signature callable a functions/*/main.py exposes."""
 
-    def __init__(self, name: str, handler: EventHandler) -> None:
+    def __init__(
+        self,
+        name: str,
+        handler: EventHandler,
+        routes: Mapping[tuple[str, str], Callable[[flask.Request], flask.Response]] | None = None,
+    ) -> None:
         self.name = name
         self.handler = handler
+        self.routes = dict(routes or {})
 
     def close(self) -> None:
         """Release what the handler holds (the validate sandbox), if anything."""
@@ -61,9 +68,12 @@ class FunctionEndpoint:
             return _json(
                 200 if ready else 503, status="ready" if ready else "warming", function=self.name
             )
-        if request.method != "POST":
+        route = self.routes.get((request.method, request.path))
+        if route is not None:
+            return route(request)
+        if request.method != "POST" or request.path != "/":
             return _json(
-                405,
+                404 if request.path != "/" else 405,
                 error=f"{request.method} {request.path} is not served; POST a "
                 "CloudEvent to /, or GET /health or /ready",
             )

@@ -26,8 +26,37 @@ class SandboxSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitSettings:
+    max_source_bytes: int = 1 << 20
+    """Largest circuit source accepted, in bytes (QOP_MAX_SOURCE_BYTES)."""
+    max_qubits: int = 64
+    """Most qubits a circuit may have (QOP_MAX_QUBITS)."""
+    max_depth: int = 100_000
+    """Deepest circuit accepted (QOP_MAX_DEPTH)."""
+    max_circuits: int = 32
+    """Most circuits one Python program may build (QOP_MAX_CIRCUITS)."""
+    simulation_memory_bytes: int = 2 << 30
+    """Memory a simulation may use; bigger states are refused before running
+    (QOP_SIMULATION_MEMORY_MB, in MiB)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UrlSettings:
+    allow_http: bool = False
+    """Allow http:// circuit URLs, not only https:// (QOP_URL_ALLOW_HTTP)."""
+    allow_private: bool = False
+    """Allow URLs that resolve to loopback or private addresses (QOP_URL_ALLOW_PRIVATE)."""
+    allowed_hosts: frozenset[str] = frozenset()
+    """host or host:port always allowed, comma-separated (QOP_URL_ALLOWED_HOSTS)."""
+    timeout_seconds: float = 10.0
+    """Time to fetch a circuit URL (QOP_URL_TIMEOUT_SECONDS)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    urls: UrlSettings = field(default_factory=UrlSettings)
     knative_dir: Path = _REPO / "knative"
     """Where the Trigger manifests are read from (QOP_KNATIVE_DIR)."""
     functions_dir: Path = _REPO / "functions"
@@ -45,9 +74,34 @@ class Settings:
             memory_bytes=int(env.get("QOP_SANDBOX_MEMORY_MB", defaults.memory_bytes >> 20)) << 20,
             timeout_seconds=float(env.get("QOP_SANDBOX_TIMEOUT_SECONDS", defaults.timeout_seconds)),
         )
+        limit_defaults = LimitSettings()
+        limits = LimitSettings(
+            max_source_bytes=int(env.get("QOP_MAX_SOURCE_BYTES", limit_defaults.max_source_bytes)),
+            max_qubits=int(env.get("QOP_MAX_QUBITS", limit_defaults.max_qubits)),
+            max_depth=int(env.get("QOP_MAX_DEPTH", limit_defaults.max_depth)),
+            max_circuits=int(env.get("QOP_MAX_CIRCUITS", limit_defaults.max_circuits)),
+            simulation_memory_bytes=int(
+                env.get("QOP_SIMULATION_MEMORY_MB", limit_defaults.simulation_memory_bytes >> 20)
+            )
+            << 20,
+        )
+        urls = UrlSettings(
+            allow_http=_flag(env.get("QOP_URL_ALLOW_HTTP")),
+            allow_private=_flag(env.get("QOP_URL_ALLOW_PRIVATE")),
+            allowed_hosts=frozenset(
+                h.strip() for h in env.get("QOP_URL_ALLOWED_HOSTS", "").split(",") if h.strip()
+            ),
+            timeout_seconds=float(env.get("QOP_URL_TIMEOUT_SECONDS", 10.0)),
+        )
         return cls(
             sandbox=sandbox,
+            limits=limits,
+            urls=urls,
             knative_dir=Path(env.get("QOP_KNATIVE_DIR", _REPO / "knative")),
             functions_dir=Path(env.get("QOP_FUNCTIONS_DIR", _REPO / "functions")),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
         )
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")

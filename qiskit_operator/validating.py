@@ -1,8 +1,9 @@
 """The validate function's logic: load the circuit safely, measure it, pick the backend.
 
-Input: ApiServerSource add/update events of QiskitJobs. Reply: `job.validated`
-with the canonical circuit, or `job.rejected` with what to change. Reads no
-Kubernetes state yet and writes none, ever.
+Input: ApiServerSource add/update events of QiskitJobs, and the HTTP API's
+requests (`validation_api`). Reply: `job.validated` with the canonical circuit,
+or `job.rejected` with what to change. Reads ConfigMaps for circuit sources;
+writes nothing to Kubernetes, ever.
 """
 
 from __future__ import annotations
@@ -11,30 +12,64 @@ import base64
 import logging
 import time
 
-from qiskit_operator.circuits.loading import load_source, source_text
+from qiskit_operator.circuits.backends import is_aer
+from qiskit_operator.circuits.loading import load_source
+from qiskit_operator.circuits.report import CircuitReport, check_circuit
 from qiskit_operator.circuits.sandbox import SandboxPool
-from qiskit_operator.circuits.serialization import canonical_qpy
-from qiskit_operator.circuits.summary import summarise
+from qiskit_operator.circuits.sources import CircuitSources
 from qiskit_operator.errors import UserError
 from qiskit_operator.events import payloads, types
 from qiskit_operator.events.apiserver import job_from_event, job_ref, job_ref_from_raw
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.models import QiskitJob
+from qiskit_operator.models.spec import CircuitFormat
+from qiskit_operator.settings import LimitSettings
 
 SOURCE = "/qiskit-operator/validate"
-_AER = "aer_simulator"
 log = logging.getLogger(__name__)
 
 
 class Validator:
-    def __init__(self, sandbox: SandboxPool) -> None:
+    def __init__(
+        self, sandbox: SandboxPool, sources: CircuitSources, limits: LimitSettings
+    ) -> None:
         self.sandbox = sandbox
+        self.sources = sources
+        self.limits = limits
 
     def ready(self) -> bool:
         return self.sandbox.is_warm
 
     def close(self) -> None:
         self.sandbox.close()
+
+    def inspect(
+        self,
+        code: str,
+        fmt: CircuitFormat | None = None,
+        *,
+        variable: str | None = None,
+        backend: str | None = None,
+        method: str | None = None,
+        optimization_level: int = 1,
+        shots: int = 1024,
+    ) -> CircuitReport:
+        """Load and check one circuit source; UserError says what is wrong and where."""
+        size = len(code.encode())
+        if size > self.limits.max_source_bytes:
+            raise UserError(
+                f"the circuit source is {size} bytes; the limit is {self.limits.max_source_bytes}",
+                reason="SourceTooLarge",
+            )
+        loaded = load_source(code, fmt, self.sandbox, variable)
+        return check_circuit(
+            loaded,
+            backend=backend,
+            method=method,
+            optimization_level=optimization_level,
+            shots=shots,
+            limits=self.limits,
+        )
 
     def handle(self, event: Envelope) -> Envelope | None:
         if event.type not in (types.APISERVER_ADD, types.APISERVER_UPDATE):
@@ -62,22 +97,28 @@ class Validator:
 
     def validate(self, job: QiskitJob) -> payloads.JobValidated:
         started = time.perf_counter()
-        backend = _backend_for(job)
-        spec = job.spec.circuit
-        loaded = load_source(source_text(spec), spec.format, self.sandbox, spec.variable)
-        qpy_bytes, circuit_hash = canonical_qpy(loaded.circuit)
-        execution = job.spec.execution
+        _check_backend(job)
+        spec, execution = job.spec.circuit, job.spec.execution
+        source = self.sources.read(spec, job.metadata.namespace)
+        report = self.inspect(
+            source.text,
+            spec.format or source.format_hint,
+            variable=spec.variable,
+            method=job.spec.backend.method,
+            optimization_level=execution.optimization_level,
+            shots=execution.shots,
+        )
         return payloads.JobValidated(
             job=job_ref(job),
-            circuit_qpy=base64.b64encode(qpy_bytes).decode(),
-            format=loaded.format,
-            metadata=summarise(loaded.circuit, circuit_hash),
-            backend=backend,
+            circuit_qpy=base64.b64encode(report.qpy).decode(),
+            format=report.format,
+            metadata=report.summary,
+            backend=job.spec.backend.name or report.backend,
             execution=payloads.ExecutionRequest(
                 shots=execution.shots,
                 optimization_level=execution.optimization_level,
                 seed=execution.seed,
-                method=job.spec.backend.method,
+                method=report.plan.method,
                 max_execution_time=execution.max_execution_time,
             ),
             estimated_cost="$0.00",
@@ -92,7 +133,7 @@ def _already_seen(job: QiskitJob) -> bool:
     return observed is not None and observed >= job.generation
 
 
-def _backend_for(job: QiskitJob) -> str:
+def _check_backend(job: QiskitJob) -> None:
     backend = job.spec.backend
     if backend.type != "local_simulator":
         raise UserError(
@@ -100,12 +141,17 @@ def _backend_for(job: QiskitJob) -> str:
             "use local_simulator (Qiskit Aer)",
             reason="UnsupportedBackend",
         )
+    if not is_aer(backend.name):
+        raise UserError(
+            f"backend.name {backend.name} is not a simulator; jobs run on Qiskit Aer, so leave "
+            "backend.name out (or use aer_simulator)",
+            reason="UnsupportedBackend",
+        )
     if job.spec.execution.primitive != "sampler":
         raise UserError(
             "execution.primitive estimator is not available yet; use sampler",
             reason="UnsupportedPrimitive",
         )
-    return backend.name or _AER
 
 
 def _rejected(event: Envelope, payload: payloads.JobRejected) -> Envelope:

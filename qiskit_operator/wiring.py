@@ -27,18 +27,32 @@ def memory_store() -> MemoryStatusStore:
 
 
 def validator(settings: Settings) -> Validator:
+    from qiskit_operator.circuits.fetching import UrlPolicy
     from qiskit_operator.circuits.sandbox import SandboxPool
+    from qiskit_operator.circuits.sources import CircuitSources
+    from qiskit_operator.kube.configmaps import KubeConfigMapReader
     from qiskit_operator.validating import Validator
 
-    limits = settings.sandbox
-    return Validator(
-        SandboxPool(
-            warm=limits.warm_children,
-            cpu_seconds=limits.cpu_seconds,
-            memory_bytes=limits.memory_bytes,
-            timeout=limits.timeout_seconds,
-        )
+    sandbox, limits, urls = settings.sandbox, settings.limits, settings.urls
+    pool = SandboxPool(
+        warm=sandbox.warm_children,
+        cpu_seconds=sandbox.cpu_seconds,
+        memory_bytes=sandbox.memory_bytes,
+        timeout=sandbox.timeout_seconds,
+        max_source_bytes=limits.max_source_bytes,
     )
+    sources = CircuitSources(
+        configmaps=KubeConfigMapReader(),
+        url_policy=UrlPolicy(
+            allow_http=urls.allow_http,
+            allow_private=urls.allow_private,
+            allowed_hosts=urls.allowed_hosts,
+            max_bytes=limits.max_source_bytes,
+            timeout_seconds=urls.timeout_seconds,
+        ),
+        max_bytes=limits.max_source_bytes,
+    )
+    return Validator(pool, sources, limits)
 
 
 def executor(settings: Settings) -> Executor:

@@ -12,8 +12,12 @@ import functions_framework
 from qiskit_operator import wiring
 from qiskit_operator.serving import FunctionEndpoint
 from qiskit_operator.settings import Settings
+from qiskit_operator.validation_api import ValidationApi
 
-endpoint = FunctionEndpoint("validate", wiring.validator(Settings.from_env()))
+settings = Settings.from_env()
+validator = wiring.validator(settings)
+api = ValidationApi(validator, max_body_bytes=settings.limits.max_source_bytes + 64 * 1024)
+endpoint = FunctionEndpoint("validate", validator, routes=api.routes())
 
 
 @functions_framework.http

@@ -14,7 +14,7 @@ from qiskit_operator.circuits.qasm import load_qasm2, load_qasm3
 from qiskit_operator.circuits.sandbox import SandboxPool
 from qiskit_operator.circuits.serialization import from_qpy, from_qpy_base64
 from qiskit_operator.errors import UserError
-from qiskit_operator.models.spec import CircuitFormat, CircuitSpec
+from qiskit_operator.models.spec import CircuitFormat
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,21 +23,6 @@ class LoadedCircuit:
     format: CircuitFormat
     variable: str | None = None
     circuits: list[str] = field(default_factory=list)
-
-
-def source_text(spec: CircuitSpec) -> str:
-    """The circuit's source text. Only inline sources are read so far."""
-    if spec.source == "inline":
-        return spec.code or ""
-    if spec.source == "git":
-        raise UserError(
-            "circuit.source git is not supported; use url or configmap", reason="UnsupportedSource"
-        )
-    raise UserError(
-        f"circuit.source {spec.source} is not available in this version; put the circuit "
-        "inline in circuit.code",
-        reason="UnsupportedSource",
-    )
 
 
 def load_source(

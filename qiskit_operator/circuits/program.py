@@ -8,6 +8,7 @@ from __future__ import annotations
 import builtins
 import io
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from qiskit import QuantumCircuit, qpy
@@ -90,16 +91,33 @@ def _error_line(error: BaseException) -> int | None:
     return frames[-1].lineno if frames else None
 
 
-def run_program(code: str, variable: str | None) -> list[Any]:
-    """Run `code`; ["ok", qpy, variable, names] or ["error", kind, message, line]."""
+def run_program(
+    code: str, variable: str | None, lock_down: Callable[[], None] | None = None
+) -> list[Any]:
+    """Run `code`; ["ok", qpy, variable, names] or ["error", kind, message, line].
+
+    `lock_down` runs after the program is compiled and before it runs: the
+    sandbox's guard refuses compiling strings, so compiling comes first.
+    """
     namespace: dict[str, Any] = {"__builtins__": _safe_builtins(), "__name__": "__circuit__"}
     try:
-        exec(compile(code, FILENAME, "exec"), namespace)
+        compiled = compile(code, FILENAME, "exec")
     except SyntaxError as error:
         return ["error", "SyntaxError", str(error.msg), error.lineno]
+    if lock_down is not None:
+        lock_down()
+    try:
+        exec(compiled, namespace)
     except MemoryError:
         return ["error", "MemoryLimit", "the circuit program ran out of memory", None]
-    except BaseException as error:  # the program may raise anything, SystemExit included
+    except SystemExit as error:
+        return [
+            "error",
+            "SystemExit",
+            f"the program called exit({error.code!r}); build the circuit and let the program end",
+            _error_line(error),
+        ]
+    except BaseException as error:  # the program may raise anything
         return ["error", type(error).__name__, str(error), _error_line(error)]
     chosen, names = _pick(namespace, variable)
     if chosen is None:

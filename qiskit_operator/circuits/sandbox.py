@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from qiskit_operator.circuits.zygote import READY, recv_frame, send_frame
+from qiskit_operator.circuits.zygote import READY, ChildLimits, recv_frame, send_frame
 from qiskit_operator.errors import TransientError, UserError
 
 _MAX_REPLY = 64 << 20
@@ -52,11 +52,17 @@ class SandboxPool:
         memory_bytes: int = 1 << 30,
         timeout: float = 15.0,
         max_source_bytes: int = 1 << 20,
+        max_output_chars: int = 64 << 10,
     ) -> None:
         self._timeout = timeout
         self._cpu_seconds = cpu_seconds
         self._warm = max(1, warm)
-        self._zygote_args = [str(cpu_seconds), str(memory_bytes), str(max_source_bytes)]
+        self._limits = ChildLimits(
+            cpu_seconds=cpu_seconds,
+            memory_bytes=memory_bytes,
+            max_source_bytes=max_source_bytes,
+            max_output_chars=max_output_chars,
+        )
         self._ready: deque[_Child] = deque()
         self._lock = threading.Condition()
         self._closed = False
@@ -80,11 +86,13 @@ class SandboxPool:
                     "-m",
                     "qiskit_operator.circuits.zygote",
                     str(zygote_end.fileno()),
-                    *self._zygote_args,
+                    msgspec.json.encode(self._limits).decode(),
                 ],
                 pass_fds=[zygote_end.fileno()],
                 stdin=subprocess.DEVNULL,
                 close_fds=True,
+                cwd="/",
+                env=_zygote_environment(),
             )
             zygote_end.close()
             self._filler = threading.Thread(target=self._fill, name="sandbox-filler", daemon=True)
@@ -219,4 +227,27 @@ _REASONS = {
     "NoCircuit": "NoCircuit",
     "MemoryLimit": "MemoryLimit",
     "ImportError": "Forbidden",
+    "SandboxViolationError": "Forbidden",
 }
+
+
+# The zygote gets only what Python and numpy need from the server's environment:
+# a program must not find credentials there.
+_PASSED_ENV = (
+    "PATH",
+    "LANG",
+    "LC_ALL",
+    "PYTHONPATH",
+    "VIRTUAL_ENV",
+    "HOME",
+    "TZ",
+    "OPENBLAS_CORETYPE",
+    "OPENBLAS_L2_SIZE",
+)
+
+
+def _zygote_environment() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k in _PASSED_ENV}
+    # Thread pools do not survive fork; one thread per child is also its fair share.
+    env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    return env

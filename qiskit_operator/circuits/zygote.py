@@ -19,7 +19,7 @@ import sys
 
 import msgspec
 
-from qiskit_operator.circuits import program  # imports Qiskit once, for every child
+from qiskit_operator.circuits import guard, program  # imports Qiskit once, for every child
 
 _HEADER = struct.Struct("!I")
 _CHILD_WARM_UP = """
@@ -34,7 +34,13 @@ READY = b"R"  # what a child sends once it is warm and waiting for its program
 _WARM_UP = """
 from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter
+from qiskit.circuit.library import QFTGate, efficient_su2, real_amplitudes
+from qiskit.quantum_info import SparsePauliOp, Statevector
 import numpy, math
+qft = QuantumCircuit(3)
+qft.append(QFTGate(3), range(3))
+ansatz = efficient_su2(3, reps=1)
+ansatz.assign_parameters(numpy.zeros(ansatz.num_parameters))
 theta = Parameter("theta")
 qc = QuantumCircuit(3, 3)
 qc.h(0); qc.x(1); qc.y(2); qc.z(0); qc.s(1); qc.sdg(1); qc.t(2); qc.tdg(2); qc.sx(0)
@@ -79,18 +85,29 @@ def _apply_limits(cpu_seconds: int, memory_bytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 
 
-def _child(sock: socket.socket, cpu_seconds: int, memory_bytes: int, max_source: int) -> None:
+class ChildLimits(msgspec.Struct, frozen=True, kw_only=True):
+    """What each child may use; passed to the zygote as JSON on its command line."""
+
+    cpu_seconds: int
+    memory_bytes: int
+    max_source_bytes: int
+    max_output_chars: int
+
+
+def _child(sock: socket.socket, limits: ChildLimits) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     # Touch, while idle, the pages a program will write, so that copying them
     # happens before the request rather than during it.
     program.run_program(_CHILD_WARM_UP, None)
-    _apply_limits(cpu_seconds, memory_bytes)
+    _apply_limits(limits.cpu_seconds, limits.memory_bytes)
     sock.sendall(READY)
-    request = recv_frame(sock, max_source)
+    request = recv_frame(sock, limits.max_source_bytes + 1024)
     if request is None:
         os._exit(0)
     code, variable = msgspec.msgpack.decode(request)
-    reply = program.run_program(code, variable)
+    reply = program.run_program(
+        code, variable, lock_down=lambda: guard.install(limits.max_output_chars)
+    )
     send_frame(sock, msgspec.msgpack.encode(reply))
     sock.close()
     os._exit(0)
@@ -98,7 +115,7 @@ def _child(sock: socket.socket, cpu_seconds: int, memory_bytes: int, max_source:
 
 def main() -> None:
     control = socket.socket(fileno=int(sys.argv[1]))
-    cpu_seconds, memory_bytes, max_source = (int(arg) for arg in sys.argv[2:5])
+    limits = msgspec.json.decode(sys.argv[2], type=ChildLimits)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     devnull = os.open(os.devnull, os.O_RDWR)
     program.run_program(_WARM_UP, None)
@@ -120,7 +137,7 @@ def main() -> None:
             for stream in (0, 1, 2):
                 os.dup2(devnull, stream)
             try:
-                _child(theirs, cpu_seconds, memory_bytes, max_source)
+                _child(theirs, limits)
             finally:
                 os._exit(1)
         theirs.close()

@@ -1,0 +1,97 @@
+"""The backends a circuit can be checked against: Aer, and device-like targets.
+
+`aer_simulator` (or `aer`, `local_simulator`) is Qiskit Aer. A device-like
+backend is `generic_backend_<N>q` (Qiskit's GenericBackendV2 with N qubits, a
+fixed seed) or, when qiskit-ibm-runtime is installed, a fake device such as
+`fake_manila`. For those, validate reports what the circuit becomes after
+transpiling for the device: its basis gates, depth and coupling.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+
+from qiskit import QuantumCircuit, transpile
+from qiskit.providers import BackendV2
+from qiskit.providers.fake_provider import GenericBackendV2
+
+from qiskit_operator.errors import UserError
+
+AER_NAMES = frozenset({"aer_simulator", "aer", "local_simulator", "qasm_simulator"})
+_GENERIC = re.compile(r"^generic_backend_(\d+)q$")
+_MIN_GENERIC_QUBITS = 2  # GenericBackendV2 needs a coupling between two qubits
+_MIN_GENERIC_QUBITS = 2  # GenericBackendV2 needs two qubits to couple
+_MAX_GENERIC_QUBITS = 127
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceFit:
+    backend: str
+    num_qubits: int
+    basis_gates: list[str]
+    transpiled_depth: int
+    transpiled_gate_types: dict[str, int]
+    coupling_map_edges: int
+
+
+def is_aer(name: str | None) -> bool:
+    return name is None or name in AER_NAMES
+
+
+@cache
+def device(name: str) -> BackendV2:
+    match = _GENERIC.match(name)
+    if match:
+        qubits = int(match.group(1))
+        if not _MIN_GENERIC_QUBITS <= qubits <= _MAX_GENERIC_QUBITS:
+            raise UserError(
+                f"generic backends have {_MIN_GENERIC_QUBITS} to {_MAX_GENERIC_QUBITS} qubits, "
+                f"not {qubits}",
+                reason="UnknownBackend",
+            )
+        return GenericBackendV2(num_qubits=qubits, seed=1234)
+    if name.startswith("fake_"):
+        return _fake_device(name)
+    raise UserError(
+        f"backend {name!r} is not known; use aer_simulator, generic_backend_<N>q "
+        "(e.g. generic_backend_5q) or a fake device such as fake_manila",
+        reason="UnknownBackend",
+    )
+
+
+def _fake_device(name: str) -> BackendV2:
+    try:
+        from qiskit_ibm_runtime import fake_provider  # type: ignore[import-not-found]
+    except ImportError as error:
+        raise UserError(
+            f"fake devices such as {name} need qiskit-ibm-runtime, which this "
+            "service does not have; use generic_backend_<N>q",
+            reason="UnknownBackend",
+        ) from error
+    class_name = "Fake" + name.removeprefix("fake_").title().replace("_", "") + "V2"
+    factory = getattr(fake_provider, class_name, None)
+    if factory is None:
+        raise UserError(f"qiskit-ibm-runtime has no fake device {name!r}", reason="UnknownBackend")
+    backend: BackendV2 = factory()
+    return backend
+
+
+def fit_device(circuit: QuantumCircuit, name: str, optimization_level: int) -> DeviceFit:
+    backend = device(name)
+    if circuit.num_qubits > backend.num_qubits:
+        raise UserError(
+            f"the circuit has {circuit.num_qubits} qubits but {name} has {backend.num_qubits}",
+            reason="TooManyQubits",
+        )
+    compiled = transpile(circuit, backend, optimization_level=optimization_level, seed_transpiler=7)
+    coupling = backend.coupling_map
+    return DeviceFit(
+        backend=name,
+        num_qubits=backend.num_qubits,
+        basis_gates=sorted(backend.operation_names),
+        transpiled_depth=compiled.depth(),
+        transpiled_gate_types={k: int(v) for k, v in sorted(compiled.count_ops().items())},
+        coupling_map_edges=len(coupling.get_edges()) if coupling is not None else 0,
+    )
