@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from qiskit_operator import __version__
 from qiskit_operator.circuits.report import CircuitReport
 from qiskit_operator.errors import TransientError, UserError
+from qiskit_operator.models.spec import AerMethod
 from qiskit_operator.validating import Validator
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,9 @@ class ValidateRequest(BaseModel):
         None, description="Detected when absent."
     )
     variable: str | None = Field(None, description="Python: the variable holding the circuit.")
-    method: str | None = Field(None, description="Aer method; chosen automatically when absent.")
+    method: AerMethod | None = Field(
+        None, description="Aer method; chosen automatically when absent."
+    )
     shots: int = Field(1024, ge=1, le=100_000)
 
 

@@ -17,6 +17,7 @@ from qiskit_operator.settings import Settings
 from qiskit_operator.status.writer import MemoryStatusStore
 
 if TYPE_CHECKING:
+    from qiskit_operator.circuits.sources import ConfigMapReader
     from qiskit_operator.executing import Executor
     from qiskit_operator.validating import Validator
 
@@ -26,7 +27,7 @@ def memory_store() -> MemoryStatusStore:
     return MemoryStatusStore()
 
 
-def validator(settings: Settings) -> Validator:
+def validator(settings: Settings, configmaps: ConfigMapReader | None = None) -> Validator:
     from qiskit_operator.circuits.fetching import UrlPolicy
     from qiskit_operator.circuits.sandbox import SandboxPool
     from qiskit_operator.circuits.sources import CircuitSources
@@ -42,7 +43,7 @@ def validator(settings: Settings) -> Validator:
         max_source_bytes=limits.max_source_bytes,
     )
     sources = CircuitSources(
-        configmaps=KubeConfigMapReader(),
+        configmaps=configmaps or KubeConfigMapReader(),
         url_policy=UrlPolicy(
             allow_http=urls.allow_http,
             allow_private=urls.allow_private,

@@ -24,17 +24,6 @@ class ConfigMapReader(Protocol):
         """
 
 
-class NoCluster:
-    """The reader when no Kubernetes API is configured (`qop run` on a laptop)."""
-
-    def read_key(self, namespace: str, name: str, key: str) -> str:
-        raise UserError(
-            f"circuit.source is configmap ({namespace}/{name}) but no Kubernetes cluster is "
-            "configured here; put the circuit inline, or run on a cluster",
-            reason="SourceUnavailable",
-        )
-
-
 @dataclass(frozen=True, slots=True)
 class SourceText:
     text: str

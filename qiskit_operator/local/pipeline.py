@@ -20,6 +20,7 @@ import requests
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from qiskit_operator import wiring
+from qiskit_operator.circuits.sources import ConfigMapReader
 from qiskit_operator.events import payloads, types
 from qiskit_operator.events.apiserver import job_ref_from_raw, resource_event
 from qiskit_operator.models import ObjectMeta, QiskitJob
@@ -91,10 +92,12 @@ class LocalPipeline:
         *,
         http: bool = False,
         store: MemoryStatusStore | None = None,
+        configmaps: ConfigMapReader | None = None,
     ) -> None:
         self.settings = settings or Settings.from_env()
         self.http = http
         self.store = store or wiring.memory_store()
+        self._configmaps = configmaps
         self._servers: list[FunctionServer] = []
         self._closers: list[Callable[[], None]] = []
         self.subscribers: dict[str, Subscriber] = {}
@@ -109,7 +112,7 @@ class LocalPipeline:
             for server in self._servers:
                 server.wait_ready()
         else:
-            validator = wiring.validator(self.settings)
+            validator = wiring.validator(self.settings, self._configmaps)
             validator.sandbox.wait_warm()
             self._closers.append(validator.sandbox.close)
             executor = wiring.executor(self.settings)

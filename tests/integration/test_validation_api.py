@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from qiskit import QuantumCircuit
 
 from qiskit_operator.circuits.serialization import to_qpy
@@ -357,3 +359,54 @@ def test_monkey_patching_qiskit_in_one_request_does_not_reach_the_next(server: S
     )
     assert server.validate(patched)["gate_types"] == {"measure": 1}
     assert server.validate(BELL_PYTHON)["gate_types"] == {"cx": 1, "h": 1, "measure": 2}
+
+
+# --- property: no input makes the server fail -----------------------------------------
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=6,
+)
+CODES = st.one_of(
+    st.text(max_size=200),
+    st.sampled_from([BELL_PYTHON, BELL_QASM2, BELL_QASM3, QASM3_INPUT]).flatmap(
+        lambda code: st.integers(0, len(code)).map(lambda cut: code[:cut])
+    ),
+    st.binary(max_size=64).map(lambda raw: base64.b64encode(b"QISKIT" + raw).decode()),
+)
+REQUESTS = st.fixed_dictionaries(
+    {},
+    optional={
+        "code": CODES | JSON_VALUES,
+        "backend_name": st.sampled_from(["aer_simulator", "generic_backend_3q", "fake_x", ""])
+        | JSON_VALUES,
+        "optimization_level": st.integers(-2, 5) | JSON_VALUES,
+        "format": st.sampled_from(["python", "qasm2", "qasm3", "qpy", "cobol"]),
+        "variable": st.text(max_size=5),
+        "method": st.sampled_from(["statevector", "stabilizer", "matrix_product_state", "x"]),
+        "shots": st.integers(-5, 200_000),
+    },
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(body=REQUESTS | JSON_VALUES)
+def test_no_request_body_makes_the_server_answer_5xx(server: Server, body: object) -> None:
+    answer = requests.post(f"{server.base}/validate", json=body, timeout=30)
+    assert answer.status_code < 500, answer.text
+    assert answer.headers["content-type"].startswith("application/json")
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
+@given(raw=st.binary(max_size=300))
+def test_no_raw_bytes_make_the_server_answer_5xx(server: Server, raw: bytes) -> None:
+    answer = requests.post(
+        f"{server.base}/validate",
+        data=raw,
+        timeout=30,
+        headers={"content-type": "application/json"},
+    )
+    assert answer.status_code < 500, answer.text

@@ -1,0 +1,480 @@
+"""How fast validate answers: one request at a time, and as many as it can.
+
+Measures, for Bell as Python (run in the sandbox) and as OpenQASM 2, the median
+and p90 latency of `Validator.inspect` in-process and of `POST /validate` over
+HTTP (serial requests on one keep-alive `requests.Session`), back to back and
+paced (a sleep between requests, as an editor sends them). Then the requests
+per second that 8 concurrent keep-alive connections get from a real
+`qop serve validate` (gunicorn) on loopback, for WORKERS=1 and WORKERS=2 with
+MAX_WORKERS=8 threads each. The load client is a separate process (asyncio, one
+thread) so that its GIL does not throttle it and its CPU use can be reported.
+Only 200 answers with `valid: true` count; anything else is an error.
+
+Run from the repository root (exits 1 when a figure could not be measured, not
+when a target is missed):
+
+    .venv/bin/python benchmarks/validate.py               # 200 iterations, 20 s of load
+    .venv/bin/python benchmarks/validate.py --quick       # a few, 2 s of load
+"""
+
+# Only the standard library at the top: the load client is a spawned process
+# that imports this module, and it must not pay for (or compete with) Qiskit.
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import multiprocessing
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"  # the only address this script sends traffic to
+BELL_QASM2 = (
+    'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\ncreg c[2];\n'
+    "h q[0];\ncx q[0], q[1];\nmeasure q[0] -> c[0];\nmeasure q[1] -> c[1];\n"
+)
+TARGET_RPS = {"OpenQASM 2": 1500.0, "Python": 300.0}
+TARGET_PYTHON_P50_MS = 10.0
+THREADS = 8  # MAX_WORKERS: requests one gunicorn worker serves at once
+REQUEST_TIMEOUT = 30.0  # above the sandbox's 15 s wall limit
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    name: str
+    language: str
+    back_to_back: list[float] = field(default_factory=list)
+    paced: list[float] = field(default_factory=list)
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    """What the load client saw in its timed window (warm-up excluded)."""
+
+    ok: int
+    errors: dict[str, int]
+    seconds: float
+    client_cpu_seconds: float
+    busy_cores: float | None  # whole machine, from /proc/stat
+
+
+@dataclass(frozen=True, slots=True)
+class Throughput:
+    name: str
+    language: str
+    result: LoadResult | None = None
+    error: str = ""
+
+    @property
+    def rps(self) -> float:
+        assert self.result is not None
+        return self.result.ok / self.result.seconds
+
+
+def median_ms(seconds: list[float]) -> float:
+    return statistics.median(seconds) * 1e3
+
+
+def p90_ms(seconds: list[float]) -> float:
+    return statistics.quantiles(seconds, n=10, method="inclusive")[-1] * 1e3
+
+
+def timed(step: Callable[[], object], iterations: int, warmup: int, pace: float) -> list[float]:
+    for _ in range(warmup):
+        step()
+        time.sleep(pace)
+    seconds = []
+    for _ in range(iterations):
+        started = time.perf_counter()
+        step()
+        seconds.append(time.perf_counter() - started)
+        time.sleep(pace)
+    return seconds
+
+
+def latency(
+    name: str, language: str, step: Callable[[], object], n: int, w: int, pace: float
+) -> Latency:
+    try:
+        figure = Latency(name, language, timed(step, n, w, 0.0), timed(step, n, w, pace))
+    except Exception as error:  # one broken figure must not hide the others
+        figure = Latency(name, language, error=f"{type(error).__name__}: {error}")
+    print(f"  measured {name}", file=sys.stderr, flush=True)
+    return figure
+
+
+def in_process_latencies(sources: dict[str, str], n: int, w: int, pace: float) -> list[Latency]:
+    from qiskit_operator import wiring
+    from qiskit_operator.settings import Settings
+
+    validator = wiring.validator(Settings.from_env())
+    try:
+        validator.sandbox.wait_warm()
+        return [
+            latency(
+                f"{language}, in-process", language, partial(validator.inspect, code), n, w, pace
+            )
+            for language, code in sources.items()
+        ]
+    finally:
+        validator.close()
+
+
+def http_latencies(
+    port: int, sources: dict[str, str], n: int, w: int, pace: float
+) -> list[Latency]:
+    import requests
+
+    def post(session: requests.Session, body: bytes) -> None:
+        answer = session.post(
+            f"http://{HOST}:{port}/validate",
+            data=body,
+            headers={"Content-Type": "application/json"},
+            timeout=REQUEST_TIMEOUT,
+        )
+        if answer.status_code != 200 or answer.json().get("valid") is not True:
+            raise RuntimeError(f"HTTP {answer.status_code}: {answer.text[:200]}")
+
+    figures = []
+    with requests.Session() as session:
+        session.trust_env = False  # no proxy between us and loopback
+        for language, code in sources.items():
+            step = partial(post, session, request_body(code))
+            figures.append(latency(f"{language}, HTTP", language, step, n, w, pace))
+    return figures
+
+
+def request_body(code: str) -> bytes:
+    payload = {"code": code, "backend_name": "aer_simulator", "optimization_level": 1}
+    return json.dumps(payload).encode()
+
+
+# --- the load client: runs in its own process -------------------------------------------
+
+
+def busy_jiffies() -> tuple[int, int] | None:
+    try:
+        with open("/proc/stat") as stat:
+            values = [int(v) for v in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+def load(port: int, body: bytes, connections: int, warmup: float, seconds: float) -> LoadResult:
+    """Keep `connections` keep-alive connections busy; count the timed window only."""
+    return asyncio.run(_load(port, body, connections, warmup, seconds))
+
+
+async def _load(
+    port: int, body: bytes, connections: int, warmup: float, seconds: float
+) -> LoadResult:
+    head = (
+        f"POST /validate HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    request = head.encode() + body
+    start = time.monotonic()
+    window = (start + warmup, start + warmup + seconds)
+    cap = int((warmup + seconds) * 50_000)  # a bound besides time, far above any real rate
+    tally: Counter[str] = Counter()
+    sent = 0
+    marks: dict[str, tuple[float, float, tuple[int, int] | None]] = {}
+
+    async def mark_window() -> None:
+        await asyncio.sleep(max(0.0, window[0] - time.monotonic()))
+        marks["start"] = (time.monotonic(), time.process_time(), busy_jiffies())
+        await asyncio.sleep(max(0.0, window[1] - time.monotonic()))
+        marks["end"] = (time.monotonic(), time.process_time(), busy_jiffies())
+
+    async def client() -> None:
+        nonlocal sent
+        streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        while time.monotonic() < window[1] and sent < cap:
+            sent += 1
+            outcome = "connection refused or reset"
+            try:
+                if streams is None:
+                    streams = await asyncio.open_connection(HOST, port)
+                streams[1].write(request)
+                outcome, close = await asyncio.wait_for(_answer(streams[0]), REQUEST_TIMEOUT)
+            except TimeoutError:
+                outcome, close = "timeout", True
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+                close = True
+            if close and streams is not None:
+                streams[1].close()
+                streams = None
+            if window[0] <= time.monotonic() <= window[1]:
+                tally[outcome] += 1
+            if close and outcome != "ok":
+                await asyncio.sleep(0.05)  # do not spin on a refusing server
+        if streams is not None:
+            streams[1].close()
+
+    await asyncio.gather(mark_window(), *(client() for _ in range(connections)))
+    (t0, cpu0, jiffies0), (t1, cpu1, jiffies1) = marks["start"], marks["end"]
+    busy = None
+    if jiffies0 and jiffies1 and jiffies1[1] > jiffies0[1]:
+        share = (jiffies1[0] - jiffies0[0]) / (jiffies1[1] - jiffies0[1])
+        busy = share * (os.cpu_count() or 1)
+    ok = tally.pop("ok", 0)
+    return LoadResult(ok, dict(tally), t1 - t0, cpu1 - cpu0, busy)
+
+
+async def _answer(reader: asyncio.StreamReader) -> tuple[str, bool]:
+    """('ok' or what went wrong, whether the connection must be closed)."""
+    lines = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers = dict(
+        (name.strip().lower(), value.strip())
+        for name, _, value in (line.partition(":") for line in lines[1:] if line)
+    )
+    if "content-length" not in headers:
+        return "answer without Content-Length", True
+    body = await reader.readexactly(int(headers["content-length"]))
+    close = headers.get("connection", "").lower() == "close"
+    if status != 200:
+        return f"HTTP {status}", close
+    return ("ok" if json.loads(body).get("valid") is True else "valid is not true"), close
+
+
+# --- the server under test ---------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def served(workers: int) -> Iterator[int]:
+    """`qop serve validate` on loopback with `workers` gunicorn workers; yields its port."""
+    port = free_port()
+    env = {**os.environ, "WORKERS": str(workers), "MAX_WORKERS": str(THREADS)}
+    with tempfile.TemporaryFile("w+") as log:
+        command = ["-m", "qiskit_operator.cli", "serve", "validate", "--host", HOST]
+        server = subprocess.Popen(
+            [sys.executable, *command, "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own group: the sandbox zygotes and children too
+        )
+        try:
+            wait_ready(server, port, workers)
+            yield port
+        except Exception as error:
+            log.seek(0)
+            raise RuntimeError(f"{error}; server log ends: {log.read()[-500:]!r}") from error
+        finally:
+            stop(server)
+
+
+def wait_ready(server: subprocess.Popen[bytes], port: int, workers: int) -> None:
+    """Until /ready answers 200 many times in a row on fresh connections, so each
+    worker (they share the socket) has been asked, and has started its sandbox."""
+    import http.client
+
+    deadline, in_a_row = time.monotonic() + 120, 0
+    while in_a_row < 10 * workers:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server exited with {server.returncode}")
+        if time.monotonic() > deadline:
+            raise RuntimeError("the server was not ready within 120 s")
+        connection = http.client.HTTPConnection(HOST, port, timeout=5)
+        try:
+            connection.request("GET", "/ready", headers={"Connection": "close"})
+            ready = connection.getresponse().status == 200
+        except OSError:
+            ready = False
+        finally:
+            connection.close()
+        in_a_row = in_a_row + 1 if ready else 0
+        time.sleep(0.01 if ready else 0.2)
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        server.terminate()
+    try:
+        server.wait(20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(5)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(server.pid, signal.SIGKILL)  # what is left of the group we started
+
+
+def throughput(
+    clients: ProcessPoolExecutor,
+    port: int,
+    name: str,
+    language: str,
+    code: str,
+    *,
+    connections: int,
+    warmup: float,
+    seconds: float,
+) -> Throughput:
+    try:
+        future = clients.submit(load, port, request_body(code), connections, warmup, seconds)
+        result = future.result(timeout=warmup + seconds + REQUEST_TIMEOUT + 30)
+        figure = Throughput(name, language, result)
+        if result.ok == 0:
+            figure = Throughput(name, language, error=f"no valid answer; errors {result.errors}")
+    except Exception as error:
+        figure = Throughput(name, language, error=f"{type(error).__name__}: {error}")
+    print(f"  measured {name}", file=sys.stderr, flush=True)
+    return figure
+
+
+# --- the report ----------------------------------------------------------------------------
+
+
+def machine_line(load_before: float) -> str:
+    import qiskit
+    import qiskit_aer
+
+    return (
+        f"machine: {platform.platform()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, qiskit {qiskit.__version__}, "
+        f"qiskit-aer {qiskit_aer.__version__}; 1-min load average "
+        f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after"
+    )
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "NOT met"
+
+
+def report(latencies: list[Latency], rates: list[Throughput], pace_ms: float) -> None:
+    width = max(len(name) for name in [*(f.name for f in latencies), *(t.name for t in rates)])
+    print(
+        f"{'serial latency':<{width}}  {'median ms':>9}  {'p90 ms':>8}  "
+        f"{f'paced {pace_ms:g} ms:':>16}  {'p90 ms':>8}  {'iterations':>10}  target"
+    )
+    for f in latencies:
+        if f.error:
+            print(f"{f.name:<{width}}  FAILED: {f.error}")
+            continue
+        target = ""
+        if f.language == "Python":
+            back, paced = median_ms(f.back_to_back), median_ms(f.paced)
+            target = (
+                f"p50 <= {TARGET_PYTHON_P50_MS:g} ms: {verdict(back <= TARGET_PYTHON_P50_MS)}, "
+                f"paced {verdict(paced <= TARGET_PYTHON_P50_MS)}"
+            )
+        print(
+            f"{f.name:<{width}}  {median_ms(f.back_to_back):>9.2f}  {p90_ms(f.back_to_back):>8.2f}"
+            f"  {'median ' + format(median_ms(f.paced), '.2f'):>16}  {p90_ms(f.paced):>8.2f}"
+            f"  {len(f.back_to_back):>10}  {target}"
+        )
+    print()
+    cores = os.cpu_count() or 1
+    print(
+        f"{'throughput':<{width}}  {'req/s':>9}  {'valid':>8}  {'errors':>6}  {'seconds':>7}  "
+        f"{f'busy of {cores} cores':>15}  {'client cores':>12}  target"
+    )
+    for t in rates:
+        if t.error or t.result is None:
+            print(f"{t.name:<{width}}  FAILED: {t.error}")
+            continue
+        r, goal = t.result, TARGET_RPS[t.language]
+        busy = "n/a" if r.busy_cores is None else f"{r.busy_cores:.2f}"
+        print(
+            f"{t.name:<{width}}  {t.rps:>9.0f}  {r.ok:>8}  {sum(r.errors.values()):>6}  "
+            f"{r.seconds:>7.1f}  {busy:>15}  {r.client_cpu_seconds / r.seconds:>12.2f}  "
+            f">= {goal:g} req/s: {verdict(t.rps >= goal)}"
+        )
+        for what, count in sorted(r.errors.items()):
+            print(f"{'':<{width}}  error: {what} x{count}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=200, help="timed requests per figure")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed requests before each")
+    parser.add_argument("--pace-ms", type=float, default=20.0, help="sleep between paced requests")
+    parser.add_argument("--seconds", type=float, default=20.0, help="timed load per throughput")
+    parser.add_argument("--connections", type=int, default=8, help="concurrent clients")
+    parser.add_argument("--quick", action="store_true", help="10 requests, 2 s of load")
+    args = parser.parse_args(argv)
+    n, w, seconds, warmup = (
+        (10, 2, 2.0, 0.5) if args.quick else (args.iterations, args.warmup, args.seconds, 1.0)
+    )
+    if n < 2 or seconds <= 0 or args.connections < 1:
+        parser.error("a p90 needs at least 2 iterations, and load needs time and a client")
+    # A SIGTERM must still run the finally blocks that stop the servers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    load_before = os.getloadavg()[0]
+    pace = args.pace_ms / 1e3
+    from qiskit_operator.local.jobfile import load_job_manifest
+
+    bell = load_job_manifest(ROOT / "examples" / "bell.yaml")["spec"]["circuit"]["code"]
+    sources = {"Python": str(bell), "OpenQASM 2": BELL_QASM2}
+    latencies = in_process_latencies(sources, n, w, pace)
+    rates: list[Throughput] = []
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as clients:
+        for workers in (1, 2):
+            try:
+                with served(workers) as port:
+                    if workers == 1:
+                        latencies += http_latencies(port, sources, n, w, pace)
+                    for language in ("OpenQASM 2", "Python"):
+                        rates.append(
+                            throughput(
+                                clients,
+                                port,
+                                f"{language}, WORKERS={workers}",
+                                language,
+                                sources[language],
+                                connections=args.connections,
+                                warmup=warmup,
+                                seconds=seconds,
+                            )
+                        )
+            except Exception as error:  # the server did not start (or stop)
+                message = f"{type(error).__name__}: {error}"
+                if workers == 1 and not any(f.name.endswith("HTTP") for f in latencies):
+                    latencies += [Latency(f"{lang}, HTTP", lang, error=message) for lang in sources]
+                done = {t.name for t in rates}
+                rates += [
+                    Throughput(f"{lang}, WORKERS={workers}", lang, error=message)
+                    for lang in ("OpenQASM 2", "Python")
+                    if f"{lang}, WORKERS={workers}" not in done
+                ]
+    print(machine_line(load_before))
+    print(
+        f"{args.connections} concurrent keep-alive clients in one asyncio process, "
+        f"MAX_WORKERS={THREADS}; {warmup:g} s warm-up, then {seconds:g} s counted"
+    )
+    report(latencies, rates, args.pace_ms)
+    if any(f.error for f in latencies) or any(t.error for t in rates):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
