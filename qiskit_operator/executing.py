@@ -1,66 +1,209 @@
-"""The execute function's logic: run a validated circuit on Aer, reply with counts.
+"""The execute function's logic: run a validated circuit on Aer, reply with a summary.
 
-Input: `job.validated`. Reply: `job.completed` or `job.failed`. Needs no
-Kubernetes access at all.
+Input: `job.validated`. Reply: `job.completed` (top outcomes, expectation values,
+sweep points, where the full result is) or `job.failed` (`kind: transient`
+carries the work, so reconcile can send it again). Needs no Kubernetes access.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+import time
+from importlib.metadata import version
+from typing import Any
 
 from qiskit_operator.circuits.serialization import from_qpy
 from qiskit_operator.errors import TransientError, UserError
 from qiskit_operator.events import payloads, types
 from qiskit_operator.events.envelope import Envelope
-from qiskit_operator.execution.aer import AerRunner
+from qiskit_operator.execution.aer import AerRunner, Outcome, Point, Workload
+from qiskit_operator.execution.isolation import IsolatedRunner
+from qiskit_operator.results import CONFIGMAP_LIMIT, ResultStore, render
 
 SOURCE = "/qiskit-operator/execute"
+TOP_OUTCOMES = 16
+MAX_RETRY_WAIT = 60.0
 log = logging.getLogger(__name__)
+_VERSIONS = {"qiskit": version("qiskit"), "qiskit-aer": version("qiskit-aer")}
 
 
 class Executor:
-    def __init__(self, runner: AerRunner | None = None) -> None:
+    def __init__(
+        self, store: ResultStore, runner: AerRunner | None = None, sleep: Any = time.sleep
+    ) -> None:
+        self.store = store
         self.runner = runner or AerRunner()
+        self.isolated = IsolatedRunner()
+        self._sleep = sleep
 
     def ready(self) -> bool:
         return True
+
+    def close(self) -> None:
+        self.isolated.close()
 
     def handle(self, event: Envelope) -> Envelope | None:
         if event.type != types.JOB_VALIDATED:
             return None
         work = payloads.decode(event.type, event.data)
         assert isinstance(work, payloads.JobValidated)
+        outcome: payloads.Reply
         try:
-            outcome: payloads.Reply = self.execute(work)
+            outcome = self.execute(work)
         except UserError as error:
             outcome = payloads.JobFailed(job=work.job, reason=error.reason, message=error.message)
-        except TransientError:
-            raise  # the HTTP layer answers 503 and the broker retries
-        reply_type = payloads.TYPE_OF[type(outcome)]
-        return event.reply(reply_type, SOURCE, payloads.encode(outcome))
+        except TransientError as error:
+            outcome = payloads.JobFailed(
+                job=work.job,
+                reason="TransientFailure",
+                message=error.message,
+                kind="transient",
+                work=work,
+            )
+        return event.reply(payloads.TYPE_OF[type(outcome)], SOURCE, payloads.encode(outcome))
 
     def execute(self, work: payloads.JobValidated) -> payloads.JobCompleted:
+        request = work.execution
+        if request.not_before is not None:  # a retry waits out its backoff
+            self._sleep(min(max(0.0, request.not_before - time.time()), MAX_RETRY_WAIT))
         circuits = from_qpy(base64.b64decode(work.circuit_qpy))
         if not circuits:
             raise UserError("the validated event holds no circuit", reason="NoCircuit")
-        request = work.execution
-        result = self.runner.run(
-            circuits[0],
-            work.metadata.hash,
+        workload = Workload(
+            circuit=circuits[0],
+            circuit_hash=work.metadata.hash,
             shots=request.shots,
-            optimization_level=request.optimization_level,
             seed=request.seed,
             method=request.method,
+            optimization_level=request.optimization_level,
+            primitive="estimator" if request.primitive == "estimator" else "sampler",
+            observables=tuple(request.observables),
+            parameter_values=tuple(tuple(row) for row in request.parameter_values),
+            precision=request.precision,
+            noise_model=request.noise_model,
         )
-        return payloads.JobCompleted(
-            job=work.job,
-            counts=result.counts,
-            shots=request.shots,
-            backend=work.backend,
-            method=result.method,
-            seed=request.seed,
-            transpiled=result.transpiled,
-            transpile_seconds=result.transpile_seconds,
-            execution_seconds=result.execution_seconds,
-        )
+        if request.max_execution_seconds is not None:
+            result = self.isolated.run(workload, request.max_execution_seconds)
+        else:
+            result = self.runner.run(workload)
+        location = self._store(work, result)
+        return summarise(work, result, location)
+
+    def _store(self, work: payloads.JobValidated, result: Outcome) -> str | None:
+        output = work.execution.output
+        if output is None:
+            return None
+        document = render(full_result(work, result), output.format)
+        if output.type == "configmap" and len(document) > CONFIGMAP_LIMIT:
+            raise UserError(
+                f"the full result is {len(document) // 1024} KiB but a ConfigMap holds at most "
+                f"{CONFIGMAP_LIMIT // 1024} KiB; use output.type: pvc, or fewer shots or "
+                "sweep points",
+                reason="ResultTooLarge",
+            )
+        return self.store.put(work.job, output, document)
+
+
+def _top(counts: dict[str, int] | None) -> dict[str, int] | None:
+    if counts is None:
+        return None
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_OUTCOMES]
+    return dict(sorted(ordered))
+
+
+def _reproducibility(work: payloads.JobValidated, result: Outcome) -> payloads.Reproducibility:
+    return payloads.Reproducibility(
+        qiskit_version=_VERSIONS["qiskit"],
+        qiskit_aer_version=_VERSIONS["qiskit-aer"],
+        seed=result.seed,
+        method=result.method,
+        transpiled_depth=result.transpiled_depth,
+        noise_model=work.execution.noise_model,
+    )
+
+
+def summarise(
+    work: payloads.JobValidated, result: Outcome, location: str | None
+) -> payloads.JobCompleted:
+    request = work.execution
+    first = result.points[0]
+    swept = bool(request.parameter_values)
+    sweep = (
+        [
+            payloads.SweepPoint(
+                parameters=list(p.parameters),
+                counts=_top(p.counts),
+                expectation_values=p.expectation_values,
+                standard_errors=p.standard_errors,
+            )
+            for p in result.points
+        ]
+        if swept
+        else None
+    )
+    return payloads.JobCompleted(
+        job=work.job,
+        primitive=request.primitive,
+        counts=None if swept else _top(first.counts),
+        outcomes=0 if swept or first.counts is None else len(first.counts),
+        expectation_values=None if swept else first.expectation_values,
+        standard_errors=None if swept else first.standard_errors,
+        sweep=sweep,
+        shots=request.shots,
+        backend=work.backend,
+        method=result.method,
+        seed=result.seed,
+        transpiled=result.transpiled,
+        transpile_seconds=result.transpile_seconds,
+        execution_seconds=result.execution_seconds,
+        location=location,
+        output=request.output,
+        reproducibility=_reproducibility(work, result),
+    )
+
+
+def full_result(work: payloads.JobValidated, result: Outcome) -> dict[str, Any]:
+    request = work.execution
+    return {
+        "job": {
+            "namespace": work.job.namespace,
+            "name": work.job.name,
+            "uid": work.job.uid,
+            "generation": work.job.generation,
+        },
+        "primitive": request.primitive,
+        "shots": request.shots,
+        "registers": result.registers,
+        "observables": request.observables,
+        "points": [_point(p) for p in result.points],
+        "circuit": {
+            "hash": work.metadata.hash,
+            "qubits": work.metadata.qubits,
+            "depth": work.metadata.depth,
+            "transpiled": result.transpiled,
+        },
+        "reproducibility": {
+            "qiskit": _VERSIONS["qiskit"],
+            "qiskit_aer": _VERSIONS["qiskit-aer"],
+            "seed": result.seed,
+            "method": result.method,
+            "transpiled_depth": result.transpiled_depth,
+            "noise_model": request.noise_model,
+            "optimization_level": request.optimization_level,
+        },
+        "timings": {
+            "transpile_seconds": result.transpile_seconds,
+            "execution_seconds": result.execution_seconds,
+        },
+    }
+
+
+def _point(point: Point) -> dict[str, Any]:
+    data: dict[str, Any] = {"parameters": list(point.parameters)}
+    if point.counts is not None:
+        data["counts"] = dict(sorted(point.counts.items()))
+    if point.expectation_values is not None:
+        data["expectation_values"] = point.expectation_values
+        data["standard_errors"] = point.standard_errors
+    return data

@@ -2,25 +2,31 @@
 
 Input: ApiServerSource events and every reply of validate and execute. Each
 becomes a status change through a `StatusWriter` (pure rules in
-`status.transitions`); the step into a final phase replies `job.finished`.
-Imports no Qiskit, so the reconcile image need not carry it.
+`status.transitions`). A transient execution failure is sent again with backoff
+up to `max_retries`; the step into a final phase replies `job.finished`. Full
+results bound for a ConfigMap are written here, owned by the job. Imports no
+Qiskit, so the reconcile image need not carry it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+import msgspec
 
 from qiskit_operator.errors import UserError
 from qiskit_operator.events import payloads, types
 from qiskit_operator.events.apiserver import job_ref_from_raw
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.models import JobStatus
+from qiskit_operator.results import ResultStore
 from qiskit_operator.status import transitions
 from qiskit_operator.status.writer import StatusWriter
 
 SOURCE = "/qiskit-operator/reconcile"
+MAX_BACKOFF_SECONDS = 30.0
 log = logging.getLogger(__name__)
 
 
@@ -28,9 +34,22 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
+def backoff(attempt: int) -> float:
+    """Seconds before retry `attempt` (1-based): 1, 2, 4, ... up to 30."""
+    return float(min(2 ** (attempt - 1), MAX_BACKOFF_SECONDS))
+
+
 class Reconciler:
-    def __init__(self, writer: StatusWriter, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(
+        self,
+        writer: StatusWriter,
+        results: ResultStore,
+        max_retries: int = 3,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
         self.writer = writer
+        self.results = results
+        self.max_retries = max_retries
         self.clock = clock
 
     def ready(self) -> bool:
@@ -46,6 +65,10 @@ class Reconciler:
             payload = payloads.decode(event.type, event.data)
         except payloads.PayloadError as error:
             raise UserError(str(error), reason="InvalidEvent") from error
+        if isinstance(payload, payloads.JobFailed) and payload.kind == "transient":
+            return self._transient(event, payload)
+        if isinstance(payload, payloads.JobCompleted):
+            payload = self._publish_result(payload)
         now = self.clock()
         written = self.writer.update(payload.job, lambda s: _apply(s, payload, now))
         if written is None:
@@ -68,6 +91,51 @@ class Reconciler:
             self.writer.record_event(
                 ref, "Normal", "Validating", f"Validating generation {ref.generation}"
             )
+
+    def _transient(self, event: Envelope, failure: payloads.JobFailed) -> Envelope | None:
+        now = self.clock()
+        attempt = (failure.work.execution.attempt if failure.work else 0) + 1
+        if failure.work is None or attempt > self.max_retries:
+            given_up = msgspec.structs.replace(
+                failure,
+                kind="user",
+                message=f"{failure.message} (gave up after {attempt - 1} retries)",
+            )
+            written = self.writer.update(
+                failure.job, lambda s: transitions.failed(s, given_up, now)
+            )
+            if written is None:
+                return None
+            self._record(given_up, written)
+            finished = payloads.JobFinished(
+                job=failure.job, phase="Failed", message=written.message or ""
+            )
+            return event.reply(types.JOB_FINISHED, SOURCE, payloads.encode(finished))
+        wait = backoff(attempt)
+        next_at = now + timedelta(seconds=wait)
+        written = self.writer.update(
+            failure.job, lambda s: transitions.retrying(s, failure, now, next_at)
+        )
+        if written is None:
+            return None  # a duplicate, or the job moved on
+        self.writer.record_event(failure.job, "Warning", "Retrying", written.message or "")
+        again = msgspec.structs.replace(
+            failure.work,
+            execution=msgspec.structs.replace(
+                failure.work.execution, attempt=attempt, not_before=next_at.timestamp()
+            ),
+        )
+        return event.reply(types.JOB_VALIDATED, SOURCE, payloads.encode(again))
+
+    def _publish_result(self, completed: payloads.JobCompleted) -> payloads.JobCompleted:
+        output = completed.output
+        if output is None or output.type != "configmap" or completed.location is None:
+            return completed
+        ref = completed.job
+        name = output.location or f"{ref.name}-results"
+        document = self.results.get(completed.location).decode()
+        self.writer.write_configmap(ref, name, {f"result.{output.format}": document})
+        return msgspec.structs.replace(completed, location=f"configmap://{ref.namespace}/{name}")
 
     def _record(self, payload: payloads.Reply, status: JobStatus) -> None:
         ref = payload.job

@@ -57,6 +57,12 @@ class Settings:
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     urls: UrlSettings = field(default_factory=UrlSettings)
+    results_dir: Path = field(
+        default_factory=lambda: Path.home() / ".local/share/qiskit-operator/results"
+    )
+    """Where full results are written (QOP_RESULTS_DIR); a volume on a cluster."""
+    max_retries: int = 3
+    """Times a transient execution failure is retried (QOP_MAX_RETRIES)."""
     knative_dir: Path = _REPO / "knative"
     """Where the Trigger manifests are read from (QOP_KNATIVE_DIR)."""
     functions_dir: Path = _REPO / "functions"
@@ -97,6 +103,10 @@ class Settings:
             sandbox=sandbox,
             limits=limits,
             urls=urls,
+            results_dir=Path(
+                env.get("QOP_RESULTS_DIR", Path.home() / ".local/share/qiskit-operator/results")
+            ),
+            max_retries=int(env.get("QOP_MAX_RETRIES", 3)),
             knative_dir=Path(env.get("QOP_KNATIVE_DIR", _REPO / "knative")),
             functions_dir=Path(env.get("QOP_FUNCTIONS_DIR", _REPO / "functions")),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import secrets
 import time
 
 from qiskit_operator.circuits.backends import is_aer
@@ -17,10 +18,12 @@ from qiskit_operator.circuits.loading import load_source
 from qiskit_operator.circuits.report import CircuitReport, check_circuit
 from qiskit_operator.circuits.sandbox import SandboxPool
 from qiskit_operator.circuits.sources import CircuitSources
+from qiskit_operator.durations import parse_duration
 from qiskit_operator.errors import UserError
 from qiskit_operator.events import payloads, types
 from qiskit_operator.events.apiserver import job_from_event, job_ref, job_ref_from_raw
 from qiskit_operator.events.envelope import Envelope
+from qiskit_operator.execution.observables import parse_observable
 from qiskit_operator.models import QiskitJob
 from qiskit_operator.models.spec import CircuitFormat
 from qiskit_operator.settings import LimitSettings
@@ -53,6 +56,7 @@ class Validator:
         method: str | None = None,
         optimization_level: int = 1,
         shots: int = 1024,
+        noise_model: str | None = None,
     ) -> CircuitReport:
         """Load and check one circuit source; UserError says what is wrong and where."""
         size = len(code.encode())
@@ -69,6 +73,7 @@ class Validator:
             optimization_level=optimization_level,
             shots=shots,
             limits=self.limits,
+            noise_model=noise_model,
         )
 
     def handle(self, event: Envelope) -> Envelope | None:
@@ -107,6 +112,7 @@ class Validator:
             method=job.spec.backend.method,
             optimization_level=execution.optimization_level,
             shots=execution.shots,
+            noise_model=job.spec.backend.noise_model,
         )
         return payloads.JobValidated(
             job=job_ref(job),
@@ -114,16 +120,69 @@ class Validator:
             format=report.format,
             metadata=report.summary,
             backend=job.spec.backend.name or report.backend,
-            execution=payloads.ExecutionRequest(
-                shots=execution.shots,
-                optimization_level=execution.optimization_level,
-                seed=execution.seed,
-                method=report.plan.method,
-                max_execution_time=execution.max_execution_time,
-            ),
+            execution=execution_request(job, report),
             estimated_cost="$0.00",
             validation_seconds=time.perf_counter() - started,
         )
+
+
+def execution_request(job: QiskitJob, report: CircuitReport) -> payloads.ExecutionRequest:
+    """What execute will run, checked now so that a mistake fails before any simulation."""
+    execution, summary = job.spec.execution, report.summary
+    if execution.primitive == "estimator":
+        if not execution.observables:
+            raise UserError(
+                "execution.primitive is estimator, so execution.observables is "
+                "required (e.g. [ZZ, XX])",
+                reason="InvalidSpec",
+            )
+        for text in execution.observables:
+            parse_observable(text, summary.qubits)
+    elif execution.observables:
+        raise UserError(
+            "execution.observables are for the estimator; set "
+            "execution.primitive: estimator or remove them",
+            reason="InvalidSpec",
+        )
+    rows = execution.parameter_values or []
+    if summary.parameters and not rows:
+        raise UserError(
+            f"the circuit has parameters ({', '.join(summary.parameters)}); give "
+            "their values in execution.parameterValues, one row per binding",
+            reason="UnboundParameters",
+        )
+    for index, row in enumerate(rows):
+        if len(row) != len(summary.parameters):
+            raise UserError(
+                f"execution.parameterValues row {index} has {len(row)} values but the circuit "
+                f"has {len(summary.parameters)} parameters ({', '.join(summary.parameters)})",
+                reason="InvalidSpec",
+            )
+    output = job.spec.output
+    if output is not None and output.type not in ("configmap", "pvc"):
+        raise UserError(
+            f"output.type {output.type} is not available; use configmap or pvc",
+            reason="InvalidSpec",
+        )
+    limit = execution.max_execution_time
+    return payloads.ExecutionRequest(
+        shots=execution.shots,
+        optimization_level=execution.optimization_level,
+        # A seed fixed here makes a retried or duplicated run give the same counts.
+        seed=execution.seed if execution.seed is not None else secrets.randbelow(2**31),
+        method=report.plan.method,
+        max_execution_seconds=parse_duration(limit) if limit else None,
+        primitive=execution.primitive,
+        observables=list(execution.observables or []),
+        parameter_values=[list(row) for row in rows],
+        precision=execution.precision,
+        noise_model=job.spec.backend.noise_model,
+        output=payloads.OutputRequest(
+            type=output.type, location=output.location, path=output.path, format=output.format
+        )
+        if output is not None
+        else None,
+    )
 
 
 def _already_seen(job: QiskitJob) -> bool:

@@ -13,6 +13,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from qiskit_operator.reconciling import Reconciler
+from qiskit_operator.results import ResultStore
 from qiskit_operator.settings import Settings
 from qiskit_operator.status.writer import MemoryStatusStore
 
@@ -59,8 +60,12 @@ def validator(settings: Settings, configmaps: ConfigMapReader | None = None) -> 
 def executor(settings: Settings) -> Executor:
     from qiskit_operator.executing import Executor
 
-    return Executor()
+    return Executor(ResultStore(settings.results_dir))
 
 
 def reconciler(settings: Settings, store: MemoryStatusStore | None = None) -> Reconciler:
-    return Reconciler(store or memory_store())
+    return Reconciler(
+        store or memory_store(),
+        results=ResultStore(settings.results_dir),
+        max_retries=settings.max_retries,
+    )

@@ -72,11 +72,21 @@ def plan(
     memory_limit: int,
     shots: int,
     two_qubit_gates: int = 0,
+    noisy: bool = False,
 ) -> MethodPlan:
-    """The method Aer will use (the requested one, or our automatic choice) and its cost."""
+    """The method Aer will use (the requested one, or our automatic choice) and its cost.
+
+    With a noise model and no method asked for, Aer chooses (density matrix when it
+    fits, else statevector trajectories); the estimate is that of a statevector.
+    """
     qubits = circuit.num_qubits
     if requested and requested != "automatic":
         method = requested
+    elif noisy:
+        memory = memory_needed("statevector", qubits)
+        return MethodPlan(
+            "automatic", memory, _estimate_seconds("statevector", circuit, shots, memory)
+        )
     elif is_clifford(circuit):
         method = "stabilizer"
     elif memory_needed("statevector", qubits) <= memory_limit:

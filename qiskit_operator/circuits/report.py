@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from qiskit_operator.circuits.analysis import MethodPlan, plan, smallest_fitting_method
 from qiskit_operator.circuits.backends import DeviceFit, fit_device, is_aer
+from qiskit_operator.circuits.backends import device as device_backend
 from qiskit_operator.circuits.loading import LoadedCircuit
 from qiskit_operator.circuits.serialization import canonical_qpy
 from qiskit_operator.circuits.summary import summarise
@@ -42,6 +43,7 @@ def check_circuit(
     optimization_level: int,
     shots: int,
     limits: LimitSettings,
+    noise_model: str | None = None,
 ) -> CircuitReport:
     """Measure the circuit and hold it against the limits; UserError says what is over."""
     circuit = loaded.circuit
@@ -63,13 +65,28 @@ def check_circuit(
             f"the circuit's depth is {summary.depth}; the limit is {limits.max_depth}",
             reason="TooDeep",
         )
-    chosen = plan(circuit, method, limits.simulation_memory_bytes, shots, summary.two_qubit_gates)
+    chosen = plan(
+        circuit,
+        method,
+        limits.simulation_memory_bytes,
+        shots,
+        summary.two_qubit_gates,
+        noisy=noise_model is not None,
+    )
     if chosen.memory_bytes > limits.simulation_memory_bytes:
         raise UserError(
             _memory_message(loaded, chosen, limits, summary.two_qubit_gates),
             reason="TooLargeForMemory",
         )
     device = None if is_aer(backend) else fit_device(circuit, str(backend), optimization_level)
+    if noise_model is not None:
+        noisy_device = device_backend(noise_model)
+        if circuit.num_qubits > noisy_device.num_qubits:
+            raise UserError(
+                f"the circuit has {circuit.num_qubits} qubits but the noise model "
+                f"{noise_model} covers {noisy_device.num_qubits}",
+                reason="TooManyQubits",
+            )
     return CircuitReport(
         format=loaded.format,
         variable=loaded.variable,

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 
 import msgspec
 
-from qiskit_operator.circuits.zygote import READY, ChildLimits, recv_frame, send_frame
+from qiskit_operator.circuits.zygote import READY, ChildLimits
 from qiskit_operator.errors import TransientError, UserError
+from qiskit_operator.framing import recv_frame, send_frame
 
 _MAX_REPLY = 64 << 20
 

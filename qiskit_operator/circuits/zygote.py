@@ -20,8 +20,8 @@ import sys
 import msgspec
 
 from qiskit_operator.circuits import guard, program  # imports Qiskit once, for every child
+from qiskit_operator.framing import recv_frame, send_frame
 
-_HEADER = struct.Struct("!I")
 _CHILD_WARM_UP = """
 from qiskit import QuantumCircuit
 qc = QuantumCircuit(2, 2)
@@ -49,30 +49,6 @@ qc.cx(0, 1); qc.cz(1, 2); qc.cy(0, 2); qc.swap(0, 1); qc.ccx(0, 1, 2); qc.cp(0.4
 qc.rzz(0.5, 0, 1); qc.barrier(); qc.reset(2)
 qc.measure([0, 1, 2], [0, 1, 2])
 """
-
-
-def send_frame(sock: socket.socket, payload: bytes) -> None:
-    sock.sendall(_HEADER.pack(len(payload)) + payload)
-
-
-def recv_frame(sock: socket.socket, limit: int) -> bytes | None:
-    header = _recv_exact(sock, _HEADER.size)
-    if header is None:
-        return None
-    (length,) = _HEADER.unpack(header)
-    if length > limit:
-        raise ValueError(f"frame of {length} bytes is over the {limit}-byte limit")
-    return _recv_exact(sock, length)
-
-
-def _recv_exact(sock: socket.socket, size: int) -> bytes | None:
-    chunks = bytearray()
-    while len(chunks) < size:
-        chunk = sock.recv(size - len(chunks))
-        if not chunk:
-            return None
-        chunks.extend(chunk)
-    return bytes(chunks)
 
 
 def _apply_limits(cpu_seconds: int, memory_bytes: int) -> None:

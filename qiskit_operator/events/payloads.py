@@ -34,14 +34,31 @@ class CircuitSummary(msgspec.Struct, frozen=True, kw_only=True):
     parameters: list[str]
 
 
+class OutputRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """Where the full result goes (spec.output)."""
+
+    type: str
+    location: str | None = None
+    path: str | None = None
+    format: str = "json"
+
+
 class ExecutionRequest(msgspec.Struct, frozen=True, kw_only=True):
     """What execute needs to run the job: it has no Kubernetes access to look it up."""
 
     shots: int
     optimization_level: int
-    seed: int | None = None
-    method: str | None = None
-    max_execution_time: str | None = None
+    seed: int
+    method: str = "automatic"
+    max_execution_seconds: float | None = None
+    primitive: str = "sampler"
+    observables: list[str] = msgspec.field(default_factory=list)
+    parameter_values: list[list[float]] = msgspec.field(default_factory=list)
+    precision: float | None = None
+    noise_model: str | None = None
+    output: OutputRequest | None = None
+    attempt: int = 0
+    not_before: float | None = None  # epoch seconds: a retry waits until then
 
 
 class JobValidated(msgspec.Struct, frozen=True, kw_only=True):
@@ -62,9 +79,32 @@ class JobRejected(msgspec.Struct, frozen=True, kw_only=True):
     line: int | None = None
 
 
+class SweepPoint(msgspec.Struct, frozen=True, kw_only=True):
+    parameters: list[float]
+    counts: dict[str, int] | None = None
+    expectation_values: list[float] | None = None
+    standard_errors: list[float] | None = None
+
+
+class Reproducibility(msgspec.Struct, frozen=True, kw_only=True):
+    qiskit_version: str
+    qiskit_aer_version: str
+    seed: int
+    method: str
+    transpiled_depth: int
+    noise_model: str | None = None
+
+
 class JobCompleted(msgspec.Struct, frozen=True, kw_only=True):
+    """A summary: the top outcomes only. The full result is at `location`."""
+
     job: JobRef
-    counts: dict[str, int]
+    primitive: str = "sampler"
+    counts: dict[str, int] | None = None
+    outcomes: int = 0  # distinct outcomes in the full result, of which `counts` has the top
+    expectation_values: list[float] | None = None
+    standard_errors: list[float] | None = None
+    sweep: list[SweepPoint] | None = None
     shots: int
     backend: str
     method: str
@@ -72,6 +112,9 @@ class JobCompleted(msgspec.Struct, frozen=True, kw_only=True):
     transpiled: bool
     transpile_seconds: float
     execution_seconds: float
+    location: str | None = None
+    output: OutputRequest | None = None
+    reproducibility: Reproducibility | None = None
 
 
 class JobFailed(msgspec.Struct, frozen=True, kw_only=True):
@@ -79,6 +122,7 @@ class JobFailed(msgspec.Struct, frozen=True, kw_only=True):
     reason: str
     message: str
     kind: Literal["user", "transient"] = "user"
+    work: JobValidated | None = None  # for a transient failure: what to run again
 
 
 class JobFinished(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,80 +1,216 @@
-"""Runs a validated circuit on Qiskit Aer and returns counts with timings.
+"""Runs a validated circuit on Qiskit Aer: sampler counts or estimator expectation
+values, for one binding or a whole parameter sweep in a single Aer call.
 
-Called by the execute handler and by the benchmarks.
+Called by the execute handler (directly, or inside the time-limited worker)
+and by the benchmarks. The sampler runs through `AerSimulator.run`, which takes
+every binding of a sweep in one call and returns counts without building
+per-shot arrays; the estimator uses qiskit-aer's EstimatorV2.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
+import numpy as np
 from qiskit import QuantumCircuit
+from qiskit.exceptions import QiskitError
 from qiskit_aer import AerSimulator
+from qiskit_aer.primitives import EstimatorV2
 
 from qiskit_operator.errors import UserError
+from qiskit_operator.execution.noise import noise_model
+from qiskit_operator.execution.observables import parse_observable
 from qiskit_operator.execution.transpiling import TranspileCache
 
 
 @dataclass(frozen=True, slots=True)
-class RunResult:
-    counts: dict[str, int]
+class Workload:
+    circuit: QuantumCircuit
+    circuit_hash: str
+    shots: int
+    seed: int
+    method: str = "automatic"
+    optimization_level: int = 1
+    primitive: Literal["sampler", "estimator"] = "sampler"
+    observables: tuple[str, ...] = ()
+    parameter_values: tuple[tuple[float, ...], ...] = ()
+    precision: float | None = None
+    noise_model: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """The result for one binding of the circuit's parameters."""
+
+    parameters: tuple[float, ...]
+    counts: dict[str, int] | None = None
+    expectation_values: list[float] | None = None
+    standard_errors: list[float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    points: list[Point]
     method: str
+    seed: int
     transpiled: bool
+    transpiled_depth: int
     transpile_seconds: float
     execution_seconds: float
+    registers: list[str] = field(default_factory=list)
 
 
 class AerRunner:
-    """One simulator per method, reused across jobs, with a transpile cache."""
+    """One simulator per (method, noise model), reused across jobs, and a transpile cache."""
 
     def __init__(self, cache: TranspileCache | None = None) -> None:
-        self._simulators: dict[str, AerSimulator] = {}
+        self._simulators: dict[tuple[str, str | None], AerSimulator] = {}
         self.cache = cache or TranspileCache()
 
-    def simulator(self, method: str | None) -> AerSimulator:
-        key = method or "automatic"
+    def simulator(self, method: str, noise: str | None = None) -> AerSimulator:
+        key = (method, noise)
         simulator = self._simulators.get(key)
         if simulator is None:
-            simulator = AerSimulator(method=key)
+            options: dict[str, Any] = {"method": method}
+            if noise is not None:
+                options["noise_model"] = noise_model(noise)
+            simulator = AerSimulator(**options)
             self._simulators[key] = simulator
         return simulator
 
-    def run(
-        self,
-        circuit: QuantumCircuit,
-        circuit_hash: str,
-        *,
-        shots: int,
-        optimization_level: int,
-        seed: int | None,
-        method: str | None,
-    ) -> RunResult:
+    def run(self, work: Workload) -> Outcome:
+        """Run `work`; UserError for what the circuit or its inputs got wrong."""
+        try:
+            return self._run(work)
+        except QiskitError as error:  # Aer's and Qiskit's own refusals (AerError included)
+            raise UserError(f"the simulation failed: {error}", reason="SimulationFailed") from error
+
+    def _run(self, work: Workload) -> Outcome:
+        circuit = work.circuit
+        if work.primitive == "estimator":
+            circuit = circuit.remove_final_measurements(inplace=False)
+        _check_bindings(circuit, work.parameter_values)
+        simulator = self.simulator(work.method, work.noise_model)
+        started = time.perf_counter()
+        runnable, transpiled = self.cache.prepare(
+            circuit, work.circuit_hash, simulator, work.optimization_level
+        )
+        compiled_at = time.perf_counter()
+        if work.primitive == "estimator":
+            points, method = self._estimate(runnable, work)
+        else:
+            points, method = self._sample(runnable, simulator, work)
+        finished = time.perf_counter()
+        return Outcome(
+            points=points,
+            method=method,
+            seed=work.seed,
+            transpiled=transpiled,
+            transpiled_depth=int(runnable.depth()),
+            transpile_seconds=compiled_at - started,
+            execution_seconds=finished - compiled_at,
+            registers=[register.name for register in circuit.cregs],
+        )
+
+    def _sample(
+        self, circuit: QuantumCircuit, simulator: AerSimulator, work: Workload
+    ) -> tuple[list[Point], str]:
         if circuit.num_clbits == 0:
             raise UserError(
                 "the circuit measures nothing, so the sampler has no counts to "
                 "return; add measurements (e.g. qc.measure_all())",
                 reason="NoMeasurements",
             )
-        simulator = self.simulator(method)
-        started = time.perf_counter()
-        runnable, transpiled = self.cache.prepare(
-            circuit, circuit_hash, simulator, optimization_level
-        )
-        compiled_at = time.perf_counter()
-        options = {"shots": shots}
-        if seed is not None:
-            options["seed_simulator"] = seed
-        result = simulator.run(runnable, **options).result()
-        finished = time.perf_counter()
+        options: dict[str, Any] = {"shots": work.shots, "seed_simulator": work.seed}
+        bindings = work.parameter_values or ((),)
+        if circuit.parameters:
+            options["parameter_binds"] = [_binds(circuit, work.parameter_values)]
+        result = simulator.run(circuit, **options).result()
         if not result.success:
             raise UserError(
                 f"Aer could not run the circuit: {result.status}", reason="SimulationFailed"
             )
-        used = result.results[0].metadata.get("method", method or "automatic")
-        return RunResult(
-            counts={k: int(v) for k, v in result.get_counts(0).items()},
-            method=str(used),
-            transpiled=transpiled,
-            transpile_seconds=compiled_at - started,
-            execution_seconds=finished - compiled_at,
+        points = [
+            Point(
+                parameters=tuple(values),
+                counts={k: int(v) for k, v in result.get_counts(index).items()},
+            )
+            for index, values in enumerate(bindings)
+        ]
+        return points, str(result.results[0].metadata.get("method", work.method))
+
+    def _estimate(self, circuit: QuantumCircuit, work: Workload) -> tuple[list[Point], str]:
+        if not work.observables:
+            raise UserError(
+                "execution.primitive is estimator, so execution.observables is "
+                "required (e.g. [ZZ, XX])",
+                reason="InvalidSpec",
+            )
+        operators = [parse_observable(text, circuit.num_qubits) for text in work.observables]
+        backend_options: dict[str, Any] = {"method": work.method}
+        if work.noise_model is not None:
+            backend_options["noise_model"] = noise_model(work.noise_model)
+        estimator = EstimatorV2(
+            options={
+                "backend_options": backend_options,
+                "run_options": {"seed_simulator": work.seed},
+                "default_precision": work.precision or 0.0,
+            }
         )
+        pub: tuple[Any, ...]
+        if circuit.parameters:
+            # Bindings along the first axis, observables along the second: (n, k) values.
+            values = np.array(work.parameter_values, dtype=float).reshape(
+                len(work.parameter_values), 1, circuit.num_parameters
+            )
+            pub = (circuit, [operators], values)
+        else:
+            pub = (circuit, operators)
+        try:
+            data = estimator.run([pub]).result()[0].data
+        except (ValueError, TypeError) as error:
+            raise UserError(
+                f"the estimator could not run: {error}", reason="SimulationFailed"
+            ) from error
+        evs = np.atleast_2d(np.asarray(data.evs, dtype=float))
+        stds = np.atleast_2d(np.asarray(data.stds, dtype=float))
+        bindings = work.parameter_values or ((),)
+        points = [
+            Point(
+                parameters=tuple(values_),
+                expectation_values=[float(x) for x in evs[i]],
+                standard_errors=[float(x) for x in stds[i]],
+            )
+            for i, values_ in enumerate(bindings)
+        ]
+        return points, work.method
+
+
+def _check_bindings(circuit: QuantumCircuit, values: tuple[tuple[float, ...], ...]) -> None:
+    names = [p.name for p in circuit.parameters]
+    if names and not values:
+        raise UserError(
+            f"the circuit has parameters ({', '.join(names)}); give their values "
+            "in execution.parameterValues, one row per binding",
+            reason="UnboundParameters",
+        )
+    if values and not names:
+        raise UserError(
+            "execution.parameterValues is given but the circuit has no parameters",
+            reason="InvalidSpec",
+        )
+    for index, row in enumerate(values):
+        if len(row) != len(names):
+            raise UserError(
+                f"execution.parameterValues row {index} has {len(row)} values but the circuit "
+                f"has {len(names)} parameters ({', '.join(names)}), in that order",
+                reason="InvalidSpec",
+            )
+
+
+def _binds(
+    circuit: QuantumCircuit, values: tuple[tuple[float, ...], ...]
+) -> dict[Any, list[float]]:
+    return {param: [row[i] for row in values] for i, param in enumerate(circuit.parameters)}

@@ -116,6 +116,7 @@ class LocalPipeline:
             validator.sandbox.wait_warm()
             self._closers.append(validator.sandbox.close)
             executor = wiring.executor(self.settings)
+            self._closers.append(executor.close)
             reconciler = wiring.reconciler(self.settings, self.store)
             for service, handler in (
                 ("qiskit-validate", validator),

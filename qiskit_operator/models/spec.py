@@ -37,6 +37,11 @@ class BackendSpec(ResourceModel):
     method: AerMethod | None = Field(
         None, description="Aer simulation method; chosen automatically when absent."
     )
+    noise_model: str | None = Field(
+        None,
+        description="Simulate the noise of a device-like backend, e.g. generic_backend_5q "
+        "(readout error included).",
+    )
     instance: str | None = Field(None, description="IBM Cloud instance CRN (compatibility).")
     hub: str | None = Field(None, description="IBM Quantum hub (compatibility).")
     group: str | None = Field(None, description="IBM Quantum group (compatibility).")
@@ -109,9 +114,15 @@ class BudgetSpec(ResourceModel):
 
 
 class OutputSpec(ResourceModel):
-    type: Literal["configmap", "pvc", "s3", "gcs", "azure_blob"] = "configmap"
-    location: str | None = Field(None, description="ConfigMap or PVC name.")
-    path: str | None = None
+    """Where the full result goes; status keeps a summary either way."""
+
+    type: Literal["configmap", "pvc", "s3", "gcs", "azure_blob"] = Field(
+        "configmap", description="configmap (owned by the job) or pvc (a file on the volume)."
+    )
+    location: str | None = Field(
+        None, description="ConfigMap name (default <job>-results), or the PVC's claim name."
+    )
+    path: str | None = Field(None, description="pvc: the file's path under the volume.")
     format: Literal["json", "csv"] = "json"
     retention: str | None = None
 

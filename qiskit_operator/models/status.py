@@ -43,14 +43,29 @@ class SweepEntry(StatusModel):
     expectation_values: list[float] | None = None
 
 
+class Reproducibility(StatusModel):
+    """What it takes to get the same result again."""
+
+    qiskit_version: str
+    qiskit_aer_version: str
+    seed: int
+    method: str
+    transpiled_depth: int
+    noise_model: str | None = None
+
+
 class Results(StatusModel):
-    counts: dict[str, int] | None = None
+    counts: dict[str, int] | None = Field(
+        None, description="The most frequent outcomes (16 at most); all are at location."
+    )
+    outcomes: int | None = Field(None, description="How many distinct outcomes there were.")
     expectation_values: list[float] | None = None
     standard_errors: list[float] | None = None
     sweep: list[SweepEntry] | None = None
     shots: int | None = None
     execution_time: str | None = Field(None, description='Simulation wall time, e.g. "0.002s".')
     location: str | None = Field(None, description="Where the full result is stored.")
+    reproducibility: Reproducibility | None = None
 
 
 class Metrics(StatusModel):
@@ -76,5 +91,6 @@ class JobStatus(StatusModel):
     results: Results | None = None
     metrics: Metrics | None = None
     retry_count: int | None = None
+    next_retry_at: datetime | None = None
     estimated_cost: str | None = None
     actual_cost: str | None = None

@@ -10,9 +10,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import msgspec
+
 from qiskit_operator.events import payloads
 from qiskit_operator.models.phases import Phase, may_move
-from qiskit_operator.models.status import CircuitMetadata, JobStatus, Metrics, Results
+from qiskit_operator.models.status import (
+    CircuitMetadata,
+    JobStatus,
+    Metrics,
+    Reproducibility,
+    Results,
+    SweepEntry,
+)
 from qiskit_operator.status.conditions import set_condition
 
 VALIDATED = "Validated"
@@ -100,13 +109,33 @@ def completed(
     if status is None or not may_move(status.phase, Phase.COMPLETED):
         return None
     status.phase = Phase.COMPLETED
-    status.message = f"Completed: {event.shots} shots on {event.backend}"
+    what = "estimated" if event.primitive == "estimator" else f"{event.shots} shots"
+    points = f", {len(event.sweep)} parameter bindings" if event.sweep else ""
+    status.message = f"Completed: {what}{points} on {event.backend}"
     status.completion_time = now
     status.selected_backend = status.selected_backend or event.backend
+    status.next_retry_at = None
     status.results = Results(
-        counts=dict(sorted(event.counts.items())),
+        counts=event.counts,
+        outcomes=event.outcomes or None,
+        expectation_values=event.expectation_values,
+        standard_errors=event.standard_errors,
+        sweep=[
+            SweepEntry(
+                parameters=point.parameters,
+                counts=point.counts,
+                expectation_values=point.expectation_values,
+            )
+            for point in event.sweep
+        ]
+        if event.sweep is not None
+        else None,
         shots=event.shots,
         execution_time=f"{event.execution_seconds:.6f}s",
+        location=event.location,
+        reproducibility=Reproducibility(**msgspec.structs.asdict(event.reproducibility))
+        if event.reproducibility is not None
+        else None,
     )
     status.actual_cost = "$0.00"
     status.metrics = (status.metrics or Metrics()).model_copy(
@@ -133,6 +162,26 @@ def completed(
 
 def failed(current: JobStatus | None, event: payloads.JobFailed, now: datetime) -> JobStatus | None:
     return _fail(current, event.job, event.reason, event.message, now, (COMPLETED,))
+
+
+def retrying(
+    current: JobStatus | None, event: payloads.JobFailed, now: datetime, next_at: datetime
+) -> JobStatus | None:
+    """A transient failure of the latest attempt: count it and wait for the next one.
+
+    A failure of an earlier attempt, or the same failure delivered twice, changes
+    nothing: the attempt number in the work must match the retries counted so far.
+    """
+    status = _base(current, event.job.generation)
+    if status is None or event.work is None or not may_move(status.phase, Phase.RETRYING):
+        return None
+    if event.work.execution.attempt != (status.retry_count or 0):
+        return None
+    status.phase = Phase.RETRYING
+    status.retry_count = (status.retry_count or 0) + 1
+    status.next_retry_at = next_at
+    status.message = f"Retry {status.retry_count} after a transient failure: {event.message}"
+    return status
 
 
 def _fail(

@@ -30,6 +30,12 @@ class RecordedEvent:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class OwnedConfigMap:
+    owner_uid: str
+    data: dict[str, str]
+
+
 class StatusWriter(Protocol):
     def update(self, ref: JobRef, decide: Decide) -> JobStatus | None:
         """Read the job's status, let `decide` compute the new one, write it.
@@ -40,6 +46,9 @@ class StatusWriter(Protocol):
 
     def record_event(self, ref: JobRef, kind: EventKind, reason: str, message: str) -> None: ...
 
+    def write_configmap(self, ref: JobRef, name: str, data: dict[str, str]) -> None:
+        """Create or replace ConfigMap `name` in the job's namespace, owned by the job."""
+
 
 class MemoryStatusStore:
     """Jobs held in memory: the local runner's stand-in for the API server."""
@@ -48,6 +57,7 @@ class MemoryStatusStore:
         self._jobs: dict[str, QiskitJob] = {}
         self._lock = threading.Lock()
         self.events: list[RecordedEvent] = []
+        self.configmaps: dict[tuple[str, str], OwnedConfigMap] = {}
         self._listeners: list[Callable[[QiskitJob], None]] = []
 
     def add(self, job: QiskitJob) -> None:
@@ -85,3 +95,7 @@ class MemoryStatusStore:
     def record_event(self, ref: JobRef, kind: EventKind, reason: str, message: str) -> None:
         with self._lock:
             self.events.append(RecordedEvent(ref.key, kind, reason, message))
+
+    def write_configmap(self, ref: JobRef, name: str, data: dict[str, str]) -> None:
+        with self._lock:
+            self.configmaps[(ref.namespace, name)] = OwnedConfigMap(ref.uid, dict(data))

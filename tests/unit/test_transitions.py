@@ -22,7 +22,7 @@ SUMMARY = payloads.CircuitSummary(
     two_qubit_gates=1,
     parameters=[],
 )
-REQUEST = payloads.ExecutionRequest(shots=1024, optimization_level=1)
+REQUEST = payloads.ExecutionRequest(shots=1024, optimization_level=1, seed=5)
 
 
 def ref(generation: int = 1) -> payloads.JobRef:
@@ -49,7 +49,7 @@ def completed(generation: int = 1) -> payloads.JobCompleted:
         shots=1024,
         backend="aer_simulator",
         method="stabilizer",
-        seed=None,
+        seed=5,
         transpiled=False,
         transpile_seconds=0.0,
         execution_seconds=0.002,
