@@ -68,6 +68,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="0.0.0.0")
     serve.set_defaults(command=_serve)
 
+    run_env = commands.add_parser(
+        "exec",
+        help="the original executor's contract: run CIRCUIT_CODE from the environment "
+        "(BACKEND_TYPE, SHOTS, OPTIMIZATION_LEVEL) and print the results as JSON",
+    )
+    run_env.set_defaults(command=_exec)
+
     crds = commands.add_parser("crds", help="write crds/*.yaml from the models")
     crds.add_argument("--dir", type=Path, default=Path("crds"))
     crds.set_defaults(command=_crds)
@@ -142,6 +149,60 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     threads = int(os.environ.get("MAX_WORKERS", os.environ.get("THREADS", 8)))
     app = functions_framework.create_app(target=args.function, source=str(source))  # type: ignore[no-untyped-call]
     create_server(app, debug=False, threads=threads).run(args.host, port)  # type: ignore[no-untyped-call]
+    return 0
+
+
+def _exec(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit 0 with the results, or 1 with `success: false` and the error, as JSON."""
+    from qiskit_operator.local.pipeline import LocalPipeline
+
+    def fail(message: str) -> int:
+        print(json.dumps({"success": False, "error": message}))
+        return 1
+
+    code = os.environ.get("CIRCUIT_CODE", "")
+    if not code.strip():
+        return fail("CIRCUIT_CODE is empty; put the circuit (Python or OpenQASM) there")
+    try:
+        shots = int(os.environ.get("SHOTS", "1024"))
+        level = int(os.environ.get("OPTIMIZATION_LEVEL", "1"))
+    except ValueError as error:
+        return fail(f"SHOTS and OPTIMIZATION_LEVEL must be integers: {error}")
+    manifest = {
+        "apiVersion": "quantum.io/v1",
+        "kind": "QiskitJob",
+        "metadata": {"name": "exec"},
+        "spec": {
+            "backend": {"type": os.environ.get("BACKEND_TYPE", "local_simulator")},
+            "circuit": {"source": "inline", "code": code},
+            "execution": {"shots": shots, "optimizationLevel": level},
+        },
+    }
+    with LocalPipeline(settings) as pipeline:
+        job = pipeline.run(manifest)
+    status = job.status
+    if status is None or status.phase is None or status.phase.value != "Completed":
+        return fail(status.message if status and status.message else "the job did not complete")
+    results, meta = status.results, status.circuit_metadata
+    assert results is not None
+    print(
+        json.dumps(
+            {
+                "success": True,
+                "counts": results.counts,
+                "shots": results.shots,
+                "backend": status.selected_backend,
+                "execution_time": results.execution_time,
+                "circuit_hash": meta.hash if meta else None,
+                "qubits": meta.qubits if meta else None,
+                "depth": meta.depth if meta else None,
+                "reproducibility": results.reproducibility.model_dump(by_alias=True)
+                if results.reproducibility
+                else None,
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

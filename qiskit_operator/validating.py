@@ -206,11 +206,6 @@ def _check_backend(job: QiskitJob) -> None:
             "backend.name out (or use aer_simulator)",
             reason="UnsupportedBackend",
         )
-    if job.spec.execution.primitive != "sampler":
-        raise UserError(
-            "execution.primitive estimator is not available yet; use sampler",
-            reason="UnsupportedPrimitive",
-        )
 
 
 def _rejected(event: Envelope, payload: payloads.JobRejected) -> Envelope:

@@ -136,8 +136,14 @@ class SandboxPool:
             if child is None:
                 continue
             with self._lock:
-                self._ready.append(child)
-                self._lock.notify_all()
+                if not self._closed:
+                    self._ready.append(child)
+                    self._lock.notify_all()
+                    continue
+            # The pool closed while this child was forked: it has no one to serve.
+            child.sock.close()
+            _kill(child.pid)
+            return
 
     def wait_warm(self, timeout: float = 60.0) -> bool:
         """Block until a child is waiting: the `/ready` condition."""

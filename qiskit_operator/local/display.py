@@ -87,7 +87,41 @@ def summary(job: QiskitJob) -> list[str]:
             f"simulate {1000 * metrics.execution_seconds:.1f} ms "
             f"({metrics.method}{', transpiled' if metrics.transpiled else ''})"
         )
-    if status.results and status.results.counts:
-        lines.append(f"  counts ({status.results.shots} shots):")
-        lines.extend(histogram(status.results.counts))
+    results = status.results
+    if results is None:
+        return lines
+    if results.counts:
+        more = (
+            f", {results.outcomes} outcomes"
+            if (results.outcomes or 0) > len(results.counts)
+            else ""
+        )
+        lines.append(f"  counts ({results.shots} shots{more}):")
+        lines.extend(histogram(results.counts))
+    observables = job.spec.execution.observables if job.spec else None
+    if results.expectation_values is not None:
+        lines.append("  expectation values:")
+        for name, value, error in zip(
+            observables or [],
+            results.expectation_values,
+            results.standard_errors or [],
+            strict=False,
+        ):
+            lines.append(f"  {name:>16} = {value:+.6f} ± {error:.6f}")
+    if results.sweep:
+        lines.append(f"  sweep ({len(results.sweep)} bindings):")
+        for entry in results.sweep:
+            parameters = ", ".join(f"{p:.4g}" for p in entry.parameters)
+            if entry.expectation_values is not None:
+                shown = ", ".join(f"{v:+.4f}" for v in entry.expectation_values)
+            else:
+                counts = entry.counts or {}
+                total = sum(counts.values()) or 1
+                shown = "  ".join(
+                    f"{k}: {100 * v / total:.1f}%"
+                    for k, v in sorted(counts.items(), key=lambda kv: -kv[1])[:4]
+                )
+            lines.append(f"    [{parameters}]  {shown}")
+    if results.location:
+        lines.append(f"  full result: {results.location}")
     return lines

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -129,3 +130,34 @@ def test_qop_serve_validate_answers_health_ready_and_a_cloud_event(tmp_path: Pat
         server.terminate()
         server.wait(20)
         log.close()
+
+
+def test_qop_exec_keeps_the_original_executors_environment_contract() -> None:
+    env = {
+        **os.environ,
+        "CIRCUIT_CODE": BELL_QASM2,
+        "BACKEND_TYPE": "local_simulator",
+        "SHOTS": "500",
+        "OPTIMIZATION_LEVEL": "2",
+    }
+    result = subprocess.run(
+        [*QOP, "exec"], cwd=ROOT, capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    output = json.loads(result.stdout)
+    assert output["success"] is True
+    assert sum(output["counts"].values()) == 500 and set(output["counts"]) == {"00", "11"}
+    broken = subprocess.run(
+        [*QOP, "exec"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**env, "CIRCUIT_CODE": "qc = ("},
+        timeout=120,
+        check=False,
+    )
+    assert broken.returncode == 1
+    assert json.loads(broken.stdout) == {
+        "success": False,
+        "error": "Python syntax error at line 1: '(' was never closed",
+    }

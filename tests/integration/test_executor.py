@@ -1,0 +1,138 @@
+"""The execute handler's own promises: retries wait out their backoff, the time-limited
+worker gives the same answers, and a worker that dies is a transient failure."""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from qiskit import QuantumCircuit
+from qiskit.circuit.library import quantum_volume
+
+from qiskit_operator.circuits.serialization import canonical_qpy
+from qiskit_operator.errors import TransientError
+from qiskit_operator.events import payloads, types
+from qiskit_operator.events.envelope import Envelope
+from qiskit_operator.executing import Executor
+from qiskit_operator.execution.aer import AerRunner, Workload
+from qiskit_operator.execution.isolation import IsolatedRunner
+from qiskit_operator.results import ResultStore
+
+REF = payloads.JobRef(namespace="default", name="bell", uid="u-2", generation=1)
+
+
+def bell() -> QuantumCircuit:
+    qc = QuantumCircuit(2, 2)
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.measure([0, 1], [0, 1])
+    return qc
+
+
+def validated(circuit: QuantumCircuit, **execution: object) -> payloads.JobValidated:
+    qpy, digest = canonical_qpy(circuit)
+    summary = payloads.CircuitSummary(
+        hash=digest,
+        qubits=circuit.num_qubits,
+        clbits=circuit.num_clbits,
+        depth=circuit.depth(),
+        size=circuit.size(),
+        gate_types={},
+        two_qubit_gates=1,
+        parameters=[],
+    )
+    request = payloads.ExecutionRequest(shots=2000, optimization_level=1, seed=42, **execution)  # type: ignore[arg-type]
+    return payloads.JobValidated(
+        job=REF,
+        circuit_qpy=base64.b64encode(qpy).decode(),
+        format="python",
+        metadata=summary,
+        backend="aer_simulator",
+        execution=request,
+        estimated_cost="$0.00",
+        validation_seconds=0.0,
+    )
+
+
+def test_a_retry_waits_until_its_not_before_time(tmp_path: Path) -> None:
+    waits: list[float] = []
+    executor = Executor(ResultStore(tmp_path), sleep=waits.append)
+    work = validated(bell(), attempt=1, not_before=time.time() + 2.0)
+    try:
+        completed = executor.execute(work)
+    finally:
+        executor.close()
+    assert len(waits) == 1 and 1.5 < waits[0] <= 2.0
+    assert set(completed.counts or {}) == {"00", "11"}
+
+
+def test_the_time_limited_worker_gives_the_counts_of_an_in_process_run() -> None:
+    work = Workload(circuit=bell(), circuit_hash="bell", shots=3000, seed=9, method="statevector")
+    isolated = IsolatedRunner()
+    try:
+        apart = isolated.run(work, timeout=60)
+    finally:
+        isolated.close()
+    together = AerRunner().run(work)
+    assert apart.points[0].counts == together.points[0].counts
+    assert apart.method == together.method == "statevector"
+
+
+def test_a_worker_that_dies_mid_run_is_a_transient_failure() -> None:
+    slow = quantum_volume(22, depth=20, seed=1)
+    slow.measure_all()
+    work = Workload(
+        circuit=slow,
+        circuit_hash="qv22",
+        shots=10,
+        seed=1,
+        method="statevector",
+        optimization_level=0,
+    )
+    isolated = IsolatedRunner()
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            isolated.run(work, timeout=120)
+        except BaseException as error:
+            raised.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while isolated._process is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # let the worker start simulating
+    assert isolated._process is not None
+    os.kill(isolated._process.pid, signal.SIGKILL)  # what the kernel's OOM killer does
+    thread.join(60)
+    isolated.close()
+    assert len(raised) == 1 and isinstance(raised[0], TransientError)
+    assert "died" in str(raised[0])
+
+
+def test_execute_reports_a_transient_failure_with_the_work_to_retry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    executor = Executor(ResultStore(tmp_path))
+
+    def broken(work: Workload) -> None:
+        raise TransientError("the simulation worker died (exit code -9)")
+
+    monkeypatch.setattr(executor.runner, "run", broken)
+    event = Envelope(
+        type=types.JOB_VALIDATED, source="/test", data=payloads.encode(validated(bell()))
+    )
+    reply = executor.handle(event)
+    executor.close()
+    assert reply is not None and reply.type == types.JOB_FAILED
+    failed = payloads.decode(reply.type, reply.data)
+    assert isinstance(failed, payloads.JobFailed)
+    assert failed.kind == "transient" and failed.work is not None
+    assert failed.work.execution.seed == 42
