@@ -70,8 +70,10 @@ class LoadResult:
     ok: int
     errors: dict[str, int]
     seconds: float
-    client_cpu_seconds: float
-    busy_cores: float | None  # whole machine, from /proc/stat
+    client_cores: float
+    busy_cores: float | None  # the whole machine's, from /proc/stat
+    worker_cores: list[float]  # each gunicorn worker's
+    zygote_cores: list[float]  # each worker's sandbox zygote's (not its children's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,9 +125,16 @@ def in_process_latencies(sources: dict[str, str], n: int, w: int, pace: float) -
     from qiskit_operator import wiring
     from qiskit_operator.settings import Settings
 
-    validator = wiring.validator(Settings.from_env())
+    def failed(error: str) -> list[Latency]:
+        return [Latency(f"{lang}, in-process", lang, error=error) for lang in sources]
+
     try:
-        validator.sandbox.wait_warm()
+        validator = wiring.validator(Settings.from_env())
+    except Exception as error:
+        return failed(f"{type(error).__name__}: {error}")
+    try:
+        if not validator.sandbox.wait_warm():
+            return failed("the sandbox did not warm up within 60 s")
         return [
             latency(
                 f"{language}, in-process", language, partial(validator.inspect, code), n, w, pace
@@ -168,23 +177,60 @@ def request_body(code: str) -> bytes:
 # --- the load client: runs in its own process -------------------------------------------
 
 
-def busy_jiffies() -> tuple[int, int] | None:
-    try:
-        with open("/proc/stat") as stat:
-            values = [int(v) for v in stat.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = values[3] + values[4]  # idle + iowait
-    return sum(values) - idle, sum(values)
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    at: float
+    own_cpu: float
+    jiffies: tuple[int, int] | None  # busy and total, machine-wide
+    server: dict[int, tuple[int, float]]  # pid: (parent pid, CPU seconds), in its session
 
 
-def load(port: int, body: bytes, connections: int, warmup: float, seconds: float) -> LoadResult:
+def snapshot(session: int) -> Snapshot:
+    jiffies = None
+    with contextlib.suppress(OSError, ValueError), open("/proc/stat") as stat:
+        values = [int(v) for v in stat.readline().split()[1:]]
+        jiffies = sum(values) - values[3] - values[4], sum(values)  # less idle and iowait
+    server = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            if int(fields[3]) == session:
+                server[int(pid)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    return Snapshot(time.monotonic(), time.process_time(), jiffies, server)
+
+
+def load_result(
+    ok: int, errors: dict[str, int], session: int, start: Snapshot, end: Snapshot
+) -> LoadResult:
+    seconds = end.at - start.at
+    busy = None
+    if start.jiffies and end.jiffies and end.jiffies[1] > start.jiffies[1]:
+        share = (end.jiffies[0] - start.jiffies[0]) / (end.jiffies[1] - start.jiffies[1])
+        busy = share * (os.cpu_count() or 1)
+
+    def cores(pids: list[int]) -> list[float]:
+        used = [end.server[p][1] - start.server.get(p, (0, 0.0))[1] for p in sorted(pids)]
+        return [u / seconds for u in used]
+
+    # The tree is master > workers > zygotes > sandbox children; children come and go
+    # between snapshots, so theirs is what the machine used and no one else did.
+    workers = [pid for pid, (parent, _) in end.server.items() if parent == session]
+    zygotes = [pid for pid, (parent, _) in end.server.items() if parent in workers]
+    client = (end.own_cpu - start.own_cpu) / seconds
+    return LoadResult(ok, errors, seconds, client, busy, cores(workers), cores(zygotes))
+
+
+def load(
+    port: int, session: int, body: bytes, connections: int, warmup: float, seconds: float
+) -> LoadResult:
     """Keep `connections` keep-alive connections busy; count the timed window only."""
-    return asyncio.run(_load(port, body, connections, warmup, seconds))
+    return asyncio.run(_load(port, session, body, connections, warmup, seconds))
 
 
 async def _load(
-    port: int, body: bytes, connections: int, warmup: float, seconds: float
+    port: int, session: int, body: bytes, connections: int, warmup: float, seconds: float
 ) -> LoadResult:
     head = (
         f"POST /validate HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
@@ -196,13 +242,12 @@ async def _load(
     cap = int((warmup + seconds) * 50_000)  # a bound besides time, far above any real rate
     tally: Counter[str] = Counter()
     sent = 0
-    marks: dict[str, tuple[float, float, tuple[int, int] | None]] = {}
+    marks: list[Snapshot] = []
 
     async def mark_window() -> None:
-        await asyncio.sleep(max(0.0, window[0] - time.monotonic()))
-        marks["start"] = (time.monotonic(), time.process_time(), busy_jiffies())
-        await asyncio.sleep(max(0.0, window[1] - time.monotonic()))
-        marks["end"] = (time.monotonic(), time.process_time(), busy_jiffies())
+        for edge in window:
+            await asyncio.sleep(max(0.0, edge - time.monotonic()))
+            marks.append(snapshot(session))
 
     async def client() -> None:
         nonlocal sent
@@ -230,13 +275,8 @@ async def _load(
             streams[1].close()
 
     await asyncio.gather(mark_window(), *(client() for _ in range(connections)))
-    (t0, cpu0, jiffies0), (t1, cpu1, jiffies1) = marks["start"], marks["end"]
-    busy = None
-    if jiffies0 and jiffies1 and jiffies1[1] > jiffies0[1]:
-        share = (jiffies1[0] - jiffies0[0]) / (jiffies1[1] - jiffies0[1])
-        busy = share * (os.cpu_count() or 1)
     ok = tally.pop("ok", 0)
-    return LoadResult(ok, dict(tally), t1 - t0, cpu1 - cpu0, busy)
+    return load_result(ok, dict(tally), session, *marks)
 
 
 async def _answer(reader: asyncio.StreamReader) -> tuple[str, bool]:
@@ -267,8 +307,10 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def served(workers: int) -> Iterator[int]:
-    """`qop serve validate` on loopback with `workers` gunicorn workers; yields its port."""
+def served(workers: int) -> Iterator[tuple[int, int]]:
+    """`qop serve validate` on loopback with `workers` gunicorn workers.
+
+    Yields its port and its session: the gunicorn master's pid, which leads it."""
     port = free_port()
     env = {**os.environ, "WORKERS": str(workers), "MAX_WORKERS": str(THREADS)}
     with tempfile.TemporaryFile("w+") as log:
@@ -287,19 +329,29 @@ def served(workers: int) -> Iterator[int]:
                 wait_ready(server, port, workers)
             except RuntimeError as error:
                 log.seek(0)
-                raise RuntimeError(f"{error}; its log ends: {log.read()[-500:]!r}") from error
-            yield port
+                last = (log.read().strip().splitlines() or ["(empty)"])[-1]
+                raise RuntimeError(f"{error}; its log ends: {last[:300]}") from error
+            yield port, server.pid
         finally:
             stop(server)
 
 
+def sandboxes_started(session: int, workers: int) -> bool:
+    """Whether each of `workers` gunicorn workers has started its sandbox zygote."""
+    tree = snapshot(session).server
+    pids = {pid for pid, (parent, _) in tree.items() if parent == session}
+    with_sandbox = {parent for parent, _ in tree.values() if parent in pids}
+    return len(pids) == workers and with_sandbox == pids
+
+
 def wait_ready(server: subprocess.Popen[bytes], port: int, workers: int) -> None:
-    """Until /ready answers 200 many times in a row on fresh connections, so each
-    worker (they share the socket) has been asked, and has started its sandbox."""
+    """Until each worker has started its sandbox (a worker starts it on its first
+    /ready or Python request) and /ready answers 200 many times in a row on fresh
+    connections, which the workers share."""
     import http.client
 
     deadline, in_a_row = time.monotonic() + 120, 0
-    while in_a_row < 10 * workers:
+    while in_a_row < 10 * workers or not sandboxes_started(server.pid, workers):
         if server.poll() is not None:
             raise RuntimeError(f"the server exited with {server.returncode}")
         if time.monotonic() > deadline:
@@ -331,20 +383,20 @@ def stop(server: subprocess.Popen[bytes]) -> None:
 def throughput(
     clients: ProcessPoolExecutor,
     port: int,
+    session: int,
     name: str,
     language: str,
     code: str,
-    *,
-    connections: int,
-    warmup: float,
-    seconds: float,
+    args: Arguments,
 ) -> Throughput:
     try:
-        future = clients.submit(load, port, request_body(code), connections, warmup, seconds)
-        result = future.result(timeout=warmup + seconds + REQUEST_TIMEOUT + 30)
-        figure = Throughput(name, language, result)
-        if result.ok == 0:
-            figure = Throughput(name, language, error=f"no valid answer; errors {result.errors}")
+        body = request_body(code)
+        connections, warmup, seconds = args.connections, args.warmup, args.seconds
+        future = clients.submit(load, port, session, body, connections, warmup, seconds)
+        seen = future.result(timeout=warmup + seconds + REQUEST_TIMEOUT + 30)
+        figure = Throughput(name, language, seen)
+        if seen.ok == 0:
+            figure = Throughput(name, language, error=f"no valid answer; errors {seen.errors}")
     except Exception as error:
         figure = Throughput(name, language, error=f"{type(error).__name__}: {error}")
     print(f"  measured {name}", file=sys.stderr, flush=True)
@@ -366,14 +418,17 @@ def machine_line(load_before: float) -> str:
     )
 
 
+def plus(cores: list[float]) -> str:
+    return "+".join(f"{c:.2f}" for c in cores) or "n/a"
+
+
 def verdict(met: bool) -> str:
     return "met" if met else "NOT met"
 
 
-def report(latencies: list[Latency], rates: list[Throughput], pace_ms: float) -> None:
-    width = max(len(name) for name in [*(f.name for f in latencies), *(t.name for t in rates)])
+def latency_table(latencies: list[Latency], width: int, pace_ms: float) -> None:
     pair = 2 * 9 + 2
-    print(f"{'':<{width}}  {'back to back':^{pair}}  {f'paced {pace_ms:g} ms':^{pair}}")
+    print(f"{'':<{width}}  {'back to back':^{pair}}  {f'paced {pace_ms:g} ms':^{pair}}".rstrip())
     print(
         f"{'serial latency':<{width}}  {'median ms':>9}  {'p90 ms':>9}  {'median ms':>9}  "
         f"{'p90 ms':>9}  {'iterations':>10}  target"
@@ -392,27 +447,75 @@ def report(latencies: list[Latency], rates: list[Throughput], pace_ms: float) ->
         print(
             f"{f.name:<{width}}  {median_ms(f.back_to_back):>9.2f}  {p90_ms(f.back_to_back):>9.2f}"
             f"  {median_ms(f.paced):>9.2f}  {p90_ms(f.paced):>9.2f}  {len(f.back_to_back):>10}"
-            f"  {target}"
+            f"  {target}".rstrip()
         )
-    print()
-    cores = os.cpu_count() or 1
+
+
+def throughput_table(rates: list[Throughput], width: int) -> None:
+    split = len("0.98+0.64")  # two workers' figures
+    cores = f"CPU cores busy, of {os.cpu_count()}"
+    print(f"{'':<{width}}  {'':>7}  {'':>7}  {'':>6}  {cores:^{2 * split + 27}}".rstrip())
     print(
-        f"{'throughput':<{width}}  {'req/s':>9}  {'valid':>8}  {'errors':>6}  {'seconds':>7}  "
-        f"{f'busy of {cores} cores':>15}  {'client cores':>12}  target"
+        f"{'throughput':<{width}}  {'req/s':>7}  {'valid':>7}  {'errors':>6}  {'machine':>7}  "
+        f"{'client':>6}  {'workers':>{split}}  {'zygotes':>{split}}  {'rest':>6}  target"
     )
     for t in rates:
         if t.error or t.result is None:
             print(f"{t.name:<{width}}  FAILED: {t.error}")
             continue
         r, goal = t.result, TARGET_RPS[t.language]
-        busy = "n/a" if r.busy_cores is None else f"{r.busy_cores:.2f}"
+        busy = rest = "n/a"
+        if r.busy_cores is not None:
+            busy = f"{r.busy_cores:.2f}"
+            rest = f"{r.busy_cores - r.client_cores - sum(r.worker_cores + r.zygote_cores):.2f}"
         print(
-            f"{t.name:<{width}}  {t.rps:>9.0f}  {r.ok:>8}  {sum(r.errors.values()):>6}  "
-            f"{r.seconds:>7.1f}  {busy:>15}  {r.client_cpu_seconds / r.seconds:>12.2f}  "
+            f"{t.name:<{width}}  {t.rps:>7.0f}  {r.ok:>7}  {sum(r.errors.values()):>6}  "
+            f"{busy:>7}  {r.client_cores:>6.2f}  {plus(r.worker_cores):>{split}}  "
+            f"{plus(r.zygote_cores):>{split}}  {rest:>6}  "
             f">= {goal:g} req/s: {verdict(t.rps >= goal)}"
         )
         for what, count in sorted(r.errors.items()):
             print(f"{'':<{width}}  error: {what} x{count}")
+    print(
+        "cores: CPU seconds per second counted, one figure per worker and per zygote; rest:\n"
+        "the sandbox children, the kernel, gunicorn's master and any other program on the machine"
+    )
+
+
+def served_figures(
+    workers: int, sources: dict[str, str], clients: ProcessPoolExecutor, args: Arguments
+) -> tuple[list[Latency], list[Throughput]]:
+    """Serial latency over HTTP (with one worker only), then throughput, on one server."""
+    latencies: list[Latency] = []
+    rates: list[Throughput] = []
+    try:
+        with served(workers) as (port, session):
+            if workers == 1:
+                latencies = http_latencies(port, sources, args.n, args.w, args.pace)
+            for language, code in sources.items():
+                name = f"{language}, WORKERS={workers}"
+                rates.append(throughput(clients, port, session, name, language, code, args))
+    except Exception as error:  # the server did not start, or did not stop
+        message = f"{type(error).__name__}: {error}"
+        if workers == 1 and not latencies:
+            latencies = [Latency(f"{lang}, HTTP", lang, error=message) for lang in sources]
+        done = {t.name for t in rates}
+        rates += [
+            Throughput(f"{lang}, WORKERS={workers}", lang, error=message)
+            for lang in sources
+            if f"{lang}, WORKERS={workers}" not in done
+        ]
+    return latencies, rates
+
+
+@dataclass(frozen=True, slots=True)
+class Arguments:
+    n: int
+    w: int
+    pace: float
+    connections: int
+    warmup: float
+    seconds: float
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -423,58 +526,37 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="timed load per throughput")
     parser.add_argument("--connections", type=int, default=8, help="concurrent clients")
     parser.add_argument("--quick", action="store_true", help="10 requests, 2 s of load")
-    args = parser.parse_args(argv)
+    ns = parser.parse_args(argv)
     n, w, seconds, warmup = (
-        (10, 2, 2.0, 0.5) if args.quick else (args.iterations, args.warmup, args.seconds, 1.0)
+        (10, 2, 2.0, 0.5) if ns.quick else (ns.iterations, ns.warmup, ns.seconds, 1.0)
     )
-    if n < 2 or seconds <= 0 or args.connections < 1:
+    if n < 2 or seconds <= 0 or ns.connections < 1:
         parser.error("a p90 needs at least 2 iterations, and load needs time and a client")
+    args = Arguments(n, w, ns.pace_ms / 1e3, ns.connections, warmup, seconds)
     # A SIGTERM must still run the finally blocks that stop the servers.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     load_before = os.getloadavg()[0]
-    pace = args.pace_ms / 1e3
     from qiskit_operator.local.jobfile import load_job_manifest
 
     bell = load_job_manifest(ROOT / "examples" / "bell.yaml")["spec"]["circuit"]["code"]
-    sources = {"Python": str(bell), "OpenQASM 2": BELL_QASM2}
-    latencies = in_process_latencies(sources, n, w, pace)
+    sources = {"OpenQASM 2": BELL_QASM2, "Python": str(bell)}
+    latencies = in_process_latencies(sources, n, w, args.pace)
     rates: list[Throughput] = []
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as clients:
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as clients:
         for workers in (1, 2):
-            try:
-                with served(workers) as port:
-                    if workers == 1:
-                        latencies += http_latencies(port, sources, n, w, pace)
-                    for language in ("OpenQASM 2", "Python"):
-                        rates.append(
-                            throughput(
-                                clients,
-                                port,
-                                f"{language}, WORKERS={workers}",
-                                language,
-                                sources[language],
-                                connections=args.connections,
-                                warmup=warmup,
-                                seconds=seconds,
-                            )
-                        )
-            except Exception as error:  # the server did not start (or stop)
-                message = f"{type(error).__name__}: {error}"
-                if workers == 1 and not any(f.name.endswith("HTTP") for f in latencies):
-                    latencies += [Latency(f"{lang}, HTTP", lang, error=message) for lang in sources]
-                done = {t.name for t in rates}
-                rates += [
-                    Throughput(f"{lang}, WORKERS={workers}", lang, error=message)
-                    for lang in ("OpenQASM 2", "Python")
-                    if f"{lang}, WORKERS={workers}" not in done
-                ]
+            served_latencies, served_rates = served_figures(workers, sources, clients, args)
+            latencies += served_latencies
+            rates += served_rates
     print(machine_line(load_before))
     print(
         f"{args.connections} concurrent keep-alive clients in one asyncio process, "
         f"MAX_WORKERS={THREADS}; {warmup:g} s warm-up, then {seconds:g} s counted"
     )
-    report(latencies, rates, args.pace_ms)
+    width = max(len(name) for name in [*(f.name for f in latencies), *(t.name for t in rates)])
+    latency_table(latencies, width, ns.pace_ms)
+    print()
+    throughput_table(rates, width)
     if any(f.error for f in latencies) or any(t.error for t in rates):
         sys.exit(1)
 

@@ -61,6 +61,9 @@ class Settings:
         default_factory=lambda: Path.home() / ".local/share/qiskit-operator/results"
     )
     """Where full results are written (QOP_RESULTS_DIR); a volume on a cluster."""
+    status_writer: str = "memory"
+    """Where reconcile writes status: memory (one machine) or kubernetes
+    (QOP_STATUS_WRITER)."""
     max_retries: int = 3
     """Times a transient execution failure is retried (QOP_MAX_RETRIES)."""
     knative_dir: Path = _REPO / "knative"
@@ -107,6 +110,7 @@ class Settings:
                 env.get("QOP_RESULTS_DIR", Path.home() / ".local/share/qiskit-operator/results")
             ),
             max_retries=int(env.get("QOP_MAX_RETRIES", 3)),
+            status_writer=env.get("QOP_STATUS_WRITER", "memory"),
             knative_dir=Path(env.get("QOP_KNATIVE_DIR", _REPO / "knative")),
             functions_dir=Path(env.get("QOP_FUNCTIONS_DIR", _REPO / "functions")),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),

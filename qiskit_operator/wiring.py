@@ -12,10 +12,11 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING
 
+from qiskit_operator.kube.client import KubeConnection
 from qiskit_operator.reconciling import Reconciler
 from qiskit_operator.results import ResultStore
 from qiskit_operator.settings import Settings
-from qiskit_operator.status.writer import MemoryStatusStore
+from qiskit_operator.status.writer import MemoryStatusStore, StatusWriter
 
 if TYPE_CHECKING:
     from qiskit_operator.circuits.sources import ConfigMapReader
@@ -26,6 +27,20 @@ if TYPE_CHECKING:
 @cache
 def memory_store() -> MemoryStatusStore:
     return MemoryStatusStore()
+
+
+@cache
+def kube_connection() -> KubeConnection:
+    return KubeConnection()
+
+
+def status_writer(settings: Settings) -> StatusWriter:
+    """The Kubernetes API on a cluster; the in-memory store on one machine."""
+    if settings.status_writer == "kubernetes":
+        from qiskit_operator.kube.status import KubeStatusWriter
+
+        return KubeStatusWriter(kube_connection())
+    return memory_store()
 
 
 def validator(settings: Settings, configmaps: ConfigMapReader | None = None) -> Validator:
@@ -44,7 +59,7 @@ def validator(settings: Settings, configmaps: ConfigMapReader | None = None) -> 
         max_source_bytes=limits.max_source_bytes,
     )
     sources = CircuitSources(
-        configmaps=configmaps or KubeConfigMapReader(),
+        configmaps=configmaps or KubeConfigMapReader(kube_connection()),
         url_policy=UrlPolicy(
             allow_http=urls.allow_http,
             allow_private=urls.allow_private,
@@ -63,9 +78,9 @@ def executor(settings: Settings) -> Executor:
     return Executor(ResultStore(settings.results_dir))
 
 
-def reconciler(settings: Settings, store: MemoryStatusStore | None = None) -> Reconciler:
+def reconciler(settings: Settings, store: StatusWriter | None = None) -> Reconciler:
     return Reconciler(
-        store or memory_store(),
+        store or status_writer(settings),
         results=ResultStore(settings.results_dir),
         max_retries=settings.max_retries,
     )

@@ -6,44 +6,29 @@ ServiceAccount may get, list and watch ConfigMaps and nothing more.
 
 from __future__ import annotations
 
-import threading
-from typing import Any
-
 from qiskit_operator.errors import TransientError, UserError
+from qiskit_operator.kube.client import KubeConnection
+from qiskit_operator.kube.errors import APIUnavailableError
 
 
 class KubeConfigMapReader:
-    """A ConfigMapReader on the Kubernetes API (in-cluster config, else KUBECONFIG)."""
+    """A ConfigMapReader on the Kubernetes API."""
 
-    def __init__(self, api: Any | None = None) -> None:
-        self._api = api
-        self._lock = threading.Lock()
-
-    def _core(self) -> Any:
-        with self._lock:
-            if self._api is None:
-                from kubernetes import client, config
-
-                try:
-                    config.load_incluster_config()  # type: ignore[no-untyped-call]
-                except config.ConfigException:
-                    try:
-                        config.load_kube_config()  # type: ignore[no-untyped-call]
-                    except (config.ConfigException, OSError) as error:
-                        raise UserError(
-                            "circuit.source is configmap but no Kubernetes cluster is "
-                            f"configured ({error}); put the circuit inline",
-                            reason="SourceUnavailable",
-                        ) from error
-                self._api = client.CoreV1Api()
-            return self._api
+    def __init__(self, connection: KubeConnection) -> None:
+        self._connection = connection
 
     def read_key(self, namespace: str, name: str, key: str) -> str:
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError
 
         try:
-            configmap = self._core().read_namespaced_config_map(name, namespace)
+            configmap = self._connection.core().read_namespaced_config_map(name, namespace)
+        except APIUnavailableError as error:
+            raise UserError(
+                f"circuit.source is configmap but {error}; put the circuit inline, or run "
+                "on a cluster",
+                reason="SourceUnavailable",
+            ) from error
         except ApiException as error:
             if error.status == 404:
                 raise UserError(

@@ -17,6 +17,7 @@ from werkzeug.wrappers import Request, Response
 from qiskit_operator.circuits.fetching import UrlPolicy
 from qiskit_operator.circuits.sources import CircuitSources
 from qiskit_operator.errors import UserError
+from qiskit_operator.kube.client import KubeConnection
 from qiskit_operator.kube.configmaps import KubeConfigMapReader
 from qiskit_operator.local.pipeline import LocalPipeline
 from qiskit_operator.models import Phase, QiskitJob
@@ -191,7 +192,7 @@ def test_without_a_cluster_a_configmap_source_says_so(
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-such-kubeconfig"))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     sources = CircuitSources(
-        configmaps=KubeConfigMapReader(), url_policy=UrlPolicy(), max_bytes=1000
+        configmaps=KubeConfigMapReader(KubeConnection()), url_policy=UrlPolicy(), max_bytes=1000
     )
     spec = QiskitJob.model_validate(
         manifest("x", {"source": "configmap", "configMapRef": {"name": "c", "key": "k"}})

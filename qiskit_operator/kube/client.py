@@ -1,0 +1,53 @@
+"""A connection to the Kubernetes API, opened on first use: in-cluster, else KUBECONFIG.
+
+Built once in the composition root (`wiring`) and handed to the readers and
+writers that need it; a process that never touches Kubernetes never loads it.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from qiskit_operator.kube.errors import APIUnavailableError
+
+
+class KubeConnection:
+    def __init__(self, kubeconfig: str | None = None) -> None:
+        self._kubeconfig = kubeconfig
+        self._lock = threading.Lock()
+        self._client: Any = None
+
+    def api_client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                from kubernetes import client, config
+
+                try:
+                    if self._kubeconfig:
+                        configuration = client.Configuration()
+                        config.load_kube_config(  # type: ignore[no-untyped-call]
+                            config_file=self._kubeconfig, client_configuration=configuration
+                        )
+                        self._client = client.ApiClient(configuration)
+                    else:
+                        try:
+                            config.load_incluster_config()  # type: ignore[no-untyped-call]
+                        except config.ConfigException:
+                            config.load_kube_config()  # type: ignore[no-untyped-call]
+                        self._client = client.ApiClient()
+                except (config.ConfigException, OSError) as error:
+                    raise APIUnavailableError(
+                        f"no Kubernetes cluster is configured ({error})"
+                    ) from error
+            return self._client
+
+    def core(self) -> Any:
+        from kubernetes import client
+
+        return client.CoreV1Api(self.api_client())
+
+    def custom(self) -> Any:
+        from kubernetes import client
+
+        return client.CustomObjectsApi(self.api_client())

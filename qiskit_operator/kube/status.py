@@ -1,0 +1,174 @@
+"""The StatusWriter on the Kubernetes API: what reconcile writes on a cluster.
+
+Merge-patches `/status` only (never the spec), with the resourceVersion it read,
+so a concurrent write is a 409 and the decision is made again on fresh state;
+quietly does nothing for a job that is gone or was replaced; records core/v1
+Events that `kubectl describe qjob` shows; writes result ConfigMaps owned by
+the job, so Kubernetes deletes them with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from qiskit_operator.events.payloads import JobRef
+from qiskit_operator.kube.client import KubeConnection
+from qiskit_operator.kube.errors import APIConflictError, APINotFoundError, translate
+from qiskit_operator.models import GROUP, VERSION, JobStatus
+from qiskit_operator.status.writer import Decide, EventKind
+
+PLURAL = "qiskitjobs"
+MERGE_PATCH = "application/merge-patch+json"
+COMPONENT = "qiskit-reconcile"
+log = logging.getLogger(__name__)
+
+
+class KubeStatusWriter:
+    def __init__(self, connection: KubeConnection, conflict_retries: int = 8) -> None:
+        self._connection = connection
+        self._retries = conflict_retries
+        self.patches = 0
+        self.conflicts = 0
+
+    def _call(self, what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        try:
+            return call(*args, **kwargs)
+        except (ApiException, HTTPError) as error:
+            raise translate(error, what) from error
+
+    def update(self, ref: JobRef, decide: Decide) -> JobStatus | None:
+        custom = self._connection.custom()
+        for _ in range(self._retries):
+            try:
+                job = self._call(
+                    f"reading qiskitjob {ref.key}",
+                    custom.get_namespaced_custom_object,
+                    GROUP,
+                    VERSION,
+                    ref.namespace,
+                    PLURAL,
+                    ref.name,
+                )
+            except APINotFoundError:
+                log.info("qiskitjob %s is gone; event dropped", ref.key)
+                return None
+            meta = job.get("metadata", {})
+            if ref.uid and meta.get("uid") != ref.uid:
+                return None  # deleted and created again: this event is about the old one
+            raw = job.get("status")
+            current = JobStatus.model_validate(raw) if raw else None
+            new = decide(current)
+            if new is None:
+                return None
+            body = {
+                "metadata": {"resourceVersion": meta.get("resourceVersion")},
+                "status": _replacing(raw or {}, _wire(new)),
+            }
+            try:
+                self._call(
+                    f"patching qiskitjob {ref.key}/status",
+                    custom.patch_namespaced_custom_object_status,
+                    GROUP,
+                    VERSION,
+                    ref.namespace,
+                    PLURAL,
+                    ref.name,
+                    body,
+                    _content_type=MERGE_PATCH,
+                )
+            except APIConflictError:
+                self.conflicts += 1
+                continue  # someone wrote it since we read it: decide again
+            except APINotFoundError:
+                return None
+            self.patches += 1
+            return new
+        raise APIConflictError(
+            f"qiskitjob {ref.key} kept changing; gave up after {self._retries} tries", 409
+        )
+
+    def record_event(self, ref: JobRef, kind: EventKind, reason: str, message: str) -> None:
+        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"{ref.name}.{uuid.uuid4().hex[:12]}", "namespace": ref.namespace},
+            "involvedObject": {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "QiskitJob",
+                "name": ref.name,
+                "namespace": ref.namespace,
+                "uid": ref.uid,
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": kind,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+            "source": {"component": COMPONENT},
+            "reportingComponent": COMPONENT,
+        }
+        with contextlib.suppress(APINotFoundError):  # the namespace is going away
+            self._call(
+                f"recording an event for {ref.key}",
+                self._connection.core().create_namespaced_event,
+                ref.namespace,
+                body,
+            )
+
+    def write_configmap(self, ref: JobRef, name: str, data: dict[str, str]) -> None:
+        core = self._connection.core()
+        body = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": name,
+                "namespace": ref.namespace,
+                "labels": {"quantum.io/job": ref.name},
+                "ownerReferences": [
+                    {
+                        "apiVersion": f"{GROUP}/{VERSION}",
+                        "kind": "QiskitJob",
+                        "name": ref.name,
+                        "uid": ref.uid,
+                        "controller": True,
+                    }
+                ],
+            },
+            "data": data,
+        }
+        try:
+            self._call(
+                f"creating configmap {ref.namespace}/{name}",
+                core.create_namespaced_config_map,
+                ref.namespace,
+                body,
+            )
+        except APIConflictError:
+            self._call(
+                f"replacing configmap {ref.namespace}/{name}",
+                core.replace_namespaced_config_map,
+                name,
+                ref.namespace,
+                body,
+            )
+
+
+def _wire(status: JobStatus) -> dict[str, Any]:
+    wire: dict[str, Any] = status.model_dump(by_alias=True, exclude_none=True, mode="json")
+    return wire
+
+
+def _replacing(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A merge patch that makes `old` into `new`: keys that went away become null."""
+    patch: dict[str, Any] = {key: None for key in old if key not in new}
+    patch.update(new)
+    return patch
