@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 
 from qiskit_operator.errors import UserError
@@ -74,6 +75,35 @@ def _parser() -> argparse.ArgumentParser:
         "(BACKEND_TYPE, SHOTS, OPTIMIZATION_LEVEL) and print the results as JSON",
     )
     run_env.set_defaults(command=_exec)
+
+    watch = commands.add_parser(
+        "watch", help="send ApiServerSource-shaped events for QiskitJob changes to a sink"
+    )
+    watch.add_argument("--sink", required=True, help="URL that takes CloudEvents (a Broker)")
+    watch.add_argument("--namespace", help="only this namespace (default: all)")
+    watch.set_defaults(command=_watch)
+
+    broker = commands.add_parser(
+        "broker", help="a Broker on this machine: routes by knative/triggers.yaml over HTTP"
+    )
+    broker.add_argument("--port", type=int, default=8090)
+    broker.add_argument("--host", default="127.0.0.1")
+    broker.add_argument(
+        "--subscriber",
+        action="append",
+        default=[],
+        metavar="SERVICE=URL",
+        help="where a Trigger's Service is, e.g. qiskit-validate=http://127.0.0.1:8000/",
+    )
+    broker.set_defaults(command=_broker)
+
+    dev = commands.add_parser("dev", help="developer tools")
+    dev_commands = dev.add_subparsers(required=True, metavar="TOOL")
+    cluster = dev_commands.add_parser(
+        "cluster", help="a real kube-apiserver, etcd and controller-manager on loopback"
+    )
+    cluster.add_argument("--dir", type=Path, default=None, help="where its state goes")
+    cluster.set_defaults(command=_dev_cluster)
 
     crds = commands.add_parser("crds", help="write crds/*.yaml from the models")
     crds.add_argument("--dir", type=Path, default=Path("crds"))
@@ -207,6 +237,73 @@ def _exec(args: argparse.Namespace, settings: Settings) -> int:
             indent=2,
         )
     )
+    return 0
+
+
+def _watch(args: argparse.Namespace, settings: Settings) -> int:
+    from qiskit_operator.events.envelope import Envelope
+    from qiskit_operator.kube.client import KubeConnection
+    from qiskit_operator.kube.watching import JobWatcher
+    from qiskit_operator.routing.delivery import HttpSubscriber, deliver_with_retry
+    from qiskit_operator.routing.triggers import DeliverySpec
+
+    sink = HttpSubscriber("sink", args.sink)
+    retry = DeliverySpec(retry=8, backoff_delay_seconds=0.2)
+
+    def emit(event: Envelope) -> None:
+        deliver_with_retry(sink, event, retry)
+
+    JobWatcher(KubeConnection(), emit, args.namespace).run()
+    return 0
+
+
+def _broker(args: argparse.Namespace, settings: Settings) -> int:
+    from qiskit_operator.routing.delivery import HttpSubscriber, Subscriber
+    from qiskit_operator.routing.ingress import BrokerServer
+    from qiskit_operator.routing.triggers import load_triggers
+
+    subscribers: dict[str, Subscriber] = {}
+    for pair in args.subscriber:
+        name, _, url = pair.partition("=")
+        if not url:
+            raise UserError(f"--subscriber {pair!r} is not SERVICE=URL")
+        subscribers[name] = HttpSubscriber(name, url)
+    triggers = load_triggers(settings.knative_dir / "triggers.yaml")
+    try:
+        server = BrokerServer(triggers, subscribers, host=args.host, port=args.port).start()
+    except ValueError as error:
+        raise UserError(f"{error}; give each with --subscriber SERVICE=URL") from error
+    print(f"broker listening on {server.url}", flush=True)
+    threading.Event().wait()
+    return 0
+
+
+def _dev_cluster(args: argparse.Namespace, settings: Settings) -> int:
+    import signal
+    import tempfile
+
+    from qiskit_operator.local.devcluster import Binaries, ClusterError, DevCluster
+
+    workdir = args.dir or Path(tempfile.mkdtemp(prefix="qop-cluster-"))
+    try:
+        cluster = DevCluster(workdir, Binaries.build())
+        cluster.start()
+    except ClusterError as error:
+        raise UserError(str(error)) from error
+    print(
+        f"kube-apiserver: {cluster.server}\nkubeconfig: {cluster.kubeconfig}\n"
+        f"try: KUBECONFIG={cluster.kubeconfig} kubectl apply -f crds/\n"
+        "Ctrl-C stops it.",
+        flush=True,
+    )
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        stopping.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        cluster.stop()
     return 0
 
 

@@ -1,0 +1,39 @@
+"""What happens to an event no subscriber would take: it fails its job, with the reason.
+
+Knative sends such an event to the Trigger's dead-letter sink; reconcile is that
+sink, and this is the event it gets, so a job never hangs without a phase.
+"""
+
+from __future__ import annotations
+
+from qiskit_operator.events import payloads, types
+from qiskit_operator.events.apiserver import job_ref_from_raw
+from qiskit_operator.events.envelope import Envelope
+
+SOURCE = "/qiskit-operator/broker"
+
+
+def dead_letter(event: Envelope, trigger: str, error: str) -> Envelope | None:
+    """A `job.failed` for the job `event` is about; None when it is about no job, or
+    when it is itself an outcome (reconcile is the one who could not be reached)."""
+    if event.type.startswith("io.qiskit.operator.job.") and event.type != types.JOB_VALIDATED:
+        return None
+    ref = _job_of(event)
+    if ref is None:
+        return None
+    failed = payloads.JobFailed(
+        job=ref,
+        reason="DeliveryFailed",
+        message=f"the pipeline stopped: {event.type} could not be delivered by {trigger}: {error}",
+    )
+    return event.reply(types.JOB_FAILED, SOURCE, payloads.encode(failed))
+
+
+def _job_of(event: Envelope) -> payloads.JobRef | None:
+    if event.type in types.APISERVER_TYPES:
+        return job_ref_from_raw(event)
+    try:
+        payload = payloads.decode(event.type, event.data)
+    except payloads.PayloadError:
+        return None
+    return payload.job

@@ -1,0 +1,117 @@
+"""A Broker on loopback: an HTTP ingress that takes CloudEvents and a dispatcher that
+routes them by the Trigger manifests to function servers, as Knative's Broker does.
+
+Takes an event with 202 at once, delivers it to every matching subscriber with
+the Trigger's retries and backoff, and puts each reply back in; an event that
+cannot be delivered becomes a dead letter (see `deadletter`). Used by the e2e
+tests and `qop broker`, where ApiServerSource (or `qop watch`) sends here.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+from qiskit_operator.events.envelope import Envelope
+from qiskit_operator.events.http import NotACloudEventError, from_request
+from qiskit_operator.routing.deadletter import dead_letter
+from qiskit_operator.routing.delivery import DeliveryError, Subscriber, deliver_with_retry
+from qiskit_operator.routing.triggers import Trigger
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse
+
+log = logging.getLogger(__name__)
+
+
+class _KeepAlive(WSGIRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+
+class BrokerServer:
+    def __init__(
+        self,
+        triggers: list[Trigger],
+        subscribers: Mapping[str, Subscriber],
+        host: str = "127.0.0.1",
+        port: int = 0,
+        dispatchers: int = 8,
+    ) -> None:
+        missing = {t.subscriber for t in triggers} - set(subscribers)
+        if missing:
+            raise ValueError(f"no subscriber for Trigger targets: {', '.join(sorted(missing))}")
+        self._triggers = triggers
+        self._subscribers = subscribers
+        self._work: queue.Queue[tuple[Trigger, Envelope] | None] = queue.Queue()
+        self._dispatchers = [
+            threading.Thread(target=self._dispatch, daemon=True, name=f"broker-dispatch-{i}")
+            for i in range(dispatchers)
+        ]
+        self._server: BaseWSGIServer = make_server(
+            host, port, self._app, threaded=True, request_handler=_KeepAlive
+        )
+        self.url = f"http://{host}:{self._server.server_port}/"
+        self.received = 0
+        self.dead_letters: list[Envelope] = []
+
+    def start(self) -> BrokerServer:
+        threading.Thread(target=self._server.serve_forever, daemon=True, name="broker").start()
+        for thread in self._dispatchers:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        for _ in self._dispatchers:
+            self._work.put(None)
+
+    def publish(self, event: Envelope) -> None:
+        self.received += 1
+        for trigger in self._triggers:
+            if trigger.filter.matches(event):
+                self._work.put((trigger, event))
+
+    def _app(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        response = self._answer(Request(environ))
+        body: Iterable[bytes] = response(environ, start_response)
+        return body
+
+    def _answer(self, request: Request) -> Response:
+        if request.method != "POST":
+            return Response(
+                '{"error": "POST CloudEvents here"}', status=405, mimetype="application/json"
+            )
+        try:
+            event = from_request(dict(request.headers), request.get_data())
+        except NotACloudEventError as error:
+            return Response(f'{{"error": "{error}"}}', status=400, mimetype="application/json")
+        self.publish(event)
+        return Response(status=202)
+
+    def _dispatch(self) -> None:
+        while True:
+            item = self._work.get()
+            if item is None:
+                return
+            trigger, event = item
+            subscriber = self._subscribers[trigger.subscriber]
+            try:
+                reply = deliver_with_retry(subscriber, event, trigger.delivery)
+            except DeliveryError as error:
+                log.warning(
+                    "%s: %s not delivered after retries: %s", trigger.name, event.type, error
+                )
+                letter = dead_letter(event, trigger.name, str(error))
+                if letter is not None:
+                    self.dead_letters.append(letter)
+                    self.publish(letter)
+                continue
+            if reply is not None:
+                self.publish(reply)
