@@ -11,12 +11,14 @@ from qiskit_operator.events.apiserver import job_ref_from_raw
 from qiskit_operator.events.envelope import Envelope
 
 SOURCE = "/qiskit-operator/broker"
+SINK = "qiskit-reconcile"  # the dead-letter sink is reconcile itself
 
 
-def dead_letter(event: Envelope, trigger: str, error: str) -> Envelope | None:
-    """A `job.failed` for the job `event` is about; None when it is about no job, or
-    when it is itself an outcome (reconcile is the one who could not be reached)."""
-    if event.type.startswith("io.qiskit.operator.job.") and event.type != types.JOB_VALIDATED:
+def dead_letter(event: Envelope, trigger: str, subscriber: str, error: str) -> Envelope | None:
+    """A `job.failed` for the job `event` is about, or None: when it is about no job,
+    or when reconcile is the one that could not be reached (a letter to it would fail
+    too, and the next event it gets carries the job's state anyway)."""
+    if subscriber == SINK:
         return None
     ref = _job_of(event)
     if ref is None:

@@ -108,7 +108,7 @@ class BrokerServer:
                 log.warning(
                     "%s: %s not delivered after retries: %s", trigger.name, event.type, error
                 )
-                letter = dead_letter(event, trigger.name, str(error))
+                letter = dead_letter(event, trigger.name, trigger.subscriber, str(error))
                 if letter is not None:
                     self.dead_letters.append(letter)
                     self.publish(letter)

@@ -1,0 +1,100 @@
+"""Least privilege, proven on a real API server with `kubectl auth can-i --as`."""
+
+from __future__ import annotations
+
+import pytest
+
+from qiskit_operator.local.devcluster import DevCluster
+
+NS = "qiskit-operator"
+
+ALLOWED = {
+    "qiskit-validate": [
+        ("get", "configmaps"),
+        ("list", "configmaps"),
+        ("watch", "configmaps"),
+        ("get", "qiskitbackends.quantum.io"),
+        ("list", "qiskitbudgets.quantum.io"),
+    ],
+    "qiskit-reconcile": [
+        ("get", "qiskitjobs.quantum.io"),
+        ("patch", "qiskitjobs.quantum.io/status"),
+        ("create", "configmaps"),
+        ("update", "configmaps"),
+        ("patch", "configmaps"),
+        ("create", "events"),
+    ],
+    "qiskit-job-source": [("watch", "qiskitjobs.quantum.io"), ("list", "qiskitjobs.quantum.io")],
+}
+DENIED = {
+    "qiskit-validate": [
+        ("create", "configmaps"),
+        ("patch", "qiskitjobs.quantum.io/status"),
+        ("get", "secrets"),
+        ("create", "events"),
+        ("delete", "configmaps"),
+    ],
+    "qiskit-execute": [
+        ("get", "configmaps"),
+        ("get", "qiskitjobs.quantum.io"),
+        ("get", "secrets"),
+        ("create", "events"),
+        ("list", "pods"),
+    ],
+    "qiskit-reconcile": [
+        ("get", "secrets"),
+        ("list", "secrets"),
+        ("update", "qiskitjobs.quantum.io"),
+        ("patch", "qiskitjobs.quantum.io"),
+        ("delete", "configmaps"),
+        ("get", "configmaps"),
+        ("delete", "qiskitjobs.quantum.io"),
+    ],
+    "qiskit-job-source": [("patch", "qiskitjobs.quantum.io/status"), ("get", "configmaps")],
+}
+
+
+def can_i(cluster: DevCluster, account: str, verb: str, resource: str) -> bool:
+    subresource = ""
+    if "/" in resource:
+        resource, subresource = resource.split("/", 1)
+    args = [
+        "auth",
+        "can-i",
+        verb,
+        resource,
+        "-n",
+        "default",
+        f"--as=system:serviceaccount:{NS}:{account}",
+    ]
+    if subresource:
+        args.append(f"--subresource={subresource}")
+    answer = cluster.kubectl(*args, check=False).stdout.strip()
+    assert answer in ("yes", "no"), answer
+    return answer == "yes"
+
+
+@pytest.mark.parametrize(
+    ("account", "verb", "resource"), [(a, v, r) for a, rules in ALLOWED.items() for v, r in rules]
+)
+def test_each_function_may_do_what_it_needs(
+    cluster: DevCluster, account: str, verb: str, resource: str
+) -> None:
+    assert can_i(cluster, account, verb, resource)
+
+
+@pytest.mark.parametrize(
+    ("account", "verb", "resource"), [(a, v, r) for a, rules in DENIED.items() for v, r in rules]
+)
+def test_and_nothing_more(cluster: DevCluster, account: str, verb: str, resource: str) -> None:
+    assert not can_i(cluster, account, verb, resource)
+
+
+def test_reconcile_acts_with_its_own_token_not_as_an_admin(cluster: DevCluster) -> None:
+    kubeconfig = cluster.service_account_kubeconfig(NS, "qiskit-reconcile")
+    whoami = cluster.kubectl(
+        "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}", kubeconfig=kubeconfig
+    ).stdout
+    assert whoami == f"system:serviceaccount:{NS}:qiskit-reconcile"
+    refused = cluster.kubectl("get", "secrets", "-n", "default", kubeconfig=kubeconfig, check=False)
+    assert refused.returncode != 0 and "Forbidden" in refused.stderr

@@ -1,0 +1,131 @@
+"""The Broker over HTTP: events in, routed by the Trigger manifests, replies routed back,
+and what cannot be delivered becomes a dead letter that fails the job."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+
+import requests
+
+from qiskit_operator.events import payloads, types
+from qiskit_operator.events.apiserver import resource_event
+from qiskit_operator.events.envelope import Envelope
+from qiskit_operator.events.http import to_binary
+from qiskit_operator.local.pipeline import admit
+from qiskit_operator.routing.delivery import DeliveryError, InProcessSubscriber
+from qiskit_operator.routing.ingress import BrokerServer
+from qiskit_operator.routing.triggers import DeliverySpec, load_triggers
+from tests.conftest import ROOT, job_manifest
+
+
+class Recorder:
+    def __init__(self, name: str, reply: Envelope | None = None, fail: bool = False) -> None:
+        self.name = name
+        self.seen: list[Envelope] = []
+        self.reply = reply
+        self.fail = fail
+        self.done = threading.Event()
+
+    def __call__(self, event: Envelope) -> Envelope | None:
+        self.seen.append(event)
+        self.done.set()
+        if self.fail:
+            raise DeliveryError(f"{self.name} is down")
+        return self.reply
+
+
+def broker_with(validate: Recorder, execute: Recorder, reconcile: Recorder) -> BrokerServer:
+    # The shipped Triggers, with retries shortened so that the tests do not wait.
+    triggers = [
+        replace(t, delivery=DeliverySpec(retry=1, backoff_delay_seconds=0.01))
+        for t in load_triggers(ROOT / "knative" / "triggers.yaml")
+    ]
+    subscribers = {
+        f"qiskit-{r.name}": InProcessSubscriber(f"qiskit-{r.name}", r)
+        for r in (validate, execute, reconcile)
+    }
+    return BrokerServer(triggers, subscribers).start()
+
+
+def post(broker: BrokerServer, event: Envelope) -> int:
+    headers, body = to_binary(event)
+    return requests.post(broker.url, data=body, headers=headers, timeout=5).status_code
+
+
+def wait_for(condition: object, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        time.sleep(0.02)
+    raise AssertionError("timed out")
+
+
+def test_an_add_event_reaches_validate_and_reconcile_and_the_reply_reaches_execute() -> None:
+    added = resource_event(admit(job_manifest(name="routed")), types.APISERVER_ADD)
+    validated = added.reply(types.JOB_VALIDATED, "/validate", b"{}")
+    validate, execute, reconcile = (
+        Recorder("validate", validated),
+        Recorder("execute"),
+        Recorder("reconcile"),
+    )
+    broker = broker_with(validate, execute, reconcile)
+    try:
+        assert post(broker, added) == 202
+        wait_for(lambda: execute.seen and len(reconcile.seen) == 2)
+        assert [e.type for e in validate.seen] == [types.APISERVER_ADD]
+        assert [e.type for e in execute.seen] == [types.JOB_VALIDATED]
+        assert sorted(e.type for e in reconcile.seen) == [types.APISERVER_ADD, types.JOB_VALIDATED]
+    finally:
+        broker.stop()
+
+
+def test_an_event_validate_never_takes_fails_its_job_through_a_dead_letter() -> None:
+    added = resource_event(admit(job_manifest(name="stranded")), types.APISERVER_ADD)
+    validate, execute, reconcile = (
+        Recorder("validate", fail=True),
+        Recorder("execute"),
+        Recorder("reconcile"),
+    )
+    broker = broker_with(validate, execute, reconcile)
+    try:
+        assert post(broker, added) == 202
+        wait_for(lambda: any(e.type == types.JOB_FAILED for e in reconcile.seen))
+        letter = next(e for e in reconcile.seen if e.type == types.JOB_FAILED)
+        failed = payloads.decode(letter.type, letter.data)
+        assert isinstance(failed, payloads.JobFailed)
+        assert failed.reason == "DeliveryFailed" and failed.job.name == "stranded"
+        assert "validate is down" in failed.message
+        assert len(validate.seen) == 2  # the first try and one retry
+    finally:
+        broker.stop()
+
+
+def test_a_reconcile_that_is_down_gets_no_dead_letter_about_itself() -> None:
+    added = resource_event(admit(job_manifest(name="quiet")), types.APISERVER_ADD)
+    validate, execute, reconcile = (
+        Recorder("validate"),
+        Recorder("execute"),
+        Recorder("reconcile", fail=True),
+    )
+    broker = broker_with(validate, execute, reconcile)
+    try:
+        assert post(broker, added) == 202
+        wait_for(lambda: len(reconcile.seen) >= 2)
+        time.sleep(0.2)
+        assert broker.dead_letters == []
+    finally:
+        broker.stop()
+
+
+def test_a_request_that_is_not_a_cloud_event_is_refused() -> None:
+    broker = broker_with(Recorder("validate"), Recorder("execute"), Recorder("reconcile"))
+    try:
+        answer = requests.post(
+            broker.url, data=b"{}", timeout=5, headers={"content-type": "application/json"}
+        )
+        assert answer.status_code == 400
+    finally:
+        broker.stop()
