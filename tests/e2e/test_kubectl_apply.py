@@ -7,8 +7,8 @@ import time
 
 import yaml
 
+from qiskit_operator.local.stack import Stack
 from tests.conftest import ROOT, example
-from tests.e2e.conftest import Stack
 
 
 def wait_phase(stack: Stack, name: str, phase: str, timeout: int = 90) -> None:
@@ -21,11 +21,9 @@ def wait_phase(stack: Stack, name: str, phase: str, timeout: int = 90) -> None:
     )
     if result.returncode != 0:
         status = stack.kubectl("get", "qjob", name, "-o", "jsonpath={.status}", check=False)
-        logs = "\n".join(
-            f"--- {f.name}\n{f.log.read_text()[-1500:]}" for f in stack.functions.values()
-        )
         raise AssertionError(
-            f"{name} did not reach {phase}: {result.stderr}\nstatus: {status.stdout}\n{logs}"
+            f"{name} did not reach {phase}: {result.stderr}\n"
+            f"status: {status.stdout}\n{stack.logs()}"
         )
 
 

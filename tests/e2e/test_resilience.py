@@ -7,8 +7,8 @@ import time
 
 import yaml
 
+from qiskit_operator.local.stack import Stack
 from tests.conftest import BELL_QASM2, example
-from tests.e2e.conftest import Stack
 
 
 def jobs(prefix: str, count: int, shots: int = 256) -> str:

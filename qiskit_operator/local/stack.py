@@ -1,0 +1,210 @@
+"""The whole system on loopback against a real API server: the three functions as
+`qop serve` processes with their ServiceAccounts' tokens, a Broker routing by
+knative/triggers.yaml, and an event source watching QiskitJobs.
+
+Used by the e2e tests and benchmarks/cluster.py, on a `DevCluster`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import requests
+
+from qiskit_operator.local.devcluster import REPO, DevCluster, free_port
+from qiskit_operator.routing.delivery import HttpSubscriber, Subscriber
+from qiskit_operator.routing.ingress import BrokerServer
+from qiskit_operator.routing.triggers import load_triggers
+
+NAMESPACE = "qiskit-operator"
+FUNCTIONS = ("validate", "execute", "reconcile")
+
+
+@dataclass
+class Process:
+    """A child process in its own group, logging to a file."""
+
+    argv: list[str]
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+    _log_file: IO[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        self._log_file = self.log.open("ab")
+        self.process = subprocess.Popen(
+            self.argv,
+            cwd=REPO,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(5)
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    def tail(self, size: int = 2000) -> str:
+        return self.log.read_text(errors="replace")[-size:] if self.log.exists() else ""
+
+
+@dataclass
+class FunctionProcess(Process):
+    name: str = ""
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(self.url + "ready", timeout=2).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} did not become ready:\n{self.tail()}")
+
+
+def _qop(*args: str) -> list[str]:
+    return [sys.executable, "-m", "qiskit_operator.cli", *args]
+
+
+def _function_env(cluster: DevCluster, name: str, results: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KUBE")}
+    env.update(
+        {
+            "WORKERS": "1",
+            "MAX_WORKERS": "16",
+            "QOP_RESULTS_DIR": str(results),
+            "QOP_SANDBOX_WARM": "2",
+        }
+    )
+    if name == "reconcile":
+        env["QOP_STATUS_WRITER"] = "kubernetes"
+    if name != "execute":  # execute has no Kubernetes access at all
+        env["KUBECONFIG"] = str(cluster.service_account_kubeconfig(NAMESPACE, f"qiskit-{name}"))
+    return env
+
+
+@dataclass
+class Stack:
+    cluster: DevCluster
+    workdir: Path
+    source_kind: str = "watch"  # or "adapter": Knative's ApiServerSource receive adapter
+    functions: dict[str, FunctionProcess] = field(default_factory=dict)
+    broker: BrokerServer | None = None
+    source: Process | None = None
+
+    def start(self) -> Stack:
+        results = self.workdir / "results"
+        for name in FUNCTIONS:
+            port = free_port()
+            self.functions[name] = FunctionProcess(
+                argv=_qop("serve", name, "--host", "127.0.0.1", "--port", str(port)),
+                env=_function_env(self.cluster, name, results),
+                log=self.workdir / f"{name}.log",
+                name=name,
+                port=port,
+            )
+        for function in self.functions.values():
+            function.start()
+        for function in self.functions.values():
+            function.wait_ready()
+        subscribers: dict[str, Subscriber] = {
+            f"qiskit-{name}": HttpSubscriber(f"qiskit-{name}", f.url)
+            for name, f in self.functions.items()
+        }
+        self.broker = BrokerServer(
+            load_triggers(REPO / "knative" / "triggers.yaml"), subscribers
+        ).start()
+        self.source = self._source(self.broker.url)
+        self.source.start()
+        time.sleep(2.0)  # a source says nothing about jobs that exist when it starts
+        return self
+
+    def _source(self, sink: str) -> Process:
+        kubeconfig = str(self.cluster.service_account_kubeconfig(NAMESPACE, "qiskit-job-source"))
+        env = {**os.environ, "KUBECONFIG": kubeconfig}
+        if self.source_kind == "watch":
+            return Process(_qop("watch", "--sink", sink), env, self.workdir / "source.log")
+        adapter = self.cluster.binaries.adapter
+        if adapter is None:
+            raise RuntimeError("the Knative adapter was not built (Binaries.build(with_adapter))")
+        env.update(adapter_environment(sink, kubeconfig))
+        return Process([str(adapter), "--kubeconfig", kubeconfig], env, self.workdir / "source.log")
+
+    def kubectl(
+        self, *args: str, stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        return self.cluster.kubectl(*args, stdin=stdin, check=check)
+
+    def logs(self) -> str:
+        parts = [f"--- {name}\n{f.tail(1500)}" for name, f in self.functions.items()]
+        if self.source is not None:
+            parts.append(f"--- source\n{self.source.tail(1500)}")
+        return "\n".join(parts)
+
+    def stop(self) -> None:
+        if self.source is not None:
+            self.source.stop()
+        if self.broker is not None:
+            self.broker.stop()
+        for function in self.functions.values():
+            function.stop()
+
+
+def adapter_environment(sink: str, kubeconfig: str) -> dict[str, str]:
+    """What Knative's controller gives the receive adapter's Deployment, for QiskitJobs."""
+    config = {
+        "namespaces": [],
+        "allNamespaces": True,
+        "resources": [{"gvr": {"Group": "quantum.io", "Version": "v1", "Resource": "qiskitjobs"}}],
+        "mode": "Resource",
+    }
+    return {
+        "K_SINK": sink,
+        "K_SOURCE_CONFIG": json.dumps(config),
+        "NAME": "qiskit-jobs",
+        "NAMESPACE": NAMESPACE,
+        "SYSTEM_NAMESPACE": "knative-eventing",
+        "KUBECONFIG": kubeconfig,
+        "METRICS_DOMAIN": "knative.dev/eventing",
+        "K_LOGGING_CONFIG": json.dumps(
+            {
+                "zap-logger-config": json.dumps(
+                    {
+                        "level": "info",
+                        "encoding": "json",
+                        "outputPaths": ["stdout"],
+                        "errorOutputPaths": ["stderr"],
+                    }
+                )
+            }
+        ),
+        "K_METRICS_CONFIG": json.dumps(
+            {"Domain": "knative.dev/eventing", "Component": "apiserversource", "ConfigMap": {}}
+        ),
+        "K_TRACING_CONFIG": json.dumps({"backend": "none"}),
+    }
