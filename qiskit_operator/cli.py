@@ -103,7 +103,18 @@ def _parser() -> argparse.ArgumentParser:
         "cluster", help="a real kube-apiserver, etcd and controller-manager on loopback"
     )
     cluster.add_argument("--dir", type=Path, default=None, help="where its state goes")
-    cluster.set_defaults(command=_dev_cluster)
+    cluster.set_defaults(command=_dev_cluster, stack=False, source="watch")
+    up = dev_commands.add_parser(
+        "up", help="the control plane and the whole stack: then kubectl apply -f examples/"
+    )
+    up.add_argument("--dir", type=Path, default=None, help="where its state goes")
+    up.add_argument(
+        "--source",
+        choices=["watch", "adapter"],
+        default="watch",
+        help="qop watch, or Knative's ApiServerSource receive adapter",
+    )
+    up.set_defaults(command=_dev_cluster, stack=True)
 
     crds = commands.add_parser("crds", help="write crds/*.yaml from the models")
     crds.add_argument("--dir", type=Path, default=Path("crds"))
@@ -282,20 +293,34 @@ def _dev_cluster(args: argparse.Namespace, settings: Settings) -> int:
     import signal
     import tempfile
 
-    from qiskit_operator.local.devcluster import Binaries, ClusterError, DevCluster
+    from qiskit_operator.local.devcluster import REPO, Binaries, ClusterError, DevCluster
+    from qiskit_operator.local.stack import Stack
 
     workdir = args.dir or Path(tempfile.mkdtemp(prefix="qop-cluster-"))
+    stack: Stack | None = None
     try:
-        cluster = DevCluster(workdir, Binaries.build())
+        cluster = DevCluster(workdir / "cluster", Binaries.build(args.source == "adapter"))
         cluster.start()
-    except ClusterError as error:
+        if args.stack:
+            cluster.kubectl("apply", "-f", str(REPO / "crds"))
+            cluster.kubectl("apply", "-f", str(REPO / "knative" / "rbac.yaml"))
+            cluster.kubectl(
+                "wait", "--for=condition=Established", "crd/qiskitjobs.quantum.io", "--timeout=60s"
+            )
+            (workdir / "stack").mkdir(exist_ok=True)
+            stack = Stack(cluster, workdir / "stack", source_kind=args.source).start()
+    except (ClusterError, RuntimeError) as error:
         raise UserError(str(error)) from error
-    print(
-        f"kube-apiserver: {cluster.server}\nkubeconfig: {cluster.kubeconfig}\n"
-        f"try: KUBECONFIG={cluster.kubeconfig} kubectl apply -f crds/\n"
-        "Ctrl-C stops it.",
-        flush=True,
-    )
+    print(f"kube-apiserver: {cluster.server}\nexport KUBECONFIG={cluster.kubeconfig}", flush=True)
+    if stack is not None:
+        print(
+            "the functions, a Broker and the event source are running; try:\n"
+            "  kubectl apply -f examples/bell.yaml && kubectl get qjob -w",
+            flush=True,
+        )
+    else:
+        print("try: kubectl apply -f crds/ -f knative/rbac.yaml", flush=True)
+    print(f"logs in {workdir}; Ctrl-C stops it all.", flush=True)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:
@@ -303,6 +328,8 @@ def _dev_cluster(args: argparse.Namespace, settings: Settings) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        if stack is not None:
+            stack.stop()
         cluster.stop()
     return 0
 
