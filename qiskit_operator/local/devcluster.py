@@ -275,7 +275,7 @@ class DevCluster:
                 os.killpg(process.pid, signal.SIGTERM)
         for process in reversed(self._processes):
             try:
-                process.wait(15)
+                process.wait(5)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(5)

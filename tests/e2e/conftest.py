@@ -52,7 +52,9 @@ def cluster(binaries: Binaries, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 @pytest.fixture(scope="session")
 def stack(cluster: DevCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = Stack(cluster, tmp_path_factory.mktemp("stack"), source_kind="adapter")
+    # Knative's real receive adapter by default; QOP_E2E_SOURCE=watch tries `qop watch`.
+    source = os.environ.get("QOP_E2E_SOURCE", "adapter")
+    running = Stack(cluster, tmp_path_factory.mktemp("stack"), source_kind=source)
     try:
         yield running.start()
     finally:

@@ -13,8 +13,6 @@ ALLOWED = {
         ("get", "configmaps"),
         ("list", "configmaps"),
         ("watch", "configmaps"),
-        ("get", "qiskitbackends.quantum.io"),
-        ("list", "qiskitbudgets.quantum.io"),
     ],
     "qiskit-reconcile": [
         ("get", "qiskitjobs.quantum.io"),

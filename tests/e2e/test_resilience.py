@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
 import yaml
 
 from qiskit_operator.local.stack import Stack
@@ -42,6 +43,7 @@ def wait_all_completed(stack: Stack, prefix: str, count: int, timeout: float) ->
     return seen
 
 
+@pytest.mark.timeout(300)
 def test_fifty_jobs_applied_at_once_all_complete(stack: Stack) -> None:
     stack.kubectl("apply", "-f", "-", stdin=jobs("many", 50))
     seen = wait_all_completed(stack, "many", 50, timeout=180)
@@ -49,6 +51,7 @@ def test_fifty_jobs_applied_at_once_all_complete(stack: Stack) -> None:
     assert sorted(set(seen.values())) == ["Completed"], seen
 
 
+@pytest.mark.timeout(300)
 def test_a_reconcile_restart_mid_run_loses_no_job(stack: Stack) -> None:
     reconcile = stack.functions["reconcile"]
     stack.kubectl("apply", "-f", "-", stdin=jobs("restart", 12))
