@@ -17,7 +17,14 @@ from qiskit_operator.circuits.serialization import from_qpy
 from qiskit_operator.errors import TransientError, UserError
 from qiskit_operator.events import payloads, types
 from qiskit_operator.events.envelope import Envelope
-from qiskit_operator.execution.aer import AerRunner, Outcome, Point, Workload
+from qiskit_operator.execution.aer import (
+    AerRunner,
+    Outcome,
+    Point,
+    Workload,
+    bitstring_counts,
+    top_counts,
+)
 from qiskit_operator.execution.isolation import IsolatedRunner
 from qiskit_operator.results import CONFIGMAP_LIMIT, ResultStore, render
 
@@ -105,13 +112,6 @@ class Executor:
         return self.store.put(work.job, output, document)
 
 
-def _top(counts: dict[str, int] | None) -> dict[str, int] | None:
-    if counts is None:
-        return None
-    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_OUTCOMES]
-    return dict(sorted(ordered))
-
-
 def _reproducibility(work: payloads.JobValidated, result: Outcome) -> payloads.Reproducibility:
     return payloads.Reproducibility(
         qiskit_version=_VERSIONS["qiskit"],
@@ -129,11 +129,12 @@ def summarise(
     request = work.execution
     first = result.points[0]
     swept = bool(request.parameter_values)
+    sizes = result.register_sizes
     sweep = (
         [
             payloads.SweepPoint(
                 parameters=list(p.parameters),
-                counts=_top(p.counts),
+                counts=None if p.counts is None else top_counts(p.counts, sizes, TOP_OUTCOMES),
                 expectation_values=p.expectation_values,
                 standard_errors=p.standard_errors,
             )
@@ -145,7 +146,9 @@ def summarise(
     return payloads.JobCompleted(
         job=work.job,
         primitive=request.primitive,
-        counts=None if swept else _top(first.counts),
+        counts=None
+        if swept or first.counts is None
+        else top_counts(first.counts, sizes, TOP_OUTCOMES),
         outcomes=0 if swept or first.counts is None else len(first.counts),
         expectation_values=None if swept else first.expectation_values,
         standard_errors=None if swept else first.standard_errors,
@@ -176,7 +179,7 @@ def full_result(work: payloads.JobValidated, result: Outcome) -> dict[str, Any]:
         "shots": request.shots,
         "registers": result.registers,
         "observables": request.observables,
-        "points": [_point(p) for p in result.points],
+        "points": [_point(p, result.register_sizes) for p in result.points],
         "circuit": {
             "hash": work.metadata.hash,
             "qubits": work.metadata.qubits,
@@ -199,10 +202,10 @@ def full_result(work: payloads.JobValidated, result: Outcome) -> dict[str, Any]:
     }
 
 
-def _point(point: Point) -> dict[str, Any]:
+def _point(point: Point, register_sizes: list[int]) -> dict[str, Any]:
     data: dict[str, Any] = {"parameters": list(point.parameters)}
     if point.counts is not None:
-        data["counts"] = dict(sorted(point.counts.items()))
+        data["counts"] = dict(sorted(bitstring_counts(point.counts, register_sizes).items()))
     if point.expectation_values is not None:
         data["expectation_values"] = point.expectation_values
         data["standard_errors"] = point.standard_errors

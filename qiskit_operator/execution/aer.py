@@ -9,6 +9,7 @@ per-shot arrays; the estimator uses qiskit-aer's EstimatorV2.
 
 from __future__ import annotations
 
+import heapq
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -45,7 +46,7 @@ class Point:
     """The result for one binding of the circuit's parameters."""
 
     parameters: tuple[float, ...]
-    counts: dict[str, int] | None = None
+    counts: dict[str, int] | None = None  # Aer's: hexadecimal keys (see bitstring_counts)
     expectation_values: list[float] | None = None
     standard_errors: list[float] | None = None
 
@@ -60,6 +61,7 @@ class Outcome:
     transpile_seconds: float
     execution_seconds: float
     registers: list[str] = field(default_factory=list)
+    register_sizes: list[int] = field(default_factory=list)
 
 
 class AerRunner:
@@ -112,6 +114,7 @@ class AerRunner:
             transpile_seconds=compiled_at - started,
             execution_seconds=finished - compiled_at,
             registers=[register.name for register in circuit.cregs],
+            register_sizes=[register.size for register in circuit.cregs],
         )
 
     def _sample(
@@ -132,11 +135,10 @@ class AerRunner:
             raise UserError(
                 f"Aer could not run the circuit: {result.status}", reason="SimulationFailed"
             )
+        # Counts stay as Aer gives them (hexadecimal keys) until someone needs them as
+        # bitstrings: a summary converts only its top outcomes (see `top_counts`).
         points = [
-            Point(
-                parameters=tuple(values),
-                counts={k: int(v) for k, v in result.get_counts(index).items()},
-            )
+            Point(parameters=tuple(values), counts=dict(result.results[index].data.counts))
             for index, values in enumerate(bindings)
         ]
         return points, str(result.results[0].metadata.get("method", work.method))
@@ -214,3 +216,28 @@ def _binds(
     circuit: QuantumCircuit, values: tuple[tuple[float, ...], ...]
 ) -> dict[Any, list[float]]:
     return {param: [row[i] for row in values] for i, param in enumerate(circuit.parameters)}
+
+
+def bitstring_counts(raw: dict[str, int], register_sizes: list[int]) -> dict[str, int]:
+    """Aer's hexadecimal counts as the bitstrings `Result.get_counts` gives, registers
+    separated by spaces (the last register first), at a fraction of its cost: on a
+    50-point sweep of 10 qubits `get_counts` took about 1 ms per point."""
+    total = sum(register_sizes)
+    widths = list(reversed(register_sizes))
+    counts: dict[str, int] = {}
+    for key, count in raw.items():
+        bits = format(int(key, 16), f"0{total}b")
+        if len(widths) > 1:
+            parts, start = [], 0
+            for width in widths:
+                parts.append(bits[start : start + width])
+                start += width
+            bits = " ".join(parts)
+        counts[bits] = counts.get(bits, 0) + int(count)
+    return counts
+
+
+def top_counts(raw: dict[str, int], register_sizes: list[int], top: int) -> dict[str, int]:
+    """The `top` most frequent outcomes as bitstrings (ties by outcome), sorted by outcome."""
+    chosen = heapq.nsmallest(top, raw.items(), key=lambda kv: (-kv[1], int(kv[0], 16)))
+    return dict(sorted(bitstring_counts(dict(chosen), register_sizes).items()))

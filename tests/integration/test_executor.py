@@ -114,7 +114,7 @@ def test_a_worker_that_dies_mid_run_is_a_transient_failure() -> None:
     thread.join(60)
     isolated.close()
     assert len(raised) == 1 and isinstance(raised[0], TransientError)
-    assert "died" in str(raised[0])
+    assert "worker" in str(raised[0])  # died mid-run, or before it took the work
 
 
 def test_execute_reports_a_transient_failure_with_the_work_to_retry(
