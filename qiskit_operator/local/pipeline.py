@@ -17,12 +17,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import requests
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from qiskit_operator import wiring
 from qiskit_operator.circuits.sources import ConfigMapReader
 from qiskit_operator.events import payloads, types
 from qiskit_operator.events.apiserver import job_ref_from_raw, resource_event
+from qiskit_operator.loopback import KeepAliveHandler
 from qiskit_operator.models import ObjectMeta, QiskitJob
 from qiskit_operator.routing.broker import LocalBroker
 from qiskit_operator.routing.delivery import HttpSubscriber, InProcessSubscriber, Subscriber
@@ -49,7 +50,7 @@ class FunctionServer:
         # functions-framework registers the loaded source as module "main".
         self._endpoint: FunctionEndpoint | None = getattr(sys.modules.get("main"), "endpoint", None)
         self._server: BaseWSGIServer = make_server(
-            "127.0.0.1", 0, self.app, threaded=True, request_handler=_KeepAliveHandler
+            "127.0.0.1", 0, self.app, threaded=True, request_handler=KeepAliveHandler
         )
         self.url = f"http://127.0.0.1:{self._server.server_port}/"
         self._thread = threading.Thread(
@@ -75,12 +76,6 @@ class FunctionServer:
         self._server.server_close()
         if self._endpoint is not None:
             self._endpoint.close()
-
-
-class _KeepAliveHandler(WSGIRequestHandler):
-    # HTTP/1.1 keeps the broker's connection open between deliveries, as
-    # Knative's dispatcher does; werkzeug's default HTTP/1.0 closes each one.
-    protocol_version = "HTTP/1.1"
 
 
 class LocalPipeline:

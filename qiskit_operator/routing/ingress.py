@@ -15,11 +15,12 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.events.http import NotACloudEventError, from_request
+from qiskit_operator.loopback import KeepAliveHandler
 from qiskit_operator.routing.deadletter import dead_letter
 from qiskit_operator.routing.delivery import DeliveryError, Subscriber, deliver_with_retry
 from qiskit_operator.routing.triggers import Trigger
@@ -28,10 +29,6 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse
 
 log = logging.getLogger(__name__)
-
-
-class _KeepAlive(WSGIRequestHandler):
-    protocol_version = "HTTP/1.1"
 
 
 class BrokerServer:
@@ -54,7 +51,7 @@ class BrokerServer:
             for i in range(dispatchers)
         ]
         self._server: BaseWSGIServer = make_server(
-            host, port, self._app, threaded=True, request_handler=_KeepAlive
+            host, port, self._app, threaded=True, request_handler=KeepAliveHandler
         )
         self.url = f"http://{host}:{self._server.server_port}/"
         self.received = 0
