@@ -45,7 +45,6 @@ from qiskit_operator.local.jobfile import load_job_manifest
 from qiskit_operator.local.pipeline import LocalPipeline, admit
 from qiskit_operator.models import QiskitJob
 from qiskit_operator.models.phases import Phase
-from qiskit_operator.reconciling import Reconciler
 from qiskit_operator.settings import Settings
 from qiskit_operator.status.writer import MemoryStatusStore
 
@@ -105,7 +104,7 @@ def handler_figures(bell: dict[str, Any], qasm: dict[str, Any], n: int, w: int) 
     validator.sandbox.wait_warm()
     executor = wiring.executor(settings)
     store = MemoryStatusStore()
-    reconciler = Reconciler(store)
+    reconciler = wiring.reconciler(settings, store)
     try:
         add = resource_event(admit(bell), types.APISERVER_ADD)
         qasm_add = resource_event(admit(qasm), types.APISERVER_ADD)
