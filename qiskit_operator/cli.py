@@ -271,6 +271,7 @@ def _watch(args: argparse.Namespace, settings: Settings) -> int:
 def _broker(args: argparse.Namespace, settings: Settings) -> int:
     from qiskit_operator.routing.delivery import HttpSubscriber, Subscriber
     from qiskit_operator.routing.ingress import BrokerServer
+    from qiskit_operator.routing.routes import Routes
     from qiskit_operator.routing.triggers import load_triggers
 
     subscribers: dict[str, Subscriber] = {}
@@ -281,7 +282,8 @@ def _broker(args: argparse.Namespace, settings: Settings) -> int:
         subscribers[name] = HttpSubscriber(name, url)
     triggers = load_triggers(settings.knative_dir / "triggers.yaml")
     try:
-        server = BrokerServer(triggers, subscribers, host=args.host, port=args.port).start()
+        server = BrokerServer(Routes(triggers, subscribers), host=args.host, port=args.port)
+        server.start()
     except ValueError as error:
         raise UserError(f"{error}; give each with --subscriber SERVICE=URL") from error
     print(f"broker listening on {server.url}", flush=True)

@@ -27,6 +27,7 @@ from qiskit_operator.loopback import KeepAliveHandler
 from qiskit_operator.models import ObjectMeta, QiskitJob
 from qiskit_operator.routing.broker import LocalBroker
 from qiskit_operator.routing.delivery import HttpSubscriber, InProcessSubscriber, Subscriber
+from qiskit_operator.routing.routes import Routes
 from qiskit_operator.routing.triggers import Trigger, load_triggers
 from qiskit_operator.serving import FunctionEndpoint
 from qiskit_operator.settings import Settings
@@ -130,7 +131,7 @@ class LocalPipeline:
     def broker(self) -> LocalBroker:
         if self._triggers is None:
             self._triggers = load_triggers(self.settings.knative_dir / "triggers.yaml")
-        return LocalBroker(self._triggers, self.subscribers)
+        return LocalBroker(Routes(self._triggers, self.subscribers))
 
     def run(self, manifest: dict[str, Any]) -> QiskitJob:
         """Submit the job as `kubectl apply` would and run the pipeline to its end."""

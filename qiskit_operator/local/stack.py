@@ -22,6 +22,7 @@ import requests
 from qiskit_operator.local.devcluster import REPO, DevCluster, free_port
 from qiskit_operator.routing.delivery import HttpSubscriber, Subscriber
 from qiskit_operator.routing.ingress import BrokerServer
+from qiskit_operator.routing.routes import Routes
 from qiskit_operator.routing.triggers import load_triggers
 
 NAMESPACE = "qiskit-operator"
@@ -136,9 +137,8 @@ class Stack:
             f"qiskit-{name}": HttpSubscriber(f"qiskit-{name}", f.url)
             for name, f in self.functions.items()
         }
-        self.broker = BrokerServer(
-            load_triggers(REPO / "knative" / "triggers.yaml"), subscribers
-        ).start()
+        routes = Routes(load_triggers(REPO / "knative" / "triggers.yaml"), subscribers)
+        self.broker = BrokerServer(routes).start()
         self.source = self._source(self.broker.url)
         self.source.start()
         time.sleep(2.0)  # a source says nothing about jobs that exist when it starts

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from qiskit_operator.events.envelope import Envelope
+from qiskit_operator.routing.deadletter import dead_letter
 from qiskit_operator.routing.delivery import DeliveryError, Subscriber, deliver_with_retry
+from qiskit_operator.routing.routes import Routes
 from qiskit_operator.routing.triggers import Trigger
 
 log = logging.getLogger(__name__)
@@ -25,17 +27,8 @@ class FailedDelivery:
 
 
 class LocalBroker:
-    def __init__(
-        self,
-        triggers: list[Trigger],
-        subscribers: Mapping[str, Subscriber],
-        sleep: Callable[[float], None] | None = None,
-    ) -> None:
-        missing = {t.subscriber for t in triggers} - set(subscribers)
-        if missing:
-            raise ValueError(f"no subscriber for Trigger targets: {', '.join(sorted(missing))}")
-        self._triggers = triggers
-        self._subscribers = subscribers
+    def __init__(self, routes: Routes, sleep: Callable[[float], None] | None = None) -> None:
+        self._routes = routes
         self._queue: deque[Envelope] = deque()
         self._sleep = sleep
         self.failures: list[FailedDelivery] = []
@@ -47,12 +40,10 @@ class LocalBroker:
     def run_until_idle(self) -> None:
         while self._queue:
             event = self._queue.popleft()
-            for trigger in self._triggers:
-                if trigger.filter.matches(event):
-                    self._deliver(trigger, event)
+            for trigger, subscriber in self._routes.matching(event):
+                self._deliver(trigger, subscriber, event)
 
-    def _deliver(self, trigger: Trigger, event: Envelope) -> None:
-        subscriber = self._subscribers[trigger.subscriber]
+    def _deliver(self, trigger: Trigger, subscriber: Subscriber, event: Envelope) -> None:
         try:
             kwargs = {} if self._sleep is None else {"sleep": self._sleep}
             reply = deliver_with_retry(subscriber, event, trigger.delivery, **kwargs)
@@ -61,6 +52,9 @@ class LocalBroker:
             self.failures.append(
                 FailedDelivery(trigger.name, event.type, event.subject, str(error))
             )
+            letter = dead_letter(event, trigger.name, trigger.subscriber, str(error))
+            if letter is not None:
+                self.publish(letter)
             return
         self.delivered.append((trigger.name, event))
         if reply is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -23,6 +23,7 @@ from qiskit_operator.events.http import NotACloudEventError, from_request
 from qiskit_operator.loopback import KeepAliveHandler
 from qiskit_operator.routing.deadletter import dead_letter
 from qiskit_operator.routing.delivery import DeliveryError, Subscriber, deliver_with_retry
+from qiskit_operator.routing.routes import Routes
 from qiskit_operator.routing.triggers import Trigger
 
 if TYPE_CHECKING:
@@ -34,18 +35,13 @@ log = logging.getLogger(__name__)
 class BrokerServer:
     def __init__(
         self,
-        triggers: list[Trigger],
-        subscribers: Mapping[str, Subscriber],
+        routes: Routes,
         host: str = "127.0.0.1",
         port: int = 0,
         dispatchers: int = 8,
     ) -> None:
-        missing = {t.subscriber for t in triggers} - set(subscribers)
-        if missing:
-            raise ValueError(f"no subscriber for Trigger targets: {', '.join(sorted(missing))}")
-        self._triggers = triggers
-        self._subscribers = subscribers
-        self._work: queue.Queue[tuple[Trigger, Envelope] | None] = queue.Queue()
+        self._routes = routes
+        self._work: queue.Queue[tuple[Trigger, Subscriber, Envelope] | None] = queue.Queue()
         self._dispatchers = [
             threading.Thread(target=self._dispatch, daemon=True, name=f"broker-dispatch-{i}")
             for i in range(dispatchers)
@@ -71,9 +67,8 @@ class BrokerServer:
 
     def publish(self, event: Envelope) -> None:
         self.received += 1
-        for trigger in self._triggers:
-            if trigger.filter.matches(event):
-                self._work.put((trigger, event))
+        for trigger, subscriber in self._routes.matching(event):
+            self._work.put((trigger, subscriber, event))
 
     def _app(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         response = self._answer(Request(environ))
@@ -97,8 +92,7 @@ class BrokerServer:
             item = self._work.get()
             if item is None:
                 return
-            trigger, event = item
-            subscriber = self._subscribers[trigger.subscriber]
+            trigger, subscriber, event = item
             try:
                 reply = deliver_with_retry(subscriber, event, trigger.delivery)
             except DeliveryError as error:

@@ -16,6 +16,7 @@ from qiskit_operator.events.http import to_binary
 from qiskit_operator.local.pipeline import admit
 from qiskit_operator.routing.delivery import DeliveryError, InProcessSubscriber
 from qiskit_operator.routing.ingress import BrokerServer
+from qiskit_operator.routing.routes import Routes
 from qiskit_operator.routing.triggers import DeliverySpec, load_triggers
 from tests.conftest import ROOT, job_manifest
 
@@ -46,7 +47,7 @@ def broker_with(validate: Recorder, execute: Recorder, reconcile: Recorder) -> B
         f"qiskit-{r.name}": InProcessSubscriber(f"qiskit-{r.name}", r)
         for r in (validate, execute, reconcile)
     }
-    return BrokerServer(triggers, subscribers).start()
+    return BrokerServer(Routes(triggers, subscribers)).start()
 
 
 def post(broker: BrokerServer, event: Envelope) -> int:
