@@ -65,7 +65,7 @@ class Validator:
                 f"the circuit source is {size} bytes; the limit is {self.limits.max_source_bytes}",
                 reason="SourceTooLarge",
             )
-        loaded = load_source(code, fmt, self.sandbox, variable)
+        loaded = load_source(code, fmt, self.sandbox, variable, self.limits.max_qubits)
         return check_circuit(
             loaded,
             backend=backend,

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from qiskit import QuantumCircuit
 
+from qiskit_operator.circuits import straightline
 from qiskit_operator.circuits.formats import detect_format
 from qiskit_operator.circuits.qasm import load_qasm2, load_qasm3
 from qiskit_operator.circuits.sandbox import SandboxPool
@@ -26,7 +27,11 @@ class LoadedCircuit:
 
 
 def load_source(
-    code: str, fmt: CircuitFormat | None, sandbox: SandboxPool, variable: str | None = None
+    code: str,
+    fmt: CircuitFormat | None,
+    sandbox: SandboxPool,
+    variable: str | None = None,
+    max_qubits: int = 64,
 ) -> LoadedCircuit:
     if not code.strip():
         raise UserError("circuit.code is empty; put the circuit there", reason="EmptyCircuit")
@@ -37,10 +42,12 @@ def load_source(
         return LoadedCircuit(load_qasm3(code), fmt)
     if fmt == "qpy":
         return _first(from_qpy_base64(code), fmt)
-    return _load_python(code, sandbox, variable)
+    return _load_python(code, sandbox, variable, max_qubits)
 
 
-def _load_python(code: str, sandbox: SandboxPool, variable: str | None) -> LoadedCircuit:
+def _load_python(
+    code: str, sandbox: SandboxPool, variable: str | None, max_qubits: int
+) -> LoadedCircuit:
     # Compiling does not run anything: a syntax error is found here, in the
     # server, without spending a sandbox child on it.
     try:
@@ -51,6 +58,10 @@ def _load_python(code: str, sandbox: SandboxPool, variable: str | None) -> Loade
             reason="SyntaxError",
             line=error.lineno,
         ) from error
+    read = straightline.read(code, variable, max_qubits)
+    if read is not None:  # nothing in it needs running (see `straightline`)
+        circuit, chosen, names = read
+        return LoadedCircuit(circuit, "python", chosen, names)
     result = sandbox.run(code, variable)
     loaded = _first(from_qpy(result.qpy), "python")
     return LoadedCircuit(loaded.circuit, "python", result.variable, result.circuits)
