@@ -229,13 +229,20 @@ class DevCluster:
                 if process.poll() is not None:
                     raise ClusterError(
                         f"a control-plane process ({process.pid}) exited with "
-                        f"{process.returncode}; see the logs in {self.workdir}"
+                        f"{process.returncode}\n{self.log_tails()}"
                     )
             ready = self.kubectl("get", "--raw", "/readyz", check=False)
             if ready.returncode == 0 and ready.stdout.strip() == "ok":
                 return
             time.sleep(0.25)
-        raise ClusterError(f"kube-apiserver was not ready in {timeout:g} s; see {self.workdir}")
+        raise ClusterError(f"kube-apiserver was not ready in {timeout:g} s\n{self.log_tails()}")
+
+    def log_tails(self, size: int = 1500) -> str:
+        """The end of each control-plane log, for an error message that explains itself."""
+        parts = []
+        for log in sorted(self.workdir.glob("*.log")):
+            parts.append(f"--- {log.name}\n{log.read_text(errors='replace')[-size:]}")
+        return "\n".join(parts)
 
     def kubectl(
         self,
