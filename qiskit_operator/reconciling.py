@@ -22,6 +22,7 @@ from qiskit_operator.events.apiserver import job_ref_from_raw
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.models import JobStatus
 from qiskit_operator.results import ResultStore
+from qiskit_operator.routing.deadletter import dead_letter
 from qiskit_operator.status import transitions
 from qiskit_operator.status.writer import StatusWriter
 
@@ -81,6 +82,20 @@ class Reconciler:
             )
             return event.reply(types.JOB_FINISHED, SOURCE, payloads.encode(finished))
         return None
+
+    def handle_dead_letter(self, event: Envelope) -> Envelope | None:
+        """An event Knative could not deliver after its retries (the Triggers' dead-letter
+        sink is `POST /dead-letter` here): the job it is about fails, saying why.
+
+        Knative adds where it failed (`knativeerrordest`) and the answer it got. An event
+        that could not reach reconcile itself is simply handled now that it is here.
+        """
+        destination = event.extension("knativeerrordest") or "a function"
+        if "reconcile" in destination:
+            return self.handle(event)
+        answer = event.extension("knativeerrorcode") or "no answer"
+        letter = dead_letter(event, "its Trigger", destination, f"{destination} gave {answer}")
+        return None if letter is None else self.handle(letter)
 
     def _seen(self, event: Envelope) -> None:
         ref = job_ref_from_raw(event)

@@ -43,10 +43,13 @@ class FunctionEndpoint:
         name: str,
         handler: EventHandler,
         routes: Mapping[tuple[str, str], Callable[[flask.Request], flask.Response]] | None = None,
+        event_routes: Mapping[str, Callable[[Envelope], Envelope | None]] | None = None,
     ) -> None:
         self.name = name
         self.handler = handler
         self.routes = dict(routes or {})
+        # Other paths that take CloudEvents, e.g. reconcile's /dead-letter.
+        self.event_routes = dict(event_routes or {})
 
     def close(self) -> None:
         """Release what the handler holds (the validate sandbox), if anything."""
@@ -71,18 +74,26 @@ class FunctionEndpoint:
         route = self.routes.get((request.method, request.path))
         if route is not None:
             return route(request)
+        if request.method == "POST" and request.path in self.event_routes:
+            return self.serve_event(request, self.event_routes[request.path])
         if request.method != "POST" or request.path != "/":
             return _json(
                 404 if request.path != "/" else 405,
                 error=f"{request.method} {request.path} is not served; POST a "
                 "CloudEvent to /, or GET /health or /ready",
             )
+        return self.serve_event(request, self.handler.handle)
+
+    def serve_event(
+        self, request: flask.Request, handle: Callable[[Envelope], Envelope | None]
+    ) -> flask.Response:
+        """One CloudEvent in, `handle` it, at most one out: the reply contract."""
         try:
             event = from_request(dict(request.headers), request.get_data())
         except NotACloudEventError as error:
             return _json(400, error=str(error))
         try:
-            reply = self.handler.handle(event)
+            reply = handle(event)
         except TransientError as error:
             return _json(503, error=error.message)
         except UserError as error:

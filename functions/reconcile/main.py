@@ -11,7 +11,11 @@ from qiskit_operator import wiring
 from qiskit_operator.serving import FunctionEndpoint
 from qiskit_operator.settings import Settings
 
-endpoint = FunctionEndpoint("reconcile", wiring.reconciler(Settings.from_env()))
+reconciler = wiring.reconciler(Settings.from_env())
+# The Triggers' dead-letter sink: what Knative could not deliver fails its job.
+endpoint = FunctionEndpoint(
+    "reconcile", reconciler, event_routes={"/dead-letter": reconciler.handle_dead_letter}
+)
 
 
 @functions_framework.http

@@ -147,3 +147,44 @@ def test_reconcile_writes_status_and_replies_finished_once(
     assert job is not None and job.status is not None
     assert job.status.phase is Phase.COMPLETED
     assert job.status.results is not None and job.status.results.shots == 1024
+
+
+def test_reconciles_dead_letter_sink_fails_the_job_saying_where_delivery_failed(
+    reconcile_client: Any,
+) -> None:
+    obj = admit(job_manifest(name="dead-lettered"))
+    from qiskit_operator.models import QiskitJob
+
+    store = wiring.memory_store()
+    store.add(QiskitJob.model_validate(obj))
+    undelivered = resource_event(obj, types.APISERVER_ADD)
+    headers, body = to_binary(undelivered)
+    headers.update(
+        {
+            "ce-knativeerrordest": "http://qiskit-validate.qiskit-operator.svc/",
+            "ce-knativeerrorcode": "503",
+        }
+    )
+    answer = reconcile_client.post("/dead-letter", data=body, headers=headers)
+    assert answer.status_code == 200  # it replies job.finished
+    job = store.get("default/dead-lettered")
+    assert job is not None and job.status is not None
+    assert job.status.phase is Phase.FAILED
+    assert "qiskit-validate" in (job.status.message or "")
+    assert "503" in (job.status.message or "")
+
+
+def test_an_event_that_could_not_reach_reconcile_is_handled_when_it_arrives(
+    reconcile_client: Any,
+) -> None:
+    obj = admit(job_manifest(name="late-for-reconcile"))
+    from qiskit_operator.models import QiskitJob
+
+    store = wiring.memory_store()
+    store.add(QiskitJob.model_validate(obj))
+    headers, body = to_binary(resource_event(obj, types.APISERVER_ADD))
+    headers["ce-knativeerrordest"] = "http://qiskit-reconcile.qiskit-operator.svc/"
+    assert reconcile_client.post("/dead-letter", data=body, headers=headers).status_code == 202
+    job = store.get("default/late-for-reconcile")
+    assert job is not None and job.status is not None
+    assert job.status.phase is Phase.VALIDATING
