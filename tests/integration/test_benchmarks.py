@@ -11,7 +11,9 @@ from tests.conftest import ROOT
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("script", ["pipeline.py", "execute.py", "validate.py"])
+@pytest.mark.parametrize(
+    "script", ["pipeline.py", "execute.py", "validate.py", "coldstart.py", "load.py"]
+)
 def test_the_benchmark_runs_and_prints_its_figures(script: str) -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / script), "--quick"],

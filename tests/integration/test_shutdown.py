@@ -1,0 +1,238 @@
+"""How a served function stops when Knative scales it down: a real `qop serve` process
+gets SIGTERM with a request in flight. Also the compose file that runs the stack locally."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+from qiskit import QuantumCircuit
+
+from qiskit_operator.circuits.serialization import canonical_qpy
+from qiskit_operator.events import payloads, types
+from qiskit_operator.events.envelope import Envelope
+from qiskit_operator.events.http import to_binary
+from qiskit_operator.routing.triggers import load_triggers
+from tests.conftest import ROOT
+
+HOST = "127.0.0.1"
+QOP = [sys.executable, "-m", "qiskit_operator.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def served(
+    function: str, tmp_path: Path, **env: str
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`qop serve FUNCTION` in its own process group, ready; killed if a test leaves it."""
+    port = free_port()
+    log_path = tmp_path / f"{function}.log"
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(
+            [*QOP, "serve", function, "--host", HOST, "--port", str(port)],
+            cwd=ROOT,
+            env={**os.environ, "QOP_RESULTS_DIR": str(tmp_path / "results"), **env},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        base = f"http://{HOST}:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while not answers_ready(base):
+                assert server.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline, f"not ready in 60 s:\n{log_path.read_text()}"
+                time.sleep(0.1)
+            yield server, base
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGKILL)
+            server.wait(10)
+
+
+def answers_ready(base: str) -> bool:
+    try:
+        return requests.get(f"{base}/ready", timeout=2).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def bell_validated(not_before: float) -> Envelope:
+    """Bell as validate sends it, marked as a retry that waits until `not_before`: a
+    request that stays in flight for a known time on any machine, then really runs."""
+    qc = QuantumCircuit(2, 2)
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.measure([0, 1], [0, 1])
+    qpy, digest = canonical_qpy(qc)
+    work = payloads.JobValidated(
+        job=payloads.JobRef(namespace="default", name="bell", uid="u-1", generation=1),
+        circuit_qpy=base64.b64encode(qpy).decode(),
+        format="qasm2",
+        metadata=payloads.CircuitSummary(
+            hash=digest,
+            qubits=2,
+            clbits=2,
+            depth=3,
+            size=4,
+            gate_types={},
+            two_qubit_gates=1,
+            parameters=[],
+        ),
+        backend="aer_simulator",
+        execution=payloads.ExecutionRequest(
+            shots=1000, optimization_level=1, seed=7, attempt=2, not_before=not_before
+        ),
+        estimated_cost="$0.00",
+        validation_seconds=0.0,
+    )
+    return Envelope(type=types.JOB_VALIDATED, source="/tests", data=payloads.encode(work))
+
+
+def post_in_background(base: str, event: Envelope) -> tuple[threading.Thread, dict[str, Any]]:
+    """POST `event`; the outcome (a response or the error, and when) lands in the dict."""
+    outcome: dict[str, Any] = {}
+    headers, body = to_binary(event)
+
+    def send() -> None:
+        try:
+            outcome["response"] = requests.post(base, data=body, headers=headers, timeout=60)
+        except requests.RequestException as error:
+            outcome["error"] = error
+        outcome["at"] = time.monotonic()
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    return sender, outcome
+
+
+def refuses_connections(base: str) -> bool:
+    host, port = base.removeprefix("http://").split(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def group_members(leader: int) -> list[int]:
+    """Processes still alive in the process group `leader` led (zombies excluded)."""
+    members = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError, IndexError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == leader and fields[0] != "Z":
+                members.append(int(pid))
+    return members
+
+
+@pytest.mark.timeout(90)
+def test_a_request_in_flight_at_sigterm_is_answered_and_new_ones_are_not(tmp_path: Path) -> None:
+    with served("execute", tmp_path, WORKERS="2") as (server, base):
+        sender, outcome = post_in_background(base, bell_validated(time.time() + 2.0))
+        time.sleep(0.5)  # the request has reached a worker, which waits out the backoff
+        terminated = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        # A new request is not served: no worker accepts any more, so a connection the
+        # kernel completes meanwhile is reset when the last worker exits, and any later
+        # one is refused.
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"{base}/health", timeout=15)
+        sender.join(30)
+        response = outcome.get("response")
+        assert response is not None, outcome.get("error")
+        assert response.status_code == 200
+        assert response.headers["ce-type"] == types.JOB_COMPLETED
+        assert set(response.json()["counts"]) == {"00", "11"}
+        assert server.wait(20) == 0
+        stopped = time.monotonic() - terminated
+        assert stopped < 10, f"exited {stopped:.1f} s after SIGTERM; the limit is 25 s"
+        assert outcome["at"] - terminated > 1.0  # answered after SIGTERM, not before it
+        assert refuses_connections(base)
+
+
+@pytest.mark.timeout(60)
+def test_a_request_longer_than_the_graceful_timeout_is_cut_off_and_the_server_exits(
+    tmp_path: Path,
+) -> None:
+    with served("execute", tmp_path, WORKERS="1", QOP_GRACEFUL_TIMEOUT_SECONDS="1") as (
+        server,
+        base,
+    ):
+        sender, outcome = post_in_background(base, bell_validated(time.time() + 20.0))
+        time.sleep(0.5)
+        terminated = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(15) == 0
+        stopped = time.monotonic() - terminated
+        sender.join(10)
+        # No answer: the Broker sees a dropped connection and delivers the event again.
+        assert isinstance(outcome.get("error"), requests.ConnectionError)
+        assert 1.0 <= stopped < 5.0, f"exited {stopped:.1f} s after SIGTERM, graceful 1 s"
+
+
+@pytest.mark.timeout(60)
+def test_validate_stopped_by_sigterm_exits_zero_and_leaves_no_sandbox_behind(
+    tmp_path: Path,
+) -> None:
+    with served("validate", tmp_path, WORKERS="2") as (server, base):
+        answer = requests.post(f"{base}/validate", json={"code": "qc = ("}, timeout=30)
+        assert answer.status_code == 200 and answer.json()["valid"] is False
+        # The master, its two workers, and a sandbox zygote with its warm children.
+        assert len(group_members(server.pid)) > 3
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(15) == 0
+        deadline = time.monotonic() + 5
+        while group_members(server.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert group_members(server.pid) == []
+
+
+def test_docker_compose_runs_validate_on_8000_and_a_broker_routing_to_all_three() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert set(services) == {"validate", "execute", "reconcile", "broker"}
+    for name in ("validate", "execute", "reconcile"):
+        service = services[name]
+        assert service["build"] == {"context": ".", "dockerfile": f"Dockerfiles/{name}.Dockerfile"}
+        port = service["environment"]["PORT"]
+        assert f"http://127.0.0.1:{port}/ready" in " ".join(service["healthcheck"]["test"])
+        # Longer than the 25 s a function drains for, so it is never killed mid-request.
+        assert service["stop_grace_period"] == "30s"
+    assert services["validate"]["ports"] == ["8000:8000"]
+    for name in ("execute", "reconcile"):  # one results volume, where both look for it
+        results = services[name]["environment"]["QOP_RESULTS_DIR"]
+        assert services[name]["volumes"] == [f"results:{results}"]
+        # The image makes that directory, owned by its user, so the new volume is writable.
+        assert results in (ROOT / f"Dockerfiles/{name}.Dockerfile").read_text()
+    assert "results" in compose["volumes"]
+    broker = services["broker"]["entrypoint"]
+    assert broker[:2] == ["qop", "broker"] and broker[broker.index("--port") + 1] == "8090"
+    subscribers = dict(
+        broker[i + 1].split("=", 1) for i, arg in enumerate(broker) if arg == "--subscriber"
+    )
+    assert set(subscribers) == {t.subscriber for t in load_triggers(ROOT / "knative/triggers.yaml")}
+    for service, url in subscribers.items():
+        name = service.removeprefix("qiskit-")
+        assert url == f"http://{name}:{services[name]['environment']['PORT']}/"
