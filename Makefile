@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint controlplane bench crds clean
+.PHONY: run test lint controlplane bench crds images clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ test: lint controlplane
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/pipeline.py
+
+# The three function images for linux/amd64 and linux/arm64 (docker buildx; see docker-bake.hcl).
+images:
+	docker buildx bake -f docker-bake.hcl
 
 crds: $(STAMP)
 	$(BIN)/qop crds --dir crds

@@ -1,0 +1,69 @@
+# syntax=docker/dockerfile:1
+# The reconcile function: the only writer of QiskitJob status (no Qiskit).
+# Built from the repository root, for amd64 and arm64 by docker-bake.hcl:
+#   docker buildx bake -f docker-bake.hcl reconcile
+#   docker build -f Dockerfiles/reconcile.Dockerfile -t qiskit-operator/reconcile .
+# Runs `qop serve reconcile` on $PORT (default 8080); `docker run IMAGE --help` lists qop's
+# other commands.
+
+ARG PYTHON_IMAGE=python:3.11-slim
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore
+# A venv without pip or setuptools: the base image's pip fills it (--python), so
+# neither is left in the final image.
+RUN python -m venv --without-pip /opt/venv
+COPY Dockerfiles/requirements/reconcile.txt /tmp/requirements.txt
+# Wheels only: every pin has one for amd64 and arm64, so nothing is compiled.
+# Then what the function never imports goes, a quarter of the payload: the packages'
+# own test suites, and kubernetes' asyncio client (kubernetes.aio, 66 MB; the kube
+# adapter uses the synchronous one) with the aiohttp stack that only it needs.
+# tests/integration/test_images.py serves Bell with these absent.
+RUN --mount=type=cache,target=/root/.cache/pip \
+    pip --python /opt/venv/bin/python install --only-binary=:all: --requirement /tmp/requirements.txt \
+    && pip --python /opt/venv/bin/python uninstall --yes \
+        aiohappyeyeballs aiohttp aiohttp-retry aiosignal attrs frozenlist multidict propcache yarl \
+    && rm -r /opt/venv/lib/python3*/site-packages/kubernetes/aio \
+    && find /opt/venv -depth -type d -name tests -exec rm -rf {} +
+COPY pyproject.toml README.md /src/
+COPY qiskit_operator /src/qiskit_operator
+# --no-deps: the list above is this function's whole set; the package's metadata asks
+# for every function's.
+RUN --mount=type=cache,target=/root/.cache/pip \
+    pip --python /opt/venv/bin/python install --no-deps /src
+
+FROM ${PYTHON_IMAGE}
+ARG VERSION=0.1.0
+ARG SOURCE_URL=""
+LABEL org.opencontainers.image.title="qiskit-reconcile" \
+      org.opencontainers.image.description="qiskit-operator reconcile function: writes QiskitJob status from the pipeline's events" \
+      org.opencontainers.image.source="${SOURCE_URL}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}"
+RUN groupadd --gid 1000 qop \
+    && useradd --uid 1000 --gid 1000 --create-home --shell /usr/sbin/nologin qop \
+    && install -d -o 1000 -g 1000 /var/lib/qiskit-operator/results
+COPY --from=build /opt/venv /opt/venv
+COPY functions/reconcile /app/functions/reconcile
+COPY knative /app/knative
+# The package is installed, not next to functions/ and knative/ as in the source
+# tree, so say where they are. The results directory is a volume on a cluster
+# (execute writes it, reconcile reads it). os.cpu_count() in a container is the
+# node's cores, not the pod's CPU limit: set WORKERS to the limit.
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    QOP_FUNCTIONS_DIR=/app/functions \
+    QOP_KNATIVE_DIR=/app/knative \
+    QOP_RESULTS_DIR=/var/lib/qiskit-operator/results \
+    WORKERS=2
+WORKDIR /app
+USER 1000:1000
+EXPOSE 8080
+# Kubernetes ignores HEALTHCHECK (its probes use GET /health and /ready); docker
+# and docker compose use it. No curl in slim images: Python asks.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('PORT', '8080') + '/health', timeout=4)"]
+ENTRYPOINT ["qop"]
+CMD ["serve", "reconcile", "--host", "0.0.0.0"]
