@@ -90,11 +90,10 @@ class Call:
 
 def calls() -> dict[str, Call]:
     """The request each function is measured with (imports the library: parent only)."""
-    import base64
 
     from qiskit import QuantumCircuit
 
-    from qiskit_operator.circuits.serialization import canonical_qpy
+    from qiskit_operator.circuits.work import validated_work
     from qiskit_operator.events import payloads, types
     from qiskit_operator.events.apiserver import resource_event
     from qiskit_operator.events.envelope import Envelope
@@ -107,26 +106,7 @@ def calls() -> dict[str, Call]:
     bell.h(0)
     bell.cx(0, 1)
     bell.measure([0, 1], [0, 1])
-    qpy, digest = canonical_qpy(bell)
-    work = payloads.JobValidated(
-        job=payloads.JobRef(namespace="default", name="bell", uid="u-bench", generation=1),
-        circuit_qpy=base64.b64encode(qpy).decode(),
-        format="qasm2",
-        metadata=payloads.CircuitSummary(
-            hash=digest,
-            qubits=2,
-            clbits=2,
-            depth=3,
-            size=4,
-            gate_types={"h": 1, "cx": 1, "measure": 2},
-            two_qubit_gates=1,
-            parameters=[],
-        ),
-        backend="aer_simulator",
-        execution=payloads.ExecutionRequest(shots=1024, optimization_level=1, seed=1),
-        estimated_cost="$0.00",
-        validation_seconds=0.0,
-    )
+    work = validated_work(bell, payloads.ExecutionRequest(shots=1024, optimization_level=1, seed=1))
     validated = Envelope(type=types.JOB_VALIDATED, source="/bench", data=payloads.encode(work))
     manifest = admit(load_job_manifest(ROOT / "examples" / "bell.yaml"))
     manifest["metadata"]["name"] = "bench-unknown"

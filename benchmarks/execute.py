@@ -14,7 +14,6 @@ cache: the first QFT job (transpiled) against a repeated one (cached).
 from __future__ import annotations
 
 import argparse
-import base64
 import logging
 import os
 import platform
@@ -35,7 +34,7 @@ from qiskit_aer import AerSimulator
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from qiskit_operator.circuits.analysis import plan
-from qiskit_operator.circuits.serialization import canonical_qpy
+from qiskit_operator.circuits.work import validated_work
 from qiskit_operator.events import payloads, types
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.executing import Executor
@@ -81,30 +80,11 @@ def sweep_circuit(n: int) -> QuantumCircuit:
 
 
 def event_for(circuit: QuantumCircuit, values: list[list[float]]) -> Envelope:
-    qpy, digest = canonical_qpy(circuit)
     chosen = plan(circuit, None, 2 << 30, SHOTS)
-    summary = payloads.CircuitSummary(
-        hash=digest,
-        qubits=circuit.num_qubits,
-        clbits=circuit.num_clbits,
-        depth=circuit.depth(),
-        size=circuit.size(),
-        gate_types={},
-        two_qubit_gates=0,
-        parameters=[p.name for p in circuit.parameters],
+    request = payloads.ExecutionRequest(
+        shots=SHOTS, optimization_level=1, seed=1, method=chosen.method, parameter_values=values
     )
-    work = payloads.JobValidated(
-        job=payloads.JobRef(namespace="default", name="bench", uid="u", generation=1),
-        circuit_qpy=base64.b64encode(qpy).decode(),
-        format="qpy",
-        metadata=summary,
-        backend="aer_simulator",
-        execution=payloads.ExecutionRequest(
-            shots=SHOTS, optimization_level=1, seed=1, method=chosen.method, parameter_values=values
-        ),
-        estimated_cost="$0.00",
-        validation_seconds=0.0,
-    )
+    work = validated_work(circuit, request)
     return Envelope(type=types.JOB_VALIDATED, source="/bench", data=payloads.encode(work))
 
 

@@ -3,7 +3,6 @@ worker gives the same answers, and a worker that dies is a transient failure."""
 
 from __future__ import annotations
 
-import base64
 import os
 import signal
 import threading
@@ -14,7 +13,7 @@ import pytest
 from qiskit import QuantumCircuit
 from qiskit.circuit.library import quantum_volume
 
-from qiskit_operator.circuits.serialization import canonical_qpy
+from qiskit_operator.circuits.work import validated_work
 from qiskit_operator.errors import TransientError
 from qiskit_operator.events import payloads, types
 from qiskit_operator.events.envelope import Envelope
@@ -35,28 +34,8 @@ def bell() -> QuantumCircuit:
 
 
 def validated(circuit: QuantumCircuit, **execution: object) -> payloads.JobValidated:
-    qpy, digest = canonical_qpy(circuit)
-    summary = payloads.CircuitSummary(
-        hash=digest,
-        qubits=circuit.num_qubits,
-        clbits=circuit.num_clbits,
-        depth=circuit.depth(),
-        size=circuit.size(),
-        gate_types={},
-        two_qubit_gates=1,
-        parameters=[],
-    )
     request = payloads.ExecutionRequest(shots=2000, optimization_level=1, seed=42, **execution)  # type: ignore[arg-type]
-    return payloads.JobValidated(
-        job=REF,
-        circuit_qpy=base64.b64encode(qpy).decode(),
-        format="python",
-        metadata=summary,
-        backend="aer_simulator",
-        execution=request,
-        estimated_cost="$0.00",
-        validation_seconds=0.0,
-    )
+    return validated_work(circuit, request, REF)
 
 
 def test_a_retry_waits_until_its_not_before_time(tmp_path: Path) -> None:

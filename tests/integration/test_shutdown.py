@@ -3,7 +3,6 @@ gets SIGTERM with a request in flight. Also the compose file that runs the stack
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import os
 import signal
@@ -21,7 +20,7 @@ import requests
 import yaml
 from qiskit import QuantumCircuit
 
-from qiskit_operator.circuits.serialization import canonical_qpy
+from qiskit_operator.circuits.work import validated_work
 from qiskit_operator.events import payloads, types
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.events.http import to_binary
@@ -84,28 +83,10 @@ def bell_validated(not_before: float) -> Envelope:
     qc.h(0)
     qc.cx(0, 1)
     qc.measure([0, 1], [0, 1])
-    qpy, digest = canonical_qpy(qc)
-    work = payloads.JobValidated(
-        job=payloads.JobRef(namespace="default", name="bell", uid="u-1", generation=1),
-        circuit_qpy=base64.b64encode(qpy).decode(),
-        format="qasm2",
-        metadata=payloads.CircuitSummary(
-            hash=digest,
-            qubits=2,
-            clbits=2,
-            depth=3,
-            size=4,
-            gate_types={},
-            two_qubit_gates=1,
-            parameters=[],
-        ),
-        backend="aer_simulator",
-        execution=payloads.ExecutionRequest(
-            shots=1000, optimization_level=1, seed=7, attempt=2, not_before=not_before
-        ),
-        estimated_cost="$0.00",
-        validation_seconds=0.0,
+    request = payloads.ExecutionRequest(
+        shots=1000, optimization_level=1, seed=7, attempt=2, not_before=not_before
     )
+    work = validated_work(qc, request)
     return Envelope(type=types.JOB_VALIDATED, source="/tests", data=payloads.encode(work))
 
 
