@@ -34,6 +34,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import zipfile
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -60,6 +61,8 @@ class Payload:
     qiskit: bool = False
     aer: bool = False
     largest: tuple[tuple[str, int], ...] = ()
+    kube_import_seconds: float | None = None
+    kube_import_unzipped_seconds: float | None = None
     error: str | None = None
 
     @property
@@ -213,6 +216,49 @@ def time_to_ready(image: str, venv: Path, workdir: Path) -> float:
         log.close()
 
 
+IMPORT_KUBERNETES = (
+    "import time; t = time.perf_counter(); import kubernetes.client; "
+    "print(time.perf_counter() - t)"
+)
+
+
+def unzip_kubernetes(venv: Path) -> bool:
+    """Puts a zipped kubernetes package (Dockerfiles/zip_package.py) back as a directory
+    with ordinary bytecode, for the side-by-side import figure; False if not zipped."""
+    site = site_packages(venv)
+    archive = site / "kubernetes.zip"
+    if not archive.exists():
+        return False
+    with zipfile.ZipFile(archive) as zipped:
+        zipped.extractall(site)
+    for legacy in (site / "kubernetes").rglob("*.pyc"):
+        legacy.unlink()
+    archive.unlink()
+    (site / "kubernetes.pth").unlink()
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [str(python), "-m", "compileall", "-q", str(site / "kubernetes")],
+        capture_output=True, timeout=300, check=True,
+    )  # fmt: skip
+    return True
+
+
+def kube_import_seconds(python: Path, runs: int = 7) -> float | None:
+    """Median seconds of `import kubernetes.client` in a fresh python: what the first
+    Kubernetes API call of a process pays. None where kubernetes is not installed."""
+    seconds = []
+    for _ in range(runs):
+        done = subprocess.run(
+            [str(python), "-c", IMPORT_KUBERNETES],
+            env={"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"},
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            return None
+        seconds.append(float(done.stdout))
+    return sorted(seconds)[len(seconds) // 2]
+
+
 def _tail(workdir: Path) -> str:
     return (workdir / "serve.log").read_text(errors="replace")[-600:].replace("\n", " | ")
 
@@ -227,6 +273,9 @@ def payload_of(image: str) -> Payload:
             payload.install_seconds = time.perf_counter() - started
             measure(image, venv, payload)
             payload.ready_seconds = time_to_ready(image, venv, workdir)
+            payload.kube_import_seconds = kube_import_seconds(venv / "bin" / "python")
+            if unzip_kubernetes(venv):
+                payload.kube_import_unzipped_seconds = kube_import_seconds(venv / "bin" / "python")
         except subprocess.CalledProcessError as error:
             payload.error = f"pip failed: {(error.stderr or '').strip()[-300:]}"
         except (RuntimeError, OSError, ValueError) as error:
@@ -274,6 +323,14 @@ def report(payloads: list[Payload]) -> None:
         if not p.error:
             biggest = ", ".join(f"{name} {megabytes(size)}" for name, size in p.largest)
             print(f"largest in {p.image}: {biggest}")
+    for p in payloads:
+        if p.kube_import_seconds is not None:
+            unzipped = p.kube_import_unzipped_seconds
+            print(
+                f"import kubernetes.client in the {p.image} venv, median of 7 fresh processes "
+                f"(what its first API call pays): {p.kube_import_seconds:.3f} s as built"
+                + (f", {unzipped:.3f} s with the package unzipped" if unzipped else "")
+            )
 
 
 def main() -> int:
