@@ -217,8 +217,7 @@ def time_to_ready(image: str, venv: Path, workdir: Path) -> float:
 
 
 IMPORT_KUBERNETES = (
-    "import time; t = time.perf_counter(); import kubernetes.client; "
-    "print(time.perf_counter() - t)"
+    "import time; t = time.perf_counter(); import kubernetes.client; print(time.perf_counter() - t)"
 )
 
 
