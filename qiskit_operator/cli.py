@@ -196,12 +196,27 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     # Deployment's default terminationGracePeriodSeconds (30 s) and of docker-compose.yml's
     # stop_grace_period (30 s); under Knative the queue-proxy has drained before SIGTERM.
     graceful = int(os.environ.get("QOP_GRACEFUL_TIMEOUT_SECONDS", 25))
+    tls = _tls_options(settings)
     app = functions_framework.create_app(target=args.function, source=str(source))  # type: ignore[no-untyped-call]
     server = create_server(  # type: ignore[no-untyped-call]
-        app, debug=False, threads=threads, workers=workers, graceful_timeout=graceful
+        app, debug=False, threads=threads, workers=workers, graceful_timeout=graceful, **tls
     )
     server.run(args.host, port)
     return 0
+
+
+def _tls_options(settings: Settings) -> dict[str, str]:
+    """gunicorn's certfile and keyfile, from TLS_CERT_FILE and TLS_KEY_FILE (both or neither):
+    HTTPS for what an API server calls, such as validate's /admission webhook."""
+    cert, key = settings.tls_cert_file, settings.tls_key_file
+    if cert is None and key is None:
+        return {}
+    if cert is None or key is None:
+        raise UserError("set both TLS_CERT_FILE and TLS_KEY_FILE to serve HTTPS, or neither")
+    for path in (cert, key):
+        if not path.is_file():
+            raise UserError(f"{path} (TLS_CERT_FILE or TLS_KEY_FILE) is not a readable file")
+    return {"certfile": str(cert), "keyfile": str(key)}
 
 
 def _exec(args: argparse.Namespace, settings: Settings) -> int:

@@ -72,6 +72,17 @@ class Settings:
     """Where the functions' entry points are (QOP_FUNCTIONS_DIR)."""
     log_level: str = "INFO"
     """LOG_LEVEL."""
+    log_format: str = "json"
+    """LOG_FORMAT: json (one object a line, for a cluster's log pipeline) or text."""
+    enable_webhooks: bool = False
+    """ENABLE_WEBHOOKS: validate also serves POST /admission (AdmissionReview v1)."""
+    metrics_addr: str = ""
+    """METRICS_ADDR: host:port of a separate Prometheus /metrics listener; empty
+    serves /metrics on the function's own port; 0 turns metrics off."""
+    tls_cert_file: Path | None = None
+    """TLS_CERT_FILE: serve HTTPS with this certificate chain (PEM); with TLS_KEY_FILE."""
+    tls_key_file: Path | None = None
+    """TLS_KEY_FILE: the private key (PEM) of TLS_CERT_FILE."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -114,7 +125,16 @@ class Settings:
             knative_dir=Path(env.get("QOP_KNATIVE_DIR", _REPO / "knative")),
             functions_dir=Path(env.get("QOP_FUNCTIONS_DIR", _REPO / "functions")),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            log_format=env.get("LOG_FORMAT", "json").lower(),
+            enable_webhooks=_flag(env.get("ENABLE_WEBHOOKS")),
+            metrics_addr=env.get("METRICS_ADDR", "").strip(),
+            tls_cert_file=_path(env.get("TLS_CERT_FILE")),
+            tls_key_file=_path(env.get("TLS_KEY_FILE")),
         )
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value and value.strip() else None
 
 
 def _flag(value: str | None) -> bool:
