@@ -8,6 +8,8 @@ Pydantic emits JSON Schema (draft 2020-12); kube-apiserver accepts only a
 are inlined, `X | None` becomes plain X (an optional field is omitted, never
 null), numeric `exclusiveMinimum` takes the v3.0 boolean form, and anything
 without a structural equivalent raises instead of being dropped quietly.
+A model's cross-field rules (models/rules.py) arrive as
+`x-kubernetes-validations` and stay beside the fields they constrain.
 """
 
 from __future__ import annotations
@@ -83,8 +85,10 @@ _KEYWORD_ORDER = (
     "minLength", "maxLength", "pattern", "minItems", "maxItems",
     "required", "properties", "items", "additionalProperties",
     "x-kubernetes-list-type", "x-kubernetes-list-map-keys",
-    "x-kubernetes-preserve-unknown-fields",
+    "x-kubernetes-preserve-unknown-fields", "x-kubernetes-validations",
 )  # fmt: skip
+# A validation rule's keys, in the order they are written out (pydantic sorts them).
+_RULE_KEYS = ("rule", "message", "reason", "fieldPath")
 _NULL = {"type": "null"}
 _PRESERVE = "x-kubernetes-preserve-unknown-fields"
 
@@ -190,6 +194,8 @@ def _structural(
                 out[_PRESERVE] = True
             elif value is not False:  # false is refused by kube-apiserver; pruning does its job
                 out[key] = _structural(value, defs, f"{where}{{}}", refs)
+        elif key == "x-kubernetes-validations":
+            out[key] = [_validation_rule(rule, where) for rule in value]
         elif key in _KEYWORD_ORDER:
             out[key] = value
         else:
@@ -204,6 +210,15 @@ def _structural(
     if "type" not in out:
         out[_PRESERVE] = True  # typed Any: keep whatever the writer put there
     return {key: out[key] for key in _KEYWORD_ORDER if key in out}
+
+
+def _validation_rule(rule: JSONSchema, where: str) -> JSONSchema:
+    """A model's CEL rule (models/rules.py), checked for what the API server requires."""
+    if not rule.get("rule") or not rule.get("message") or set(rule) - set(_RULE_KEYS):
+        raise ValueError(
+            f"{where}: a validation rule needs a rule and a message, and only {_RULE_KEYS}"
+        )
+    return {key: rule[key] for key in _RULE_KEYS if key in rule}
 
 
 def _resolve(ref: str, defs: JSONSchema) -> JSONSchema:

@@ -7,11 +7,12 @@ users of Qiskit Runtime expect.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from qiskit_operator.models.base import ResourceModel
+from qiskit_operator.models.rules import Rule
 
 BackendType = Literal["local_simulator", "ibm_quantum", "ibm_simulator", "aws_braket"]
 AerMethod = Literal[
@@ -74,13 +75,30 @@ class CircuitSpec(ResourceModel):
         None, description="Python only: the variable that holds the circuit to run."
     )
 
-    @model_validator(mode="after")
-    def _source_has_its_field(self) -> CircuitSpec:
-        needed = {"inline": self.code, "configmap": self.config_map_ref, "url": self.url}
-        if self.source in needed and needed[self.source] is None:
-            field = {"inline": "code", "configmap": "configMapRef", "url": "url"}[self.source]
-            raise ValueError(f"circuit.source is {self.source}, so circuit.{field} is required")
-        return self
+    rules: ClassVar[tuple[Rule[CircuitSpec], ...]] = (
+        Rule(
+            lambda c: c.source != "inline" or c.code is not None,
+            # source defaults to inline, so an absent source asks for code too.
+            cel="has(self.code) || (has(self.source) && self.source != 'inline')",
+            message="circuit.source is inline, so circuit.code is required",
+            reason="FieldValueRequired",
+            field="code",
+        ),
+        Rule(
+            lambda c: c.source != "configmap" or c.config_map_ref is not None,
+            cel="!has(self.source) || self.source != 'configmap' || has(self.configMapRef)",
+            message="circuit.source is configmap, so circuit.configMapRef is required",
+            reason="FieldValueRequired",
+            field="configMapRef",
+        ),
+        Rule(
+            lambda c: c.source != "url" or c.url is not None,
+            cel="!has(self.source) || self.source != 'url' || has(self.url)",
+            message="circuit.source is url, so circuit.url is required",
+            reason="FieldValueRequired",
+            field="url",
+        ),
+    )
 
 
 class ExecutionSpec(ResourceModel):
@@ -105,6 +123,36 @@ class ExecutionSpec(ResourceModel):
     )
     precision: float | None = Field(None, gt=0, description="Estimator target precision.")
     disable_fallback: bool | None = None
+
+    # The same words as the pipeline's checks of the execution spec (validating.py).
+    rules: ClassVar[tuple[Rule[ExecutionSpec], ...]] = (
+        Rule(
+            lambda e: not e.observables or e.primitive == "estimator",
+            cel="!has(self.observables) || size(self.observables) == 0 "
+            "|| (has(self.primitive) && self.primitive == 'estimator')",
+            message="execution.observables are for the estimator; set "
+            "execution.primitive: estimator or remove them",
+            reason="FieldValueForbidden",
+            field="observables",
+        ),
+        Rule(
+            lambda e: e.primitive != "estimator" or bool(e.observables),
+            cel="!has(self.primitive) || self.primitive != 'estimator' "
+            "|| (has(self.observables) && size(self.observables) > 0)",
+            message="execution.primitive is estimator, so execution.observables is "
+            "required (e.g. [ZZ, XX])",
+            reason="FieldValueRequired",
+            field="observables",
+        ),
+        Rule(
+            lambda e: len({len(row) for row in e.parameter_values or []}) <= 1,
+            cel="self.all(row, size(row) == size(self[0]))",
+            message="every row of execution.parameterValues needs the same number of "
+            "values: one per parameter of the circuit, in its parameter order",
+            field="parameterValues",
+            on_field=True,
+        ),
+    )
 
 
 class BudgetSpec(ResourceModel):

@@ -11,6 +11,7 @@ import yaml
 
 from qiskit_operator.crds import FILENAME, crd_for_qiskitjob, write_crds
 from tests.conftest import EXAMPLES, ROOT
+from tests.rule_violations import VIOLATIONS, Violation
 
 COMMITTED = ROOT / "crds" / FILENAME
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.yaml"))
@@ -154,3 +155,34 @@ def test_manifest_outside_the_model_bounds_is_refused(
     manifest["spec"]["execution"].update(execution)
     errors = list(_draft4_validator(_schema()).iter_errors(manifest))
     assert [list(error.path)[-1] for error in errors] == [field]
+
+
+def _rules_in_the_crd() -> dict[str, tuple[str, dict[str, Any]]]:
+    """Each x-kubernetes-validations entry by its message, with where it sits."""
+    found: dict[str, tuple[str, dict[str, Any]]] = {}
+    for where, node in _nodes(_schema()):
+        for rule in node.get("x-kubernetes-validations", []):
+            assert rule["message"] not in found, f"two rules say {rule['message']!r}"
+            found[rule["message"]] = (where, rule)
+    return found
+
+
+@pytest.mark.parametrize("violation", VIOLATIONS, ids=[v.name for v in VIOLATIONS])
+def test_each_rule_sits_beside_its_model_with_the_models_message(violation: Violation) -> None:
+    rule = violation.rule()
+    where, written = _rules_in_the_crd()[rule.message]
+    section = next(iter(violation.sections))
+    expected_where = f".spec.{section}" + (f".{rule.field}" if rule.on_field else "")
+    assert where == expected_where
+    assert written["rule"] == rule.cel
+    assert written["reason"] == rule.reason
+
+
+def test_every_rule_in_the_crd_names_a_field_of_its_own_node() -> None:
+    nodes = dict(_nodes(_schema()))
+    rules = _rules_in_the_crd()
+    assert len(rules) >= 6
+    for where, rule in rules.values():
+        assert list(rule)[:2] == ["rule", "message"]
+        if "fieldPath" in rule:
+            assert rule["fieldPath"].removeprefix(".") in nodes[where]["properties"], where

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pydantic
 import pytest
 
+from qiskit_operator.events.apiserver import describe_validation_error
 from qiskit_operator.models import QiskitJob
 from qiskit_operator.models.phases import Phase, may_move
 from tests.conftest import example
+from tests.rule_violations import VIOLATIONS, Violation, every_rule
 
 
 def test_example_job_round_trips_with_camel_case_names() -> None:
@@ -69,3 +71,42 @@ def test_phases_never_move_backwards_or_out_of_a_final_phase() -> None:
     assert not may_move(Phase.COMPLETED, Phase.FAILED)
     assert not may_move(Phase.FAILED, Phase.COMPLETED)
     assert may_move(Phase.RUNNING, Phase.RETRYING)
+
+
+@pytest.mark.parametrize("violation", VIOLATIONS, ids=[v.name for v in VIOLATIONS])
+def test_a_manifest_breaking_a_rule_is_refused_with_the_rules_own_message(
+    violation: Violation,
+) -> None:
+    with pytest.raises(pydantic.ValidationError) as raised:
+        QiskitJob.model_validate(violation.manifest())
+    section = next(iter(violation.sections))
+    # The words the pipeline writes into status: the section, then the CRD's message.
+    assert describe_validation_error(raised.value) == (
+        f"invalid QiskitJob: spec.{section}: {violation.rule().message}"
+    )
+
+
+def test_every_rule_of_the_models_has_a_manifest_that_breaks_it() -> None:
+    rules = every_rule()
+    assert len(rules) >= 6
+    assert {id(rule) for rule in rules} == {id(v.rule()) for v in VIOLATIONS}
+
+
+def test_a_manifest_breaking_two_rules_hears_of_both() -> None:
+    manifest = example("bell.yaml")
+    manifest["spec"]["execution"] = {"observables": ["ZZ"], "parameterValues": [[1.0], []]}
+    with pytest.raises(pydantic.ValidationError) as raised:
+        QiskitJob.model_validate(manifest)
+    assert "are for the estimator" in str(raised.value)
+    assert "every row of execution.parameterValues" in str(raised.value)
+
+
+def test_an_estimator_job_with_observables_and_an_even_sweep_is_accepted() -> None:
+    manifest = example("bell.yaml")
+    manifest["spec"]["execution"] = {
+        "primitive": "estimator",
+        "observables": ["ZZ"],
+        "parameterValues": [[0.1, 0.2], [0.3, 0.4]],
+    }
+    job = QiskitJob.model_validate(manifest)
+    assert job.spec.execution.parameter_values == [[0.1, 0.2], [0.3, 0.4]]

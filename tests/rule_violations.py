@@ -1,0 +1,64 @@
+"""One manifest breaking each cross-field rule of the models (models/rules.py).
+
+Shared by the unit tests (pydantic refuses it with the rule's message; the CRD
+carries the rule with that message) and the e2e tests (the API server's CEL
+refuses it with the same words).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from qiskit_operator.models.base import ResourceModel
+from qiskit_operator.models.rules import Rule
+from tests.conftest import example
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    name: str
+    sections: dict[str, dict[str, Any]]
+    """spec sections of bell.yaml replaced by these."""
+    words: str
+    """Words only the broken rule's message has."""
+
+    def manifest(self) -> dict[str, Any]:
+        manifest = copy.deepcopy(example("bell.yaml"))
+        manifest["metadata"]["name"] = f"breaks-{self.name}"
+        manifest["spec"].update(copy.deepcopy(self.sections))
+        return manifest
+
+    def rule(self) -> Rule[Any]:
+        matching = [rule for rule in every_rule() if self.words in rule.message]
+        assert len(matching) == 1, f"{self.words!r} names {len(matching)} rules"
+        return matching[0]
+
+
+VIOLATIONS = (
+    Violation("inline-without-code", {"circuit": {"source": "inline"}}, "circuit.code is"),
+    Violation("no-source-no-code", {"circuit": {"format": "qasm2"}}, "circuit.code is"),
+    Violation("configmap-without-ref", {"circuit": {"source": "configmap"}}, "configMapRef is"),
+    Violation("url-without-url", {"circuit": {"source": "url"}}, "circuit.url is"),
+    Violation("observables-with-sampler", {"execution": {"observables": ["ZZ"]}}, "are for the"),
+    Violation(
+        "estimator-without-observables", {"execution": {"primitive": "estimator"}}, "is estimator"
+    ),
+    Violation(
+        "ragged-parameter-values",
+        {"execution": {"parameterValues": [[0.1], [0.2, 0.3]]}},
+        "every row of execution.parameterValues",
+    ),
+)
+
+
+def every_rule() -> list[Rule[Any]]:
+    """The rules of every model there is."""
+    models: list[type[ResourceModel]] = []
+    pending = [ResourceModel]
+    while pending:
+        model = pending.pop()
+        models.append(model)
+        pending.extend(model.__subclasses__())
+    return [rule for model in models for rule in model.__dict__.get("rules", ())]
