@@ -12,6 +12,12 @@ checked). Knative's admission webhooks do not run here: what only they check
 (feature flags such as the PVC one, containerConcurrency >= 0, timeoutSeconds
 under max-revision-timeout-seconds, probe ports, that referenced Services and
 Brokers resolve) is not checked by these tests.
+
+knative/webhook/ (the opt-in admission webhook) needs no Knative: its
+Deployment, Service, PodDisruptionBudget and ValidatingWebhookConfiguration are
+checked the same way. Its Issuer and Certificate are cert-manager's kinds, whose
+CRDs the test API server does not have, so those two are checked by name only
+(that the names the other objects use match them).
 """
 
 from __future__ import annotations
@@ -61,7 +67,7 @@ def knative_cluster(cluster: DevCluster) -> Iterator[DevCluster]:
     cluster.kubectl("delete", "--ignore-not-found", "--wait=false", "-f", crds)
 
 
-def dry_run(cluster: DevCluster, *source: str) -> Any:
+def dry_run(cluster: DevCluster, *source: str, stdin: str | None = None) -> Any:
     result = cluster.kubectl(
         "apply",
         "--dry-run=server",
@@ -69,6 +75,7 @@ def dry_run(cluster: DevCluster, *source: str) -> Any:
         "-o",
         "json",
         *source,
+        stdin=stdin,
         check=False,
     )
     assert result.returncode == 0, f"the API server refused {' '.join(source)}: {result.stderr}"
@@ -198,3 +205,91 @@ def test_every_dead_letter_goes_to_reconciles_dead_letter_endpoint(
     assert len(sinks) == 5
     for sink in sinks:
         assert (sink["ref"]["name"], sink["uri"]) == ("qiskit-reconcile", "/dead-letter")
+
+
+WEBHOOK = KNATIVE / "webhook"
+CERT_MANAGER = "cert-manager.io/v1"
+
+
+def webhook_objects(cluster: DevCluster) -> dict[tuple[str, str], dict[str, Any]]:
+    """knative/webhook/ as kustomize builds it, by (kind, name)."""
+    built = cluster.kubectl("kustomize", str(WEBHOOK)).stdout
+    return {(o["kind"], o["metadata"]["name"]): o for o in yaml.safe_load_all(built) if o}
+
+
+def test_the_webhook_manifests_pass_the_api_servers_validation(cluster: DevCluster) -> None:
+    objects = webhook_objects(cluster)
+    checkable = [o for o in objects.values() if o["apiVersion"] != CERT_MANAGER]
+    answer = dry_run(cluster, "-f", "-", stdin=yaml.safe_dump_all(checkable))
+    stored = {(o["kind"], o["metadata"]["name"]): o for o in items(answer)}
+    assert set(stored) == {
+        ("Deployment", "qiskit-admission"),
+        ("Service", "qiskit-admission"),
+        ("PodDisruptionBudget", "qiskit-admission"),
+        ("ValidatingWebhookConfiguration", "qiskit-admission"),
+    }
+    assert set(objects) - set(stored) == {
+        ("Issuer", "qiskit-admission"),
+        ("Certificate", "qiskit-admission"),
+    }
+
+    (hook,) = stored[("ValidatingWebhookConfiguration", "qiskit-admission")]["webhooks"]
+    (rule,) = hook["rules"]
+    # qiskitjobs only: reconcile's writes to qiskitjobs/status never reach the webhook.
+    assert (rule["apiGroups"], rule["resources"]) == (["quantum.io"], ["qiskitjobs"])
+    assert rule["operations"] == ["CREATE", "UPDATE"]
+    assert hook["admissionReviewVersions"] == ["v1"]
+    assert (hook["sideEffects"], hook["failurePolicy"], hook["timeoutSeconds"]) == (
+        "None",
+        "Ignore",
+        5,
+    )
+    # The API server compiled the CEL: an update that leaves the spec alone is not sent.
+    assert [c["name"] for c in hook["matchConditions"]] == ["creates-and-spec-changes"]
+    assert hook["namespaceSelector"]["matchExpressions"] == [
+        {"key": "quantum.io/admission", "operator": "NotIn", "values": ["disabled"]}
+    ]
+
+    deployment = stored[("Deployment", "qiskit-admission")]["spec"]
+    (container,) = deployment["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert deployment["replicas"] == 2
+    assert env["ENABLE_WEBHOOKS"] == "true"
+    assert env["TLS_CERT_FILE"].startswith(container["volumeMounts"][0]["mountPath"] + "/")
+    assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    assert container["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
+    validate = validate_service()["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == validate["image"]
+    assert container["securityContext"] == validate["securityContext"]
+
+
+def test_the_webhook_objects_name_each_other_rightly(cluster: DevCluster) -> None:
+    objects = webhook_objects(cluster)
+    configuration = objects[("ValidatingWebhookConfiguration", "qiskit-admission")]
+    (hook,) = configuration["webhooks"]
+    target = hook["clientConfig"]["service"]
+    service = objects[("Service", target["name"])]
+    assert (service["metadata"]["namespace"], target["path"]) == (target["namespace"], "/admission")
+    (port,) = [p for p in service["spec"]["ports"] if p["port"] == target["port"]]
+    pod = objects[("Deployment", "qiskit-admission")]["spec"]["template"]
+    assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    (container,) = pod["spec"]["containers"]
+    assert port["targetPort"] in {p["name"] for p in container["ports"]}
+
+    namespace, name = configuration["metadata"]["annotations"][
+        "cert-manager.io/inject-ca-from"
+    ].split("/")
+    certificate = objects[("Certificate", name)]
+    assert certificate["metadata"]["namespace"] == namespace
+    assert f"{target['name']}.{target['namespace']}.svc" in certificate["spec"]["dnsNames"]
+    assert ("Issuer", certificate["spec"]["issuerRef"]["name"]) in objects
+    secrets = {v["secret"]["secretName"] for v in pod["spec"]["volumes"] if "secret" in v}
+    assert secrets == {certificate["spec"]["secretName"]}
+
+
+def test_the_webhook_is_opt_in_and_not_in_the_main_kustomization(cluster: DevCluster) -> None:
+    main = yaml.safe_load((KNATIVE / "kustomization.yaml").read_text())
+    assert not [r for r in main["resources"] if r.startswith("webhook")]
+    built = cluster.kubectl("kustomize", str(KNATIVE)).stdout
+    kinds = {o["kind"] for o in yaml.safe_load_all(built) if o}
+    assert "ValidatingWebhookConfiguration" not in kinds
