@@ -197,12 +197,49 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     # stop_grace_period (30 s); under Knative the queue-proxy has drained before SIGTERM.
     graceful = int(os.environ.get("QOP_GRACEFUL_TIMEOUT_SECONDS", 25))
     tls = _tls_options(settings)
+    prometheus = _metrics_options(settings, args.host, port)  # before the function is loaded
     app = functions_framework.create_app(target=args.function, source=str(source))  # type: ignore[no-untyped-call]
     server = create_server(  # type: ignore[no-untyped-call]
-        app, debug=False, threads=threads, workers=workers, graceful_timeout=graceful, **tls
+        app,
+        debug=False,
+        threads=threads,
+        workers=workers,
+        graceful_timeout=graceful,
+        **tls,
+        **prometheus,
     )
     server.run(args.host, port)
     return 0
+
+
+def _metrics_options(settings: Settings, host: str, port: int) -> dict[str, object]:
+    """gunicorn settings for /metrics: every worker's counts, added up at each scrape.
+
+    prometheus-client picks its multiprocess mode when first imported, so the
+    directory is set here, before the function's module imports it: a fresh one per
+    start, so no earlier run or other server mixes in. A separate METRICS_ADDR is one
+    more gunicorn listener served by the same workers: nothing of its own runs in the
+    master, which forks a new worker whenever one dies (a thread there could hold a
+    lock across that fork), and it drains and stops with the function's port.
+    """
+    import tempfile
+
+    directory = tempfile.mkdtemp(prefix="qop-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    from qiskit_operator import metrics
+
+    options: dict[str, object] = {**metrics.gunicorn_hooks(directory)}
+    address = metrics.MetricsAddress.parse(settings.metrics_addr)
+    if address.port is not None:
+        if address.port == port:
+            raise UserError(
+                f"METRICS_ADDR names the function's own port {port}; leave it empty to serve "
+                "/metrics there, or give another port"
+            )
+        listener = address.host or host
+        listener = f"[{listener}]" if ":" in listener else listener
+        options["bind"] = [f"{host}:{port}", f"{listener}:{address.port}"]
+    return options
 
 
 def _tls_options(settings: Settings) -> dict[str, str]:

@@ -13,6 +13,7 @@ import time
 from importlib.metadata import version
 from typing import Any
 
+from qiskit_operator import metrics
 from qiskit_operator.circuits.serialization import from_qpy
 from qiskit_operator.errors import TransientError, UserError
 from qiskit_operator.events import payloads, types
@@ -68,6 +69,8 @@ class Executor:
                 kind="transient",
                 work=work,
             )
+        outcome_label = "completed" if isinstance(outcome, payloads.JobCompleted) else "failed"
+        metrics.JOBS.labels("execute", outcome_label).inc()
         return event.reply(payloads.TYPE_OF[type(outcome)], SOURCE, payloads.encode(outcome))
 
     def execute(self, work: payloads.JobValidated) -> payloads.JobCompleted:
@@ -90,10 +93,11 @@ class Executor:
             precision=request.precision,
             noise_model=request.noise_model,
         )
-        if request.max_execution_seconds is not None:
-            result = self.isolated.run(workload, request.max_execution_seconds)
-        else:
-            result = self.runner.run(workload)
+        with metrics.EXECUTION_SECONDS.labels(workload.primitive).time():
+            if request.max_execution_seconds is not None:
+                result = self.isolated.run(workload, request.max_execution_seconds)
+            else:
+                result = self.runner.run(workload)
         location = self._store(work, result)
         return summarise(work, result, location)
 

@@ -16,15 +16,17 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 
+from qiskit_operator import metrics
 from qiskit_operator.errors import UserError
 from qiskit_operator.events import payloads, types
 from qiskit_operator.events.apiserver import job_ref_from_raw
 from qiskit_operator.events.envelope import Envelope
-from qiskit_operator.models import JobStatus
+from qiskit_operator.events.payloads import JobRef
+from qiskit_operator.models import JobStatus, Phase
 from qiskit_operator.results import ResultStore
 from qiskit_operator.routing.deadletter import dead_letter
 from qiskit_operator.status import transitions
-from qiskit_operator.status.writer import StatusWriter
+from qiskit_operator.status.writer import Decide, StatusWriter
 
 SOURCE = "/qiskit-operator/reconcile"
 MAX_BACKOFF_SECONDS = 30.0
@@ -71,7 +73,7 @@ class Reconciler:
         if isinstance(payload, payloads.JobCompleted):
             payload = self._publish_result(payload)
         now = self.clock()
-        written = self.writer.update(payload.job, lambda s: _apply(s, payload, now))
+        written = self._update(payload.job, lambda s: _apply(s, payload, now))
         if written is None:
             log.debug("event %s (%s) changed nothing for %s", event.id, event.type, payload.job.key)
             return None
@@ -102,7 +104,7 @@ class Reconciler:
         if ref is None:
             return
         now = self.clock()
-        if self.writer.update(ref, lambda s: transitions.seen(s, ref.generation, now)):
+        if self._update(ref, lambda s: transitions.seen(s, ref.generation, now)):
             self.writer.record_event(
                 ref, "Normal", "Validating", f"Validating generation {ref.generation}"
             )
@@ -116,9 +118,7 @@ class Reconciler:
                 kind="user",
                 message=f"{failure.message} (gave up after {attempt - 1} retries)",
             )
-            written = self.writer.update(
-                failure.job, lambda s: transitions.failed(s, given_up, now)
-            )
+            written = self._update(failure.job, lambda s: transitions.failed(s, given_up, now))
             if written is None:
                 return None
             self._record(given_up, written)
@@ -128,7 +128,7 @@ class Reconciler:
             return event.reply(types.JOB_FINISHED, SOURCE, payloads.encode(finished))
         wait = backoff(attempt)
         next_at = now + timedelta(seconds=wait)
-        written = self.writer.update(
+        written = self._update(
             failure.job, lambda s: transitions.retrying(s, failure, now, next_at)
         )
         if written is None:
@@ -141,6 +141,23 @@ class Reconciler:
             ),
         )
         return event.reply(types.JOB_VALIDATED, SOURCE, payloads.encode(again))
+
+    def _update(self, ref: JobRef, decide: Decide) -> JobStatus | None:
+        """`writer.update`, counting the phase a write moves the job into."""
+        before: Phase | None = None
+
+        def deciding(current: JobStatus | None) -> JobStatus | None:
+            nonlocal before  # the phase the write replaces: the last try's, after conflicts
+            before = current.phase if current else None
+            return decide(current)
+
+        written = self.writer.update(ref, deciding)
+        if written is None or written.phase is None:
+            return written
+        # Each retry enters Retrying anew (the attempt in between ran), so each counts.
+        if written.phase != before or written.phase is Phase.RETRYING:
+            metrics.PHASE_TRANSITIONS.labels(written.phase.value).inc()
+        return written
 
     def _publish_result(self, completed: payloads.JobCompleted) -> payloads.JobCompleted:
         output = completed.output

@@ -1,8 +1,9 @@
 """The HTTP face every function shares: one CloudEvent in, at most one out.
 
 functions-framework's `cloud_event` signature cannot reply, so each function
-uses the `http` signature and this adapter: `GET /health`, `GET /ready`, and
-`POST` of a CloudEvent (binary or structured) answered in binary mode (Knative's
+uses the `http` signature and this adapter: `GET /health`, `GET /ready`,
+`GET /metrics` (Prometheus, where METRICS_ADDR says: `metrics`), and `POST` of
+a CloudEvent (binary or structured) answered in binary mode (Knative's
 reply contract). Bad requests get a 400 with a JSON error, never a traceback.
 """
 
@@ -15,10 +16,11 @@ from typing import Protocol
 
 import flask
 
-from qiskit_operator import __version__
+from qiskit_operator import __version__, metrics
 from qiskit_operator.errors import TransientError, UserError
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.events.http import NotACloudEventError, from_request, to_binary
+from qiskit_operator.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +46,18 @@ class FunctionEndpoint:
         handler: EventHandler,
         routes: Mapping[tuple[str, str], Callable[[flask.Request], flask.Response]] | None = None,
         event_routes: Mapping[str, Callable[[Envelope], Envelope | None]] | None = None,
+        metrics_addr: str | None = None,
     ) -> None:
         self.name = name
         self.handler = handler
         self.routes = dict(routes or {})
         # Other paths that take CloudEvents, e.g. reconcile's /dead-letter.
         self.event_routes = dict(event_routes or {})
+        # METRICS_ADDR, read here when the entry point does not pass it.
+        self.metrics = metrics.MetricsAddress.parse(
+            Settings.from_env().metrics_addr if metrics_addr is None else metrics_addr
+        )
+        metrics.expect(name)
 
     def close(self) -> None:
         """Release what the handler holds (the validate sandbox), if anything."""
@@ -58,6 +66,10 @@ class FunctionEndpoint:
             close()
 
     def __call__(self, request: flask.Request) -> flask.Response:
+        if self.metrics.is_listener(request.server):
+            return self.serve_metrics(request)  # METRICS_ADDR's own listener: nothing else
+        if request.method == "GET" and request.path == "/metrics" and self.metrics.on_function_port:
+            return self.serve_metrics(request)
         if request.method == "GET" and request.path == "/health":
             return _json(
                 200,
@@ -91,17 +103,31 @@ class FunctionEndpoint:
         try:
             event = from_request(dict(request.headers), request.get_data())
         except NotACloudEventError as error:
-            return _json(400, error=str(error))
+            return self._refuse(400, error=str(error))
+        metrics.EVENTS_RECEIVED.labels(self.name, metrics.event_type(event.type)).inc()
         try:
             reply = handle(event)
         except TransientError as error:
-            return _json(503, error=error.message)
+            return self._refuse(503, error=error.message)
         except UserError as error:
-            return _json(400, error=error.message, reason=error.reason)
+            return self._refuse(400, error=error.message, reason=error.reason)
         except Exception:
             log.exception("%s failed on event %s (%s)", self.name, event.id, event.type)
-            return _json(500, error=f"{self.name} failed on event {event.id}; see its log")
+            return self._refuse(500, error=f"{self.name} failed on event {event.id}; see its log")
         if reply is None:
             return flask.Response(status=202)
+        metrics.EVENTS_REPLIED.labels(self.name, metrics.event_type(reply.type)).inc()
         headers, body = to_binary(reply)
         return flask.Response(body, status=200, headers=headers)
+
+    def serve_metrics(self, request: flask.Request) -> flask.Response:
+        """`GET /metrics` for Prometheus; a listener of its own serves nothing else."""
+        if request.method != "GET" or request.path != "/metrics":
+            return _json(404, error=f"{request.method} {request.path} is not served; GET /metrics")
+        body, content_type = metrics.exposition(request.headers.get("Accept"))
+        return flask.Response(body, status=200, content_type=content_type)
+
+    def _refuse(self, code: int, **body: object) -> flask.Response:
+        """An event answered with an error, counted by its status code."""
+        metrics.EVENT_ERRORS.labels(self.name, str(code)).inc()
+        return _json(code, **body)

@@ -13,7 +13,9 @@ import logging
 import secrets
 import time
 
+from qiskit_operator import metrics
 from qiskit_operator.circuits.backends import is_aer
+from qiskit_operator.circuits.formats import detect_format
 from qiskit_operator.circuits.loading import load_source
 from qiskit_operator.circuits.report import CircuitReport, check_circuit
 from qiskit_operator.circuits.sandbox import SandboxPool
@@ -65,16 +67,18 @@ class Validator:
                 f"the circuit source is {size} bytes; the limit is {self.limits.max_source_bytes}",
                 reason="SourceTooLarge",
             )
-        loaded = load_source(code, fmt, self.sandbox, variable, self.limits.max_qubits)
-        return check_circuit(
-            loaded,
-            backend=backend,
-            method=method,
-            optimization_level=optimization_level,
-            shots=shots,
-            limits=self.limits,
-            noise_model=noise_model,
-        )
+        fmt = fmt or detect_format(code)
+        with metrics.VALIDATION_SECONDS.labels(fmt).time():
+            loaded = load_source(code, fmt, self.sandbox, variable, self.limits.max_qubits)
+            return check_circuit(
+                loaded,
+                backend=backend,
+                method=method,
+                optimization_level=optimization_level,
+                shots=shots,
+                limits=self.limits,
+                noise_model=noise_model,
+            )
 
     def handle(self, event: Envelope) -> Envelope | None:
         if event.type not in (types.APISERVER_ADD, types.APISERVER_UPDATE):
@@ -98,6 +102,8 @@ class Validator:
                 job=job_ref(job), reason=error.reason, message=error.message, line=error.line
             )
             return _rejected(event, rejected)
+        metrics.JOBS.labels("validate", "validated").inc()
+        metrics.circuit_validated(validated.metadata.qubits, validated.metadata.depth)
         return event.reply(types.JOB_VALIDATED, SOURCE, payloads.encode(validated))
 
     def validate(self, job: QiskitJob) -> payloads.JobValidated:
@@ -209,4 +215,5 @@ def _check_backend(job: QiskitJob) -> None:
 
 
 def _rejected(event: Envelope, payload: payloads.JobRejected) -> Envelope:
+    metrics.JOBS.labels("validate", "rejected").inc()
     return event.reply(types.JOB_REJECTED, SOURCE, payloads.encode(payload))

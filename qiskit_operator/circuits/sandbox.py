@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import msgspec
 
+from qiskit_operator import metrics
 from qiskit_operator.circuits.zygote import READY, ChildLimits
 from qiskit_operator.errors import TransientError, UserError
 from qiskit_operator.framing import recv_frame, send_frame
@@ -170,6 +171,17 @@ class SandboxPool:
             return child
 
     def run(self, code: str, variable: str | None = None) -> ProgramResult:
+        """Run one program in a fresh child; UserError says why it gave no circuit."""
+        try:
+            return self._run(code, variable)
+        except UserError as error:
+            metrics.SANDBOX_FAILURES.labels(error.reason).inc()
+            raise
+        except TransientError:
+            metrics.SANDBOX_FAILURES.labels("Unavailable").inc()
+            raise
+
+    def _run(self, code: str, variable: str | None) -> ProgramResult:
         child = self._take()
         started = time.monotonic()
         try:

@@ -15,6 +15,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from qiskit_operator import metrics
 from qiskit_operator.events.payloads import JobRef
 from qiskit_operator.kube.client import KubeConnection
 from qiskit_operator.kube.errors import APIConflictError, APINotFoundError, translate
@@ -85,10 +86,12 @@ class KubeStatusWriter:
                 )
             except APIConflictError:
                 self.conflicts += 1
+                metrics.STATUS_CONFLICTS.inc()
                 continue  # someone wrote it since we read it: decide again
             except APINotFoundError:
                 return None
             self.patches += 1
+            metrics.STATUS_PATCHES.inc()
             return new
         raise APIConflictError(
             f"qiskitjob {ref.key} kept changing; gave up after {self._retries} tries", 409

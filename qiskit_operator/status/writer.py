@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from qiskit_operator import metrics
 from qiskit_operator.events.payloads import JobRef
 from qiskit_operator.models import JobStatus, QiskitJob
 
@@ -85,6 +86,7 @@ class MemoryStatusStore:
                 return None
             job = job.model_copy(update={"status": new})
             self._jobs[ref.key] = job
+        metrics.STATUS_PATCHES.inc()
         for listener in self._listeners:
             try:
                 listener(job)

@@ -1,0 +1,188 @@
+"""Each function's GET /metrics, read as curl or Prometheus would, after real work: the
+three functions as `qop serve` processes with two workers each, the Bell job routed
+between them over HTTP by knative/triggers.yaml, status written to a real kube-apiserver.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from qiskit_operator.events import types
+from qiskit_operator.events.apiserver import resource_event
+from qiskit_operator.local.devcluster import Binaries, ClusterError, DevCluster
+from qiskit_operator.routing.broker import LocalBroker
+from qiskit_operator.routing.delivery import HttpSubscriber, Subscriber
+from qiskit_operator.routing.routes import Routes
+from qiskit_operator.routing.triggers import load_triggers
+from tests.conftest import EXAMPLES, ROOT
+from tests.integration.test_shutdown import bell_validated, free_port, post_in_background, served
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+# Loopback only, and no proxy: what `curl http://127.0.0.1:PORT/metrics` does.
+_URLS = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def scrape(url: str) -> Samples:
+    with _URLS.open(url, timeout=10) as answer:
+        text = answer.read().decode()
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def status_of(url: str) -> int:
+    try:
+        with _URLS.open(url, timeout=10) as answer:
+            code: int = answer.status
+            return code
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def count(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
+    """A real kube-apiserver for reconcile to write status to: with two workers, an
+    in-memory store would be two stores."""
+    if shutil.which("go") is None:
+        if IN_CI:
+            pytest.fail("Go is needed to build the control plane, and CI must run these tests")
+        pytest.skip("Go is not installed: reconcile's status needs a real kube-apiserver")
+    try:
+        binaries = Binaries.build()
+    except ClusterError as error:
+        if IN_CI:
+            pytest.fail(str(error))
+        pytest.skip(str(error))
+    running = DevCluster(tmp_path_factory.mktemp("cluster"), binaries)
+    try:
+        running.start()
+        running.kubectl("apply", "-f", str(ROOT / "crds"))
+        running.kubectl("apply", "-f", str(ROOT / "knative" / "rbac.yaml"))
+        running.kubectl(
+            "wait", "--for=condition=Established", "crd/qiskitjobs.quantum.io", "--timeout=60s"
+        )
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.mark.timeout(240)
+def test_curl_of_each_functions_metrics_after_the_bell_pipeline_shows_the_job_counted(
+    cluster: DevCluster, tmp_path: Path
+) -> None:
+    kubeconfig = cluster.service_account_kubeconfig("qiskit-operator", "qiskit-reconcile")
+    with contextlib.ExitStack() as running:
+        bases = {
+            "validate": running.enter_context(served("validate", tmp_path, WORKERS="2"))[1],
+            "execute": running.enter_context(served("execute", tmp_path, WORKERS="2"))[1],
+            "reconcile": running.enter_context(
+                served(
+                    "reconcile",
+                    tmp_path,
+                    WORKERS="2",
+                    QOP_STATUS_WRITER="kubernetes",
+                    KUBECONFIG=str(kubeconfig),
+                )
+            )[1],
+        }
+        cluster.kubectl("apply", "-f", str(EXAMPLES / "bell.yaml"))
+        job = json.loads(cluster.kubectl("get", "qjob", "bell", "-o", "json").stdout)
+        subscribers: dict[str, Subscriber] = {
+            f"qiskit-{name}": HttpSubscriber(f"qiskit-{name}", f"{base}/")
+            for name, base in bases.items()
+        }
+        broker = LocalBroker(Routes(load_triggers(ROOT / "knative" / "triggers.yaml"), subscribers))
+        broker.publish(resource_event(job, types.APISERVER_ADD))  # what ApiServerSource sends
+        broker.run_until_idle()
+        assert broker.failures == []
+        job = json.loads(cluster.kubectl("get", "qjob", "bell", "-o", "json").stdout)
+        assert job["status"]["phase"] == "Completed"
+
+        validate = scrape(f"{bases['validate']}/metrics")
+        assert count(validate, "qop_jobs_total", function="validate", outcome="validated") == 1
+        assert count(validate, "qop_jobs_total", function="validate", outcome="rejected") == 0
+        assert count(validate, "qop_circuit_qubits_sum") == 2
+        assert count(validate, "qop_circuit_depth_sum") == 3
+        assert count(validate, "qop_validation_duration_seconds_count", format="python") == 1
+        received = {"function": "validate", "type": types.APISERVER_ADD}
+        assert count(validate, "qop_events_received_total", **received) == 1
+        replied = {"function": "validate", "type": types.JOB_VALIDATED}
+        assert count(validate, "qop_events_replied_total", **replied) == 1
+
+        execute = scrape(f"{bases['execute']}/metrics")
+        assert count(execute, "qop_jobs_total", function="execute", outcome="completed") == 1
+        assert count(execute, "qop_execution_duration_seconds_count", primitive="sampler") == 1
+        received = {"function": "execute", "type": types.JOB_VALIDATED}
+        assert count(execute, "qop_events_received_total", **received) == 1
+        replied = {"function": "execute", "type": types.JOB_COMPLETED}
+        assert count(execute, "qop_events_replied_total", **replied) == 1
+
+        reconcile = scrape(f"{bases['reconcile']}/metrics")
+        for phase in ("Validating", "Scheduled", "Completed"):
+            assert count(reconcile, "qop_job_phase_transitions_total", phase=phase) == 1, phase
+        assert count(reconcile, "qop_job_phase_transitions_total", phase="Failed") == 0
+        assert count(reconcile, "qop_status_patches_total") == 3
+        assert count(reconcile, "qop_status_conflicts_total") == 0
+        for event_type in (types.APISERVER_ADD, types.JOB_VALIDATED, types.JOB_COMPLETED):
+            received = {"function": "reconcile", "type": event_type}
+            assert count(reconcile, "qop_events_received_total", **received) == 1, event_type
+        replied = {"function": "reconcile", "type": types.JOB_FINISHED}
+        assert count(reconcile, "qop_events_replied_total", **replied) == 1
+        for samples in (validate, execute, reconcile):
+            errors = [v for (name, _), v in samples.items() if name == "qop_event_errors_total"]
+            assert sum(errors) == 0
+
+
+@pytest.mark.timeout(90)
+def test_a_scrape_adds_up_the_counts_of_every_worker(tmp_path: Path) -> None:
+    # One thread per worker: while one worker waits out the first event's backoff, the
+    # second event can only be taken by the other worker.
+    with served("execute", tmp_path, WORKERS="2", MAX_WORKERS="1") as (_, base):
+        first, _ = post_in_background(base, bell_validated(time.time() + 1.5))
+        time.sleep(0.3)
+        second, _ = post_in_background(base, bell_validated(time.time() + 1.2))
+        first.join(30)
+        second.join(30)
+        samples = scrape(f"{base}/metrics")
+    assert count(samples, "qop_jobs_total", function="execute", outcome="completed") == 2
+    received = {"function": "execute", "type": types.JOB_VALIDATED}
+    assert count(samples, "qop_events_received_total", **received) == 2
+
+
+@pytest.mark.timeout(60)
+def test_metrics_addr_serves_metrics_on_a_listener_of_its_own(tmp_path: Path) -> None:
+    port = free_port()
+    with served("reconcile", tmp_path, WORKERS="2", METRICS_ADDR=f"127.0.0.1:{port}") as (_, base):
+        assert requests.post(f"{base}/", data=b"not an event", timeout=10).status_code == 400
+        assert status_of(f"{base}/metrics") == 404
+        assert status_of(f"http://127.0.0.1:{port}/health") == 404
+        samples = scrape(f"http://127.0.0.1:{port}/metrics")
+    errors = {"function": "reconcile", "code": "400"}
+    assert count(samples, "qop_event_errors_total", **errors) == 1
+
+
+@pytest.mark.timeout(60)
+def test_metrics_addr_zero_serves_no_metrics(tmp_path: Path) -> None:
+    with served("reconcile", tmp_path, WORKERS="1", METRICS_ADDR="0") as (_, base):
+        assert status_of(f"{base}/metrics") == 404
+        assert status_of(f"{base}/health") == 200
