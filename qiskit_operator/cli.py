@@ -6,12 +6,12 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import logging
 import os
 import sys
 import threading
 from pathlib import Path
 
+from qiskit_operator import logs
 from qiskit_operator.errors import UserError
 from qiskit_operator.settings import Settings
 
@@ -20,13 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     settings = Settings.from_env()
-    logging.basicConfig(
-        level=getattr(logging, settings.log_level, logging.INFO),
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    # Third-party chatter (pass timings, request lines) is not what a user ran qop for.
-    for noisy in ("qiskit", "werkzeug"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
+    # JSON lines on stderr (text on a terminal unless LOG_FORMAT says), redacted; see
+    # docs/observability.md.
+    logs.configure(settings.log_level, settings.log_format)
     try:
         return int(args.command(args, settings))
     except UserError as error:
@@ -123,7 +119,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from qiskit_operator.local.display import PhasePrinter, summary
+    from qiskit_operator import tracing
+    from qiskit_operator.local.display import TRACE_ANNOTATION, PhasePrinter, summary
     from qiskit_operator.local.jobfile import load_job_manifest
     from qiskit_operator.local.pipeline import LocalPipeline
 
@@ -136,7 +133,12 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             printer.start(f"{meta.get('namespace', 'default')}/{meta['name']}")
         job = pipeline.run(manifest)
     if args.output == "json":
-        print(json.dumps(job.model_dump(by_alias=True, exclude_none=True, mode="json"), indent=2))
+        document = job.model_dump(by_alias=True, exclude_none=True, mode="json")
+        trace_id = tracing.trace_id_for(job.metadata.uid or "")
+        if trace_id:  # where to look for the job's spans and log lines
+            annotations = document["metadata"].setdefault("annotations", {})
+            annotations[TRACE_ANNOTATION] = trace_id
+        print(json.dumps(document, indent=2))
     else:
         print()
         print("\n".join(summary(job)))

@@ -16,7 +16,7 @@ from typing import Protocol
 
 import flask
 
-from qiskit_operator import __version__, metrics
+from qiskit_operator import __version__, metrics, tracing
 from qiskit_operator.errors import TransientError, UserError
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.events.http import NotACloudEventError, from_request, to_binary
@@ -104,21 +104,26 @@ class FunctionEndpoint:
             event = from_request(dict(request.headers), request.get_data())
         except NotACloudEventError as error:
             return self._refuse(400, error=str(error))
-        metrics.EVENTS_RECEIVED.labels(self.name, metrics.event_type(event.type)).inc()
-        try:
-            reply = handle(event)
-        except TransientError as error:
-            return self._refuse(503, error=error.message)
-        except UserError as error:
-            return self._refuse(400, error=error.message, reason=error.reason)
-        except Exception:
-            log.exception("%s failed on event %s (%s)", self.name, event.id, event.type)
-            return self._refuse(500, error=f"{self.name} failed on event {event.id}; see its log")
-        if reply is None:
-            return flask.Response(status=202)
-        metrics.EVENTS_REPLIED.labels(self.name, metrics.event_type(reply.type)).inc()
-        headers, body = to_binary(reply)
-        return flask.Response(body, status=200, headers=headers)
+        # Every line logged while handling it carries the job, event and trace ids; the
+        # reply carries the traceparent of the span handling it (tracing.py).
+        with tracing.handling(self.name, event) as scope:
+            metrics.EVENTS_RECEIVED.labels(self.name, metrics.event_type(event.type)).inc()
+            try:
+                reply = scope.run(handle)
+            except TransientError as error:
+                return self._refuse(503, error=error.message)
+            except UserError as error:
+                return self._refuse(400, error=error.message, reason=error.reason)
+            except Exception:
+                log.exception("%s failed on event %s (%s)", self.name, event.id, event.type)
+                return self._refuse(
+                    500, error=f"{self.name} failed on event {event.id}; see its log"
+                )
+            if reply is None:
+                return flask.Response(status=202)
+            metrics.EVENTS_REPLIED.labels(self.name, metrics.event_type(reply.type)).inc()
+            headers, body = to_binary(reply)
+            return flask.Response(body, status=200, headers=headers)
 
     def serve_metrics(self, request: flask.Request) -> flask.Response:
         """`GET /metrics` for Prometheus; a listener of its own serves nothing else."""

@@ -6,8 +6,11 @@ from __future__ import annotations
 import time
 from typing import TextIO
 
+from qiskit_operator import tracing
 from qiskit_operator.models import QiskitJob
 
+TRACE_ANNOTATION = "quantum.io/trace-id"
+"""Where `qop run --output json` puts the job's trace id (`tracing.trace_id_for`)."""
 _BAR = 40
 _TOP = 16
 
@@ -73,6 +76,9 @@ def summary(job: QiskitJob) -> list[str]:
     lines = [f"{job.key}: {status.phase.value if status.phase else 'Unknown'}"]
     if status.message:
         lines.append(f"  message:   {status.message}")
+    trace_id = tracing.trace_id_for(job.metadata.uid or "")
+    if trace_id:
+        lines.append(f"  trace:     {trace_id}")
     meta = status.circuit_metadata
     if meta:
         lines.append(

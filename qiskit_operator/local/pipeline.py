@@ -19,10 +19,11 @@ from typing import Any
 import requests
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from qiskit_operator import wiring
+from qiskit_operator import tracing, wiring
 from qiskit_operator.circuits.sources import ConfigMapReader
 from qiskit_operator.events import payloads, types
 from qiskit_operator.events.apiserver import job_ref_from_raw, resource_event
+from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.loopback import KeepAliveHandler
 from qiskit_operator.models import ObjectMeta, QiskitJob
 from qiskit_operator.routing.broker import LocalBroker
@@ -119,7 +120,10 @@ class LocalPipeline:
                 ("qiskit-execute", executor),
                 ("qiskit-reconcile", reconciler),
             ):
-                self.subscribers[service] = InProcessSubscriber(service, handler.handle)
+                function = service.removeprefix("qiskit-")
+                self.subscribers[service] = InProcessSubscriber(
+                    service, tracing.traced(function, handler.handle)
+                )
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -127,6 +131,7 @@ class LocalPipeline:
             server.close()
         for close in self._closers:
             close()
+        tracing.flush()
 
     def broker(self) -> LocalBroker:
         if self._triggers is None:
@@ -134,11 +139,18 @@ class LocalPipeline:
         return LocalBroker(Routes(self._triggers, self.subscribers))
 
     def run(self, manifest: dict[str, Any]) -> QiskitJob:
-        """Submit the job as `kubectl apply` would and run the pipeline to its end."""
+        """Submit the job as `kubectl apply` would and run the pipeline to its end,
+        in the job's trace (`tracing.job_trace`: its span, from apply to the end)."""
         obj = admit(manifest)
+        event = resource_event(obj, types.APISERVER_ADD)
+        ref = job_ref_from_raw(event)
+        assert ref is not None
+        with tracing.job_trace(ref, f"job {ref.key}"):
+            return self._run(obj, event)
+
+    def _run(self, obj: dict[str, Any], event: Envelope) -> QiskitJob:
         self.store.add(_unchecked_job(obj))
         broker = self.broker()
-        event = resource_event(obj, types.APISERVER_ADD)
         broker.publish(event)
         broker.run_until_idle()
         key = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
