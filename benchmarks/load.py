@@ -216,6 +216,10 @@ def scaling() -> dict[str, Scaling]:
             for item in template["spec"]["containers"][0].get("env", [])
             if item["name"] in POD_ENV
         }
+        if cap and int(env.get("MAX_WORKERS", cap)) > cap:
+            # queue-proxy lets at most containerConcurrency requests into the pod;
+            # the threads beyond it are for probes and scrapes, not for load.
+            env["MAX_WORKERS"] = str(cap)
         max_scale = notes.get("autoscaling.knative.dev/max-scale")
         found[function] = Scaling(
             target=target,

@@ -31,6 +31,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from qiskit_operator import metrics
 from qiskit_operator.durations import parse_duration
 from qiskit_operator.errors import TransientError, UserError
 from qiskit_operator.events.apiserver import describe_validation_error
@@ -285,6 +286,7 @@ class AdmissionApi:
                 allowed=True,
                 warnings=("not checked at admission (it failed unexpectedly); checked after it",),
             )
+        metrics.admission_reviewed(verdict.allowed)
         return flask.Response(
             write_review(review.request.uid, verdict), status=200, mimetype="application/json"
         )

@@ -12,6 +12,7 @@ from typing import Any
 import flask
 import pytest
 
+from qiskit_operator import metrics
 from qiskit_operator.admission import (
     AdmissionApi,
     AdmissionRequest,
@@ -335,6 +336,20 @@ def test_the_route_answers_a_review_with_a_review(client: Any) -> None:
     assert answer["response"]["uid"] == "705ab4f5-6393-11e8-b7cc-42010a800002"
     assert answer["response"]["allowed"] is False
     assert answer["response"]["status"]["message"] == SYNTAX_ERROR
+
+
+def test_each_answered_review_is_counted_by_verdict(client: Any) -> None:
+    def counted(allowed: str) -> float:
+        return (
+            metrics.REGISTRY.get_sample_value("qop_admission_reviews_total", {"allowed": allowed})
+            or 0.0
+        )
+
+    before = counted("true"), counted("false")
+    client.post("/admission?timeout=10s", json=review("CREATE", example("broken.yaml")))
+    client.post("/admission?timeout=10s", json=review("CREATE", example("bell.yaml")))
+    client.post("/admission", data=b"{")  # not a review: not counted
+    assert (counted("true"), counted("false")) == (before[0] + 1, before[1] + 1)
 
 
 @pytest.mark.parametrize("body", [b"", b"{", b'{"apiVersion": "v1"}'])
