@@ -207,11 +207,22 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         threads=threads,
         workers=workers,
         graceful_timeout=graceful,
+        **_without_control_socket(),
         **tls,
         **prometheus,
     )
     server.run(args.host, port)
     return 0
+
+
+def _without_control_socket() -> dict[str, bool]:
+    """gunicorn 25.1+ opens a control socket (for gunicornc) from a thread in the master,
+    which then forks workers, under a writable $HOME: nothing here uses it, and the
+    images' root filesystem is read-only, so it is turned off where it exists."""
+    from gunicorn.config import KNOWN_SETTINGS  # type: ignore[import-untyped]
+
+    known = {setting.name for setting in KNOWN_SETTINGS}
+    return {"control_socket_disable": True} if "control_socket_disable" in known else {}
 
 
 def _metrics_options(settings: Settings, host: str, port: int) -> dict[str, object]:
