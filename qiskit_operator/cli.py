@@ -22,7 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     # JSON lines on stderr (text on a terminal unless LOG_FORMAT says), redacted; see
     # docs/observability.md.
-    logs.configure(settings.log_level, settings.log_format)
+    # Commands that print their own progress (run, validate, exec) log only warnings
+    # unless LOG_LEVEL asks for more: a job's moves are already on the screen.
+    quiet = getattr(args, "own_display", False) and "LOG_LEVEL" not in os.environ
+    logs.configure("WARNING" if quiet else settings.log_level, settings.log_format)
     try:
         return int(args.command(args, settings))
     except UserError as error:
@@ -45,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
         "--http", action="store_true", help="run each function as a real HTTP server on loopback"
     )
     run.add_argument("--output", choices=["text", "json"], default="text")
-    run.set_defaults(command=_run)
+    run.set_defaults(command=_run, own_display=True)
 
     validate = commands.add_parser("validate", help="check a circuit file and print its metadata")
     validate.add_argument("file", type=Path)
@@ -55,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("--optimization-level", type=int, default=1, choices=range(4))
     validate.add_argument("--output", choices=["text", "json"], default="text")
-    validate.set_defaults(command=_validate)
+    validate.set_defaults(command=_validate, own_display=True)
 
     serve = commands.add_parser("serve", help="serve one function over HTTP")
     serve.add_argument("function", choices=["validate", "execute", "reconcile"])
@@ -70,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
         help="the original executor's contract: run CIRCUIT_CODE from the environment "
         "(BACKEND_TYPE, SHOTS, OPTIMIZATION_LEVEL) and print the results as JSON",
     )
-    run_env.set_defaults(command=_exec)
+    run_env.set_defaults(command=_exec, own_display=True)
 
     watch = commands.add_parser(
         "watch", help="send ApiServerSource-shaped events for QiskitJob changes to a sink"

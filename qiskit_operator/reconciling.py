@@ -157,6 +157,15 @@ class Reconciler:
         # Each retry enters Retrying anew (the attempt in between ran), so each counts.
         if written.phase != before or written.phase is Phase.RETRYING:
             metrics.PHASE_TRANSITIONS.labels(written.phase.value).inc()
+            # One line a move: what an operator reads in `kubectl logs` (the job, uid
+            # and trace id come from the event's log context).
+            log.info(
+                "%s: %s -> %s: %s",
+                ref.key,
+                before.value if before else "new",
+                written.phase.value,
+                written.message or "",
+            )
         return written
 
     def _publish_result(self, completed: payloads.JobCompleted) -> payloads.JobCompleted:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 from collections.abc import Iterator
 
@@ -13,6 +15,7 @@ from qiskit_operator.events import types
 from qiskit_operator.events.apiserver import resource_event
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.local.pipeline import LocalPipeline, admit
+from qiskit_operator.logs import JsonFormatter
 from qiskit_operator.models import Phase, QiskitJob
 from qiskit_operator.routing.delivery import DeliveryError, HttpSubscriber, deliver_with_retry
 from qiskit_operator.routing.triggers import DeliverySpec
@@ -54,6 +57,38 @@ def test_bell_completes_in_process_with_counts_near_half_and_half(
 def test_bell_completes_over_real_http_servers(over_http: LocalPipeline) -> None:
     assert all(s.url.startswith("http://127.0.0.1:") for s in over_http._servers)  # real sockets
     assert_bell_counts(over_http.run(job_manifest(name="bell-http")))
+
+
+class JsonLines(logging.Handler):
+    """Formats each record as it is emitted, while its event's log context is bound."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.setFormatter(JsonFormatter())
+        self.lines: list[dict[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(self.format(record)))
+
+
+def test_reconcile_logs_each_move_of_a_job_once_with_its_trace(in_process: LocalPipeline) -> None:
+    logger = logging.getLogger("qiskit_operator.reconciling")
+    handler, level = JsonLines(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        job = in_process.run(job_manifest(name="bell-logged"))
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert [line["message"] for line in handler.lines] == [
+        "default/bell-logged: new -> Validating: Validating the circuit",
+        "default/bell-logged: Validating -> Scheduled: Scheduled on aer_simulator",
+        "default/bell-logged: Scheduled -> Completed: Completed: 1024 shots on aer_simulator",
+    ]
+    assert job.metadata.uid is not None
+    assert {line["trace_id"] for line in handler.lines} == {job.metadata.uid.replace("-", "")}
+    assert {line["job"] for line in handler.lines} == {"default/bell-logged"}
 
 
 def test_bell_in_openqasm_2_completes_the_same_way(in_process: LocalPipeline) -> None:
