@@ -9,45 +9,24 @@ skip on a laptop; in CI (CI=true) that is a failure.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 
 import pytest
 
-from qiskit_operator.local.devcluster import Binaries, ClusterError, DevCluster
+from qiskit_operator.local.devcluster import Binaries, DevCluster
 from qiskit_operator.local.stack import Stack
-from tests.conftest import ROOT
-
-IN_CI = os.environ.get("CI", "").lower() == "true"
+from tests.cluster import binaries_or_skip, running_cluster
 
 
 @pytest.fixture(scope="session")
 def binaries() -> Binaries:
-    if shutil.which("go") is None:
-        if IN_CI:
-            pytest.fail("Go is needed to build the control plane, and CI must run the e2e tests")
-        pytest.skip("Go is not installed: the e2e tests need a real kube-apiserver")
-    try:
-        return Binaries.build(with_adapter=True)
-    except ClusterError as error:
-        if IN_CI:
-            pytest.fail(str(error))
-        pytest.skip(str(error))
+    return binaries_or_skip(with_adapter=True)
 
 
 @pytest.fixture(scope="session")
 def cluster(binaries: Binaries, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
-    running = DevCluster(tmp_path_factory.mktemp("cluster"), binaries)
-    try:
-        running.start()
-        running.kubectl("apply", "-f", str(ROOT / "crds"))
-        running.kubectl("apply", "-f", str(ROOT / "knative" / "rbac.yaml"))
-        running.kubectl(
-            "wait", "--for=condition=Established", "crd/qiskitjobs.quantum.io", "--timeout=60s"
-        )
+    with running_cluster(tmp_path_factory.mktemp("cluster"), binaries) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="session")

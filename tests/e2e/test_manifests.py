@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from typing import Any
@@ -33,12 +32,12 @@ import pytest
 import yaml
 
 from qiskit_operator.local.devcluster import DevCluster
+from tests.cluster import IN_CI
 from tests.conftest import ROOT
 
 # Collecting the CRDs downloads three Go modules the first time (seconds).
 pytestmark = pytest.mark.timeout(600)
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
 KNATIVE = ROOT / "knative"
 NS = "qiskit-operator"
 

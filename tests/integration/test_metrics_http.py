@@ -1,14 +1,13 @@
 """Each function's GET /metrics, read as curl or Prometheus would, after real work: the
 three functions as `qop serve` processes with two workers each, the Bell job routed
-between them over HTTP by knative/triggers.yaml, status written to a real kube-apiserver.
+between them over HTTP by knative/triggers.yaml, status written to the e2e suite's real
+kube-apiserver (with two workers, an in-memory store would be two stores).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
 import time
 import urllib.error
 import urllib.request
@@ -21,15 +20,15 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from qiskit_operator.events import types
 from qiskit_operator.events.apiserver import resource_event
-from qiskit_operator.local.devcluster import Binaries, ClusterError, DevCluster
+from qiskit_operator.local.devcluster import DevCluster
 from qiskit_operator.routing.broker import LocalBroker
 from qiskit_operator.routing.delivery import HttpSubscriber, Subscriber
 from qiskit_operator.routing.routes import Routes
 from qiskit_operator.routing.triggers import load_triggers
+from tests.cluster import binaries_or_skip, running_cluster
 from tests.conftest import EXAMPLES, ROOT
 from tests.integration.test_shutdown import bell_validated, free_port, post_in_background, served
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
 # Loopback only, and no proxy: what `curl http://127.0.0.1:PORT/metrics` does.
 _URLS = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -61,29 +60,9 @@ def count(samples: Samples, name: str, **labels: str) -> float:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
-    """A real kube-apiserver for reconcile to write status to: with two workers, an
-    in-memory store would be two stores."""
-    if shutil.which("go") is None:
-        if IN_CI:
-            pytest.fail("Go is needed to build the control plane, and CI must run these tests")
-        pytest.skip("Go is not installed: reconcile's status needs a real kube-apiserver")
-    try:
-        binaries = Binaries.build()
-    except ClusterError as error:
-        if IN_CI:
-            pytest.fail(str(error))
-        pytest.skip(str(error))
-    running = DevCluster(tmp_path_factory.mktemp("cluster"), binaries)
-    try:
-        running.start()
-        running.kubectl("apply", "-f", str(ROOT / "crds"))
-        running.kubectl("apply", "-f", str(ROOT / "knative" / "rbac.yaml"))
-        running.kubectl(
-            "wait", "--for=condition=Established", "crd/qiskitjobs.quantum.io", "--timeout=60s"
-        )
+    """Its own kube-apiserver: the e2e suite's runs a stack that would handle this job too."""
+    with running_cluster(tmp_path_factory.mktemp("cluster"), binaries_or_skip()) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.mark.timeout(240)
