@@ -70,7 +70,7 @@ class FunctionEndpoint:
             return self.serve_metrics(request)  # METRICS_ADDR's own listener: nothing else
         if request.method == "GET" and request.path == "/metrics" and self.metrics.on_function_port:
             return self.serve_metrics(request)
-        if request.method == "GET" and request.path == "/health":
+        if request.method == "GET" and request.path in ("/health", "/healthz"):
             return _json(
                 200,
                 status="healthy",
@@ -78,7 +78,7 @@ class FunctionEndpoint:
                 version=__version__,
                 timestamp=dt.datetime.now(dt.UTC).isoformat(),
             )
-        if request.method == "GET" and request.path == "/ready":
+        if request.method == "GET" and request.path in ("/ready", "/readyz"):
             ready = self.handler.ready()
             return _json(
                 200 if ready else 503, status="ready" if ready else "warming", function=self.name

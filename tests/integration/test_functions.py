@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from typing import Any
+from unittest.mock import ANY
 
 import flask
 import functions_framework
@@ -63,6 +64,9 @@ def test_every_function_answers_health_and_ready(function: str, validate_client:
     assert health.get_json()["status"] == "healthy"
     assert health.get_json()["function"] == function
     assert client.get("/ready").status_code == 200
+    # The original controller's probe paths, for a platform's probes that expect them.
+    assert client.get("/healthz").get_json() == {**health.get_json(), "timestamp": ANY}
+    assert client.get("/readyz").status_code == 200
 
 
 @pytest.mark.parametrize("function", ["validate", "execute", "reconcile"])
