@@ -26,12 +26,14 @@ RUN --mount=type=cache,target=/root/.cache/pip \
         aiohappyeyeballs aiohttp aiohttp-retry aiosignal attrs frozenlist multidict propcache yarl \
     && rm -r /opt/venv/lib/python3*/site-packages/kubernetes/aio \
     && find /opt/venv -depth -type d -name tests -exec rm -rf {} +
-# The kubernetes client's generated models and APIs are 57 MB on disk, mostly
-# docstrings: zipped with their bytecode they are 10 MB, and Python's zipimport
-# loads them as fast (benchmarks/image_payload.py). Tracebacks still show their
+# Pure-Python packages that are many small files, mostly docstrings, zipped with
+# their bytecode: the kubernetes client's generated models and APIs (57 MB on
+# disk, 10 MB zipped) and OpenTelemetry (5 MB, 1 MB). Python's zipimport loads
+# them as fast (benchmarks/image_payload.py), and tracebacks still show their
 # source lines. See the script for how.
 COPY Dockerfiles/zip_package.py /tmp/zip_package.py
-RUN /opt/venv/bin/python /tmp/zip_package.py /opt/venv/lib/python3*/site-packages kubernetes
+RUN /opt/venv/bin/python /tmp/zip_package.py /opt/venv/lib/python3*/site-packages \
+        kubernetes opentelemetry
 COPY pyproject.toml README.md /src/
 COPY qiskit_operator /src/qiskit_operator
 # --no-deps: the list above is this function's whole set; the package's metadata asks

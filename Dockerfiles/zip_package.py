@@ -29,8 +29,13 @@ from pathlib import Path
 
 def zip_package(site_packages: Path, package: str) -> Path:
     source = site_packages / package
-    if not (source / "__init__.py").is_file():
-        raise SystemExit(f"{source} is not an installed package (no __init__.py)")
+    if not source.is_dir():
+        raise SystemExit(f"{source} is not an installed package")
+    # A namespace package (no __init__.py, e.g. opentelemetry) zips the same way:
+    # zipimport finds its portions as it does a directory's.
+    native = sorted(str(path) for path in source.rglob("*") if path.suffix in (".so", ".pyd"))
+    if native:
+        raise SystemExit(f"{package} has native modules, which zipimport cannot load: {native}")
     archive = site_packages / f"{package}.zip"
     for cache in source.rglob("__pycache__"):
         shutil.rmtree(cache)
@@ -44,9 +49,10 @@ def zip_package(site_packages: Path, package: str) -> Path:
     if not compiled:
         raise SystemExit(f"{package}: some modules did not compile")
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zipped:
-        for path in sorted(source.rglob("*")):
-            if path.is_file():
-                zipped.write(path, path.relative_to(site_packages).as_posix())
+        # Directories get entries too: zipimport finds a namespace package (and its
+        # portions) by its directory entry.
+        for path in [source, *sorted(source.rglob("*"))]:
+            zipped.write(path, path.relative_to(site_packages).as_posix())
     (site_packages / f"{package}.pth").write_text(f"{archive.name}\n")
     shutil.rmtree(source)
     return archive
