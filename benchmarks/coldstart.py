@@ -17,7 +17,8 @@ when a target is missed):
     .venv/bin/python benchmarks/coldstart.py             # 5 starts per function
     .venv/bin/python benchmarks/coldstart.py --quick     # 2 starts per function
 
-benchmarks/load.py imports the servers and requests from here.
+benchmarks/load.py imports the servers and requests from here; benchmarks/serving.py
+starts and stops them.
 """
 
 # Only the standard library at the top: load.py's client is a spawned process that
@@ -32,7 +33,6 @@ import os
 import platform
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,11 +41,10 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO
 
-ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"  # the only address these scripts send traffic to
+import serving
+from serving import HOST, ROOT
+
 FUNCTIONS = ("reconcile", "validate", "execute")
 TARGET_SECONDS = {"reconcile": 0.5, "validate": 1.5, "execute": 1.5}
 BELL_QASM2 = (
@@ -144,39 +143,6 @@ def calls() -> dict[str, Call]:
 # --- the server under test ---------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def start(function: str, port: int, log: IO[str], **env: str) -> subprocess.Popen[bytes]:
-    """`qop serve FUNCTION` on loopback, leading its own process group."""
-    command = ["-m", "qiskit_operator.cli", "serve", function, "--host", HOST]
-    return subprocess.Popen(
-        [sys.executable, *command, "--port", str(port)],
-        cwd=ROOT,
-        env={**os.environ, "WORKERS": "1", **env},
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own group: validate's sandbox zygote and children too
-    )
-
-
-def stop(server: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        server.terminate()
-    try:
-        server.wait(30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait(5)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(server.pid, signal.SIGKILL)  # what is left of the group we started
-
-
 def ask(
     port: int,
     method: str,
@@ -196,31 +162,26 @@ def ask(
         connection.close()
 
 
-def last_line(log: IO[str]) -> str:
-    log.seek(0)
-    return (log.read().strip().splitlines() or ["(empty)"])[-1][:300]
+def wait_ready(server: serving.Server, port: int) -> None:
+    """Until GET /ready answers 200 on a fresh connection, asked every 50 ms."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        if server.poll() is not None:
+            raise RuntimeError(f"exited with {server.returncode}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"not ready in {START_TIMEOUT:g} s")
+        with contextlib.suppress(OSError):
+            if ask(port, "GET", "/ready", timeout=5)[0] == 200:
+                return
+        time.sleep(0.05)
 
 
 @contextlib.contextmanager
 def served(function: str, **env: str) -> Iterator[int]:
-    """`qop serve FUNCTION`, ready (GET /ready 200); yields its port, stops it after."""
-    port = free_port()
-    with tempfile.TemporaryFile("w+") as log:
-        server = start(function, port, log, **env)
-        try:
-            deadline = time.monotonic() + START_TIMEOUT
-            while True:
-                if server.poll() is not None:
-                    raise RuntimeError(f"exited with {server.returncode}: {last_line(log)}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"not ready in {START_TIMEOUT:g} s: {last_line(log)}")
-                with contextlib.suppress(OSError):
-                    if ask(port, "GET", "/ready", timeout=5)[0] == 200:
-                        break
-                time.sleep(0.05)
-            yield port
-        finally:
-            stop(server)
+    """`qop serve FUNCTION` (WORKERS=1 unless `env` says), ready (GET /ready 200); yields
+    its port, stops it after."""
+    with serving.served(function, {**os.environ, "WORKERS": "1", **env}, wait_ready) as (_, port):
+        yield port
 
 
 # --- one cold start ----------------------------------------------------------------------
@@ -236,17 +197,19 @@ class ColdStart:
 
 
 def cold_start(call: Call) -> ColdStart:
-    port = free_port()
+    port = serving.free_port()
     with tempfile.TemporaryFile("w+") as log:
         started = time.monotonic()
-        server = start(call.function, port, log)
+        server = serving.start(call.function, port, log, {**os.environ, "WORKERS": "1"})
         try:
             listening = None
             while True:
                 if server.poll() is not None:
-                    raise RuntimeError(f"exited with {server.returncode}: {last_line(log)}")
+                    ended = serving.last_line(log)
+                    raise RuntimeError(f"exited with {server.returncode}: {ended}")
                 if time.monotonic() - started > START_TIMEOUT:
-                    raise RuntimeError(f"not ready in {START_TIMEOUT:g} s: {last_line(log)}")
+                    ended = serving.last_line(log)
+                    raise RuntimeError(f"not ready in {START_TIMEOUT:g} s: {ended}")
                 try:
                     status = ask(port, "GET", "/ready", timeout=5)[0]
                 except OSError:
@@ -275,7 +238,7 @@ def cold_start(call: Call) -> ColdStart:
                 (again_done - again_sent) * 1e3,
             )
         finally:
-            stop(server)
+            serving.stop(server)
 
 
 # --- where the time goes -----------------------------------------------------------------

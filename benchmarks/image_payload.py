@@ -26,8 +26,6 @@ import os
 import platform
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +36,8 @@ import zipfile
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
+
+import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 PIP_CACHE = Path.home() / ".cache" / "qiskit-operator" / "pip-download"
@@ -164,16 +164,9 @@ def measure(image: str, venv: Path, payload: Payload) -> None:
     payload.largest = tuple(sorted(sizes, key=lambda item: -item[1])[:5])
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def time_to_ready(image: str, venv: Path, workdir: Path) -> float:
     """Seconds from starting `qop serve` in the venv until GET /ready answers 200."""
-    port = free_port()
+    port = serving.free_port()
     env = {
         "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
         "HOME": str(workdir),
@@ -186,14 +179,7 @@ def time_to_ready(image: str, venv: Path, workdir: Path) -> float:
     }
     log = (workdir / "serve.log").open("wb")
     started = time.perf_counter()
-    server = subprocess.Popen(
-        [str(venv / "bin" / "qop"), "serve", image, "--host", "127.0.0.1", "--port", str(port)],
-        cwd=workdir,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    server = serving.start(image, port, log, env, qop=[str(venv / "bin" / "qop")], cwd=workdir)
     try:
         while time.perf_counter() - started < READY_SECONDS:
             if server.poll() is not None:
@@ -207,12 +193,7 @@ def time_to_ready(image: str, venv: Path, workdir: Path) -> float:
             time.sleep(0.05)
         raise RuntimeError(f"not ready after {READY_SECONDS} s: {_tail(workdir)}")
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        serving.stop(server)
         log.close()
 
 

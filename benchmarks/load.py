@@ -42,7 +42,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from coldstart import FUNCTIONS, HOST, REQUEST_TIMEOUT, ROOT, Call, calls, machine_line, served
+from coldstart import FUNCTIONS, REQUEST_TIMEOUT, Call, calls, machine_line, served
+from serving import HOST, ROOT
 
 LEVELS = (1, 4, 16, 64)
 JOBS_PER_MINUTE = (10, 100, 1000)

@@ -29,21 +29,18 @@ import multiprocessing
 import os
 import platform
 import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"  # the only address this script sends traffic to
+import serving
+from serving import HOST, ROOT
+
 BELL_QASM2 = (
     'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\ncreg c[2];\n'
     "h q[0];\ncx q[0], q[1];\nmeasure q[0] -> c[0];\nmeasure q[1] -> c[1];\n"
@@ -299,41 +296,14 @@ async def _answer(reader: asyncio.StreamReader) -> tuple[str, bool]:
 # --- the server under test ---------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def served(workers: int) -> Iterator[tuple[int, int]]:
     """`qop serve validate` on loopback with `workers` gunicorn workers.
 
     Yields its port and its session: the gunicorn master's pid, which leads it."""
-    port = free_port()
     env = {**os.environ, "WORKERS": str(workers), "MAX_WORKERS": str(THREADS)}
-    with tempfile.TemporaryFile("w+") as log:
-        command = ["-m", "qiskit_operator.cli", "serve", "validate", "--host", HOST]
-        server = subprocess.Popen(
-            [sys.executable, *command, "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own group: the sandbox zygotes and children too
-        )
-        try:
-            try:
-                wait_ready(server, port, workers)
-            except RuntimeError as error:
-                log.seek(0)
-                last = (log.read().strip().splitlines() or ["(empty)"])[-1]
-                raise RuntimeError(f"{error}; its log ends: {last[:300]}") from error
-            yield port, server.pid
-        finally:
-            stop(server)
+    with serving.served("validate", env, partial(wait_ready, workers=workers)) as (server, port):
+        yield port, server.pid
 
 
 def sandboxes_started(session: int, workers: int) -> bool:
@@ -344,7 +314,7 @@ def sandboxes_started(session: int, workers: int) -> bool:
     return len(pids) == workers and with_sandbox == pids
 
 
-def wait_ready(server: subprocess.Popen[bytes], port: int, workers: int) -> None:
+def wait_ready(server: serving.Server, port: int, workers: int) -> None:
     """Until each worker has started its sandbox (a worker starts it on its first
     /ready or Python request) and /ready answers 200 many times in a row on fresh
     connections, which the workers share."""
@@ -366,18 +336,6 @@ def wait_ready(server: subprocess.Popen[bytes], port: int, workers: int) -> None
             connection.close()
         in_a_row = in_a_row + 1 if ready else 0
         time.sleep(0.01 if ready else 0.2)
-
-
-def stop(server: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        server.terminate()
-    try:
-        server.wait(20)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait(5)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(server.pid, signal.SIGKILL)  # what is left of the group we started
 
 
 def throughput(

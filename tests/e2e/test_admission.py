@@ -11,12 +11,8 @@ the shared control plane never meet the webhook; it is removed at the end.
 from __future__ import annotations
 
 import base64
-import contextlib
 import ipaddress
-import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,9 +28,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from qiskit_operator.local.devcluster import DevCluster, free_port
+from qiskit_operator.local.devcluster import DevCluster
 from tests.conftest import ROOT, example, job_manifest
 from tests.rule_violations import VIOLATIONS, Violation
+from tests.serving import served
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -44,7 +41,6 @@ OPTED_OUT = "qop-e2e-admission-off"
 SELECTED = "qop-e2e-admission"  # the label that sends a namespace to this module's webhook
 CONFIGURATION = "qop-e2e-admission"
 SYNTAX_ERROR = "Python syntax error at line 4: '(' was never closed"
-QOP = [sys.executable, "-m", "qiskit_operator.cli"]
 DENIED = 'admission webhook "validate.qiskitjobs.quantum.io" denied the request'
 
 
@@ -128,52 +124,20 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> ServingPki:
     return make_pki(tmp_path_factory.mktemp("pki"))
 
 
-def ready(base: str, ca: Path) -> bool:
-    try:
-        return requests.get(f"{base}/ready", timeout=2, verify=str(ca)).status_code == 200
-    except requests.ConnectionError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def webhook(pki: ServingPki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`qop serve validate` with ENABLE_WEBHOOKS over HTTPS on loopback; its base URL."""
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("webhook") / "validate.log"
-    env = {
-        **os.environ,
-        "ENABLE_WEBHOOKS": "true",
-        "TLS_CERT_FILE": str(pki.cert),
-        "TLS_KEY_FILE": str(pki.key),
-        "WORKERS": "1",
-        "QOP_SANDBOX_WARM": "1",
-    }
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(
-            [*QOP, "serve", "validate", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        base = f"https://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while not ready(base, pki.ca):
-                assert server.poll() is None, log_path.read_text()
-                assert time.monotonic() < deadline, f"not ready in 60 s:\n{log_path.read_text()}"
-                time.sleep(0.1)
-            yield base
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait(10)
+    with served(
+        "validate",
+        tmp_path_factory.mktemp("webhook"),
+        ca=pki.ca,
+        ENABLE_WEBHOOKS="true",
+        TLS_CERT_FILE=str(pki.cert),
+        TLS_KEY_FILE=str(pki.key),
+        WORKERS="1",
+        QOP_SANDBOX_WARM="1",
+    ) as (_, base):
+        yield base
 
 
 def configuration_for(base: str, pki: ServingPki) -> dict[str, Any]:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ from qiskit_operator.events.apiserver import resource_event
 from qiskit_operator.events.http import to_binary
 from qiskit_operator.local.pipeline import admit
 from tests.conftest import BELL_QASM2, ROOT, job_manifest
+from tests.serving import served
 
 QOP = [sys.executable, "-m", "qiskit_operator.cli"]
 
@@ -95,36 +94,8 @@ def test_qop_validate_of_a_broken_file_exits_one_with_the_reason(
     assert "invalid" in result.stderr and "line" in result.stderr
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def test_qop_serve_validate_answers_health_ready_and_a_cloud_event(tmp_path: Path) -> None:
-    port = free_port()
-    log = (tmp_path / "serve.log").open("w")
-    server = subprocess.Popen(
-        [*QOP, "serve", "validate", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        ready = None
-        while time.monotonic() < deadline:
-            try:
-                ready = requests.get(f"{base}/ready", timeout=2)
-                if ready.status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.2)
-        assert ready is not None and ready.status_code == 200, (tmp_path / "serve.log").read_text()
+    with served("validate", tmp_path) as (_, base):
         assert requests.get(f"{base}/health", timeout=2).json()["function"] == "validate"
         event = resource_event(admit(job_manifest(name="served")), types.APISERVER_ADD)
         headers, body = to_binary(event)
@@ -132,10 +103,6 @@ def test_qop_serve_validate_answers_health_ready_and_a_cloud_event(tmp_path: Pat
         assert answer.status_code == 200
         assert answer.headers["ce-type"] == types.JOB_VALIDATED
         assert requests.post(base, data=b"{}", timeout=5).status_code == 400
-    finally:
-        server.terminate()
-        server.wait(20)
-        log.close()
 
 
 def test_qop_exec_keeps_the_original_executors_environment_contract() -> None:

@@ -27,7 +27,8 @@ from qiskit_operator.routing.routes import Routes
 from qiskit_operator.routing.triggers import load_triggers
 from tests.cluster import binaries_or_skip, running_cluster
 from tests.conftest import EXAMPLES, ROOT
-from tests.integration.test_shutdown import bell_validated, free_port, post_in_background, served
+from tests.integration.test_shutdown import bell_validated, post_in_background
+from tests.serving import free_port, served
 
 # Loopback only, and no proxy: what `curl http://127.0.0.1:PORT/metrics` does.
 _URLS = urllib.request.build_opener(urllib.request.ProxyHandler({}))

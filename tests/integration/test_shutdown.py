@@ -7,11 +7,8 @@ import contextlib
 import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,54 +23,7 @@ from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.events.http import to_binary
 from qiskit_operator.routing.triggers import load_triggers
 from tests.conftest import ROOT
-
-HOST = "127.0.0.1"
-QOP = [sys.executable, "-m", "qiskit_operator.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@contextlib.contextmanager
-def served(
-    function: str, tmp_path: Path, **env: str
-) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """`qop serve FUNCTION` in its own process group, ready; killed if a test leaves it."""
-    port = free_port()
-    log_path = tmp_path / f"{function}.log"
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(
-            [*QOP, "serve", function, "--host", HOST, "--port", str(port)],
-            cwd=ROOT,
-            env={**os.environ, "QOP_RESULTS_DIR": str(tmp_path / "results"), **env},
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        base = f"http://{HOST}:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while not answers_ready(base):
-                assert server.poll() is None, log_path.read_text()
-                assert time.monotonic() < deadline, f"not ready in 60 s:\n{log_path.read_text()}"
-                time.sleep(0.1)
-            yield server, base
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(server.pid, signal.SIGKILL)
-            server.wait(10)
-
-
-def answers_ready(base: str) -> bool:
-    try:
-        return requests.get(f"{base}/ready", timeout=2).status_code == 200
-    except requests.ConnectionError:
-        return False
+from tests.serving import served
 
 
 def bell_validated(not_before: float) -> Envelope:

@@ -4,11 +4,6 @@ every format, every limit, and escape attempts that must all end valid=false."""
 from __future__ import annotations
 
 import base64
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +15,8 @@ from hypothesis import strategies as st
 from qiskit import QuantumCircuit
 
 from qiskit_operator.circuits.serialization import to_qpy
-from tests.conftest import BELL_PYTHON, BELL_QASM2, ROOT
+from tests.conftest import BELL_PYTHON, BELL_QASM2
+from tests.serving import served
 
 LIMITS = {
     "QOP_SANDBOX_CPU_SECONDS": "2",
@@ -47,53 +43,11 @@ class Server:
         return body
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     workdir = tmp_path_factory.mktemp("validate-server")
-    port = _free_port()
-    log = (workdir / "server.log").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "qiskit_operator.cli",
-            "serve",
-            "validate",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        cwd=ROOT,
-        env={**os.environ, **LIMITS},
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{base}/ready", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.2)
-        else:
-            pytest.fail("validate never became ready:\n" + (workdir / "server.log").read_text())
+    with served("validate", workdir, ready_timeout=90, **LIMITS) as (_, base):
         yield Server(base, workdir)
-    finally:
-        process.terminate()
-        process.wait(20)
-        log.close()
 
 
 def bell_qpy() -> str:

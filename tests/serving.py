@@ -1,0 +1,96 @@
+"""`qop serve FUNCTION` as a real process, for the tests of what a served function does:
+the HTTP APIs, shutdown, metrics and the admission webhook.
+
+`served` starts it on a free loopback port in a process group of its own, waits until
+GET /ready answers 200, and on leaving stops the whole group. benchmarks/serving.py is
+the benchmarks' counterpart: they may not import tests/, and they time readiness
+themselves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import requests
+
+from qiskit_operator.local.devcluster import free_port
+from tests.conftest import ROOT
+
+__all__ = ["HOST", "free_port", "served"]
+
+HOST = "127.0.0.1"
+QOP = [sys.executable, "-m", "qiskit_operator.cli"]
+# Longer than gunicorn's 25 s graceful timeout, so a server with a request still in
+# flight drains it rather than being killed first.
+STOP_GRACE_SECONDS = 30
+
+
+@contextlib.contextmanager
+def served(
+    function: str,
+    workdir: Path,
+    *,
+    ca: Path | None = None,
+    ready_timeout: float = 60,
+    **env: str,
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`qop serve FUNCTION`, ready; yields the process and its base URL.
+
+    HTTPS verified against `ca` where one is given (the server's TLS_* come in `env`),
+    HTTP otherwise. Its output goes to a log in `workdir`, quoted by every failure here;
+    its results go under `workdir` too unless `env` says where. A test may stop the
+    process itself: leaving then only stops what is left of its group.
+    """
+    port = free_port()
+    base = f"{'https' if ca else 'http'}://{HOST}:{port}"
+    log_path = workdir / f"{function}-{port}.log"
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(
+            [*QOP, "serve", function, "--host", HOST, "--port", str(port)],
+            cwd=ROOT,
+            env={**os.environ, "QOP_RESULTS_DIR": str(workdir / "results"), **env},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own group: gunicorn's workers, validate's sandbox
+        )
+        try:
+            deadline = time.monotonic() + ready_timeout
+            while not _answers_ready(base, ca):
+                code = server.poll()
+                assert code is None, f"qop serve {function} exited {code}:\n{log_path.read_text()}"
+                assert time.monotonic() < deadline, (
+                    f"qop serve {function} not ready in {ready_timeout:g} s:\n"
+                    f"{log_path.read_text()}"
+                )
+                time.sleep(0.1)
+            yield server, base
+        finally:
+            _stop(server)
+
+
+def _answers_ready(base: str, ca: Path | None) -> bool:
+    try:
+        ready = requests.get(f"{base}/ready", timeout=2, verify=str(ca) if ca else True)
+    except (requests.ConnectionError, requests.Timeout):
+        return False
+    return ready.status_code == 200
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the group, so that gunicorn drains and removes its prometheus
+    multiprocess directory; SIGKILL to whatever is left after the grace period."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        server.wait(STOP_GRACE_SECONDS)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGKILL)
+    server.wait(10)
