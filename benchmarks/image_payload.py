@@ -202,41 +202,62 @@ IMPORT_KUBERNETES = (
 )
 
 
-def unzip_kubernetes(venv: Path) -> bool:
-    """Puts a zipped kubernetes package (Dockerfiles/zip_package.py) back as a directory
-    with ordinary bytecode, for the side-by-side import figure; False if not zipped."""
+def unzip_beside(venv: Path) -> Path | None:
+    """Extracts a zipped kubernetes package (Dockerfiles/zip_package.py) into a directory
+    beside its zip, with ordinary bytecode, parked under another name; None if not zipped.
+    Renamed to `kubernetes` it wins over the zip (site-packages comes before a .pth
+    entry on sys.path), so the two can be timed alternately."""
     site = site_packages(venv)
     archive = site / "kubernetes.zip"
     if not archive.exists():
-        return False
-    with zipfile.ZipFile(archive) as zipped:
-        zipped.extractall(site)
-    for legacy in (site / "kubernetes").rglob("*.pyc"):
-        legacy.unlink()
-    archive.unlink()
-    (site / "kubernetes.pth").unlink()
-    python = venv / "bin" / "python"
-    subprocess.run(
-        [str(python), "-m", "compileall", "-q", str(site / "kubernetes")],
-        capture_output=True, timeout=300, check=True,
-    )  # fmt: skip
-    return True
-
-
-def kube_import_seconds(python: Path, runs: int = 7) -> float | None:
-    """Median seconds of `import kubernetes.client` in a fresh python: what the first
-    Kubernetes API call of a process pays. None where kubernetes is not installed."""
-    seconds = []
-    for _ in range(runs):
-        done = subprocess.run(
-            [str(python), "-c", IMPORT_KUBERNETES],
-            env={"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"},
-            capture_output=True, text=True, timeout=60, check=False,
+        return None
+    parked = site / "kubernetes.unzipped"
+    with tempfile.TemporaryDirectory(dir=site) as scratch:
+        with zipfile.ZipFile(archive) as zipped:
+            zipped.extractall(scratch)
+        for legacy in Path(scratch, "kubernetes").rglob("*.pyc"):
+            legacy.unlink()
+        subprocess.run(
+            [str(venv / "bin" / "python"), "-m", "compileall", "-q", f"{scratch}/kubernetes"],
+            capture_output=True, timeout=300, check=True,
         )  # fmt: skip
-        if done.returncode != 0:
-            return None
-        seconds.append(float(done.stdout))
-    return sorted(seconds)[len(seconds) // 2]
+        Path(scratch, "kubernetes").rename(parked)
+    return parked
+
+
+def import_seconds(python: Path) -> float | None:
+    done = subprocess.run(
+        [str(python), "-c", IMPORT_KUBERNETES],
+        env={"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    return float(done.stdout) if done.returncode == 0 else None
+
+
+def kube_import_seconds(venv: Path, runs: int = 9) -> tuple[float | None, float | None]:
+    """Median seconds of `import kubernetes.client` in a fresh python (what the first
+    Kubernetes API call of a process pays): as built, and, where the image zips the
+    package, unzipped, the two alternating so that the machine's load falls on both."""
+    python = venv / "bin" / "python"
+    parked = unzip_beside(venv)
+    built: list[float] = []
+    unzipped: list[float] = []
+    for _ in range(runs):
+        seconds = import_seconds(python)
+        if seconds is None:
+            return None, None
+        built.append(seconds)
+        if parked is not None:
+            parked.rename(parked.with_name("kubernetes"))
+            seconds = import_seconds(python)
+            parked.with_name("kubernetes").rename(parked)
+            if seconds is not None:
+                unzipped.append(seconds)
+    return median(built), median(unzipped) if unzipped else None
+
+
+def median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
 
 
 def _tail(workdir: Path) -> str:
@@ -253,9 +274,9 @@ def payload_of(image: str) -> Payload:
             payload.install_seconds = time.perf_counter() - started
             measure(image, venv, payload)
             payload.ready_seconds = time_to_ready(image, venv, workdir)
-            payload.kube_import_seconds = kube_import_seconds(venv / "bin" / "python")
-            if unzip_kubernetes(venv):
-                payload.kube_import_unzipped_seconds = kube_import_seconds(venv / "bin" / "python")
+            payload.kube_import_seconds, payload.kube_import_unzipped_seconds = kube_import_seconds(
+                venv
+            )
         except subprocess.CalledProcessError as error:
             payload.error = f"pip failed: {(error.stderr or '').strip()[-300:]}"
         except (RuntimeError, OSError, ValueError) as error:
@@ -307,8 +328,8 @@ def report(payloads: list[Payload]) -> None:
         if p.kube_import_seconds is not None:
             unzipped = p.kube_import_unzipped_seconds
             print(
-                f"import kubernetes.client in the {p.image} venv, median of 7 fresh processes "
-                f"(what its first API call pays): {p.kube_import_seconds:.3f} s as built"
+                f"import kubernetes.client in the {p.image} venv, median of 9 fresh processes "
+                f"alternating (its first API call pays it): {p.kube_import_seconds:.3f} s as built"
                 + (f", {unzipped:.3f} s with the package unzipped" if unzipped else "")
             )
 
