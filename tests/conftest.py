@@ -5,12 +5,15 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
 
 from qiskit_operator.circuits.sandbox import SandboxPool
+
+if TYPE_CHECKING:
+    from qiskit import QuantumCircuit
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -32,6 +35,17 @@ h q[0];
 cx q[0], q[1];
 measure q -> c;
 """
+
+
+def bell_circuit() -> QuantumCircuit:
+    """Bell with both qubits measured, built the usual way."""
+    from qiskit import QuantumCircuit
+
+    qc = QuantumCircuit(2, 2)
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.measure([0, 1], [0, 1])
+    return qc
 
 
 def example(name: str) -> dict[str, Any]:

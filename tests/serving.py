@@ -1,5 +1,6 @@
-"""`qop serve FUNCTION` as a real process, for the tests of what a served function does:
-the HTTP APIs, shutdown, metrics and the admission webhook.
+"""`qop` as a real process: `qop serve FUNCTION` for the tests of what a served function
+does (the HTTP APIs, shutdown, metrics and the admission webhook), and `qop` for the
+tests of the command line.
 
 `served` starts it on a free loopback port in a process group of its own, waits until
 GET /ready answers 200, and on leaving stops the whole group. benchmarks/serving.py is
@@ -23,13 +24,29 @@ import requests
 from qiskit_operator.local.devcluster import free_port
 from tests.conftest import ROOT
 
-__all__ = ["HOST", "free_port", "served"]
+__all__ = ["HOST", "QOP", "free_port", "qop", "served"]
 
 HOST = "127.0.0.1"
 QOP = [sys.executable, "-m", "qiskit_operator.cli"]
 # Longer than gunicorn's 25 s graceful timeout, so a server with a request still in
 # flight drains it rather than being killed first.
 STOP_GRACE_SECONDS = 30
+
+
+def qop(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`qop ARGS` from the repository root, to its end; stdin closed, output captured."""
+    return subprocess.run(
+        [*QOP, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
 
 
 @contextlib.contextmanager

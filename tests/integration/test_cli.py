@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,24 +15,7 @@ from qiskit_operator.events.apiserver import resource_event
 from qiskit_operator.events.http import to_binary
 from qiskit_operator.local.pipeline import admit
 from tests.conftest import BELL_QASM2, ROOT, job_manifest
-from tests.serving import served
-
-QOP = [sys.executable, "-m", "qiskit_operator.cli"]
-
-
-def qop(
-    *args: str, timeout: float = 120, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*QOP, *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+from tests.serving import QOP, qop, served
 
 
 def test_qop_run_bell_ends_completed_with_a_histogram_and_exit_zero() -> None:

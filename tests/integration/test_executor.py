@@ -21,16 +21,9 @@ from qiskit_operator.executing import Executor
 from qiskit_operator.execution.aer import AerRunner, Workload
 from qiskit_operator.execution.isolation import IsolatedRunner
 from qiskit_operator.results import ResultStore
+from tests.conftest import bell_circuit
 
 REF = payloads.JobRef(namespace="default", name="bell", uid="u-2", generation=1)
-
-
-def bell() -> QuantumCircuit:
-    qc = QuantumCircuit(2, 2)
-    qc.h(0)
-    qc.cx(0, 1)
-    qc.measure([0, 1], [0, 1])
-    return qc
 
 
 def validated(circuit: QuantumCircuit, **execution: object) -> payloads.JobValidated:
@@ -41,7 +34,7 @@ def validated(circuit: QuantumCircuit, **execution: object) -> payloads.JobValid
 def test_a_retry_waits_until_its_not_before_time(tmp_path: Path) -> None:
     waits: list[float] = []
     executor = Executor(ResultStore(tmp_path), sleep=waits.append)
-    work = validated(bell(), attempt=1, not_before=time.time() + 2.0)
+    work = validated(bell_circuit(), attempt=1, not_before=time.time() + 2.0)
     try:
         completed = executor.execute(work)
     finally:
@@ -51,7 +44,9 @@ def test_a_retry_waits_until_its_not_before_time(tmp_path: Path) -> None:
 
 
 def test_the_time_limited_worker_gives_the_counts_of_an_in_process_run() -> None:
-    work = Workload(circuit=bell(), circuit_hash="bell", shots=3000, seed=9, method="statevector")
+    work = Workload(
+        circuit=bell_circuit(), circuit_hash="bell", shots=3000, seed=9, method="statevector"
+    )
     isolated = IsolatedRunner()
     try:
         apart = isolated.run(work, timeout=60)
@@ -106,7 +101,7 @@ def test_execute_reports_a_transient_failure_with_the_work_to_retry(
 
     monkeypatch.setattr(executor.runner, "run", broken)
     event = Envelope(
-        type=types.JOB_VALIDATED, source="/test", data=payloads.encode(validated(bell()))
+        type=types.JOB_VALIDATED, source="/test", data=payloads.encode(validated(bell_circuit()))
     )
     reply = executor.handle(event)
     executor.close()

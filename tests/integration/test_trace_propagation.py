@@ -24,8 +24,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from qiskit_operator.local.display import TRACE_ANNOTATION
 from tests.conftest import ROOT
+from tests.serving import qop
 
-QOP = [sys.executable, "-m", "qiskit_operator.cli"]
 TRACE_LINE = re.compile(r"^\s*trace:\s+([0-9a-f]{32})$", re.M)
 
 
@@ -102,19 +102,6 @@ def environment(tmp: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def qop(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*QOP, *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=110,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
-
-
 @dataclass(frozen=True)
 class HttpRun:
     trace_id: str
@@ -132,7 +119,7 @@ def http_run(collector: Collector, tmp_path_factory: pytest.TempPathFactory) -> 
         OTEL_EXPORTER_OTLP_ENDPOINT=collector.url,
         OTEL_BSP_SCHEDULE_DELAY="100",
     )
-    result = qop(env, "run", "--http", "examples/bell.yaml")
+    result = qop("run", "--http", "examples/bell.yaml", env=env, timeout=110)
     assert result.returncode == 0, result.stderr[-3000:]
     found = TRACE_LINE.search(result.stdout)
     assert found is not None, result.stdout
@@ -184,10 +171,10 @@ def test_the_spans_of_the_bell_pipeline_chain_parent_to_child(http_run: HttpRun)
 
 def test_qop_run_in_process_prints_the_trace_and_json_output_carries_it(tmp_path: Path) -> None:
     env = environment(tmp_path)
-    text = qop(env, "run", "examples/bell.yaml")
+    text = qop("run", "examples/bell.yaml", env=env, timeout=110)
     assert text.returncode == 0, text.stderr
     assert TRACE_LINE.search(text.stdout) is not None
-    as_json = qop(env, "run", "--output", "json", "examples/bell.yaml")
+    as_json = qop("run", "--output", "json", "examples/bell.yaml", env=env, timeout=110)
     assert as_json.returncode == 0, as_json.stderr
     job = json.loads(as_json.stdout)
     trace_id = job["metadata"]["annotations"][TRACE_ANNOTATION]

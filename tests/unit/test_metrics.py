@@ -11,7 +11,6 @@ import flask
 import msgspec
 import pytest
 from kubernetes.client.exceptions import ApiException
-from qiskit import QuantumCircuit
 
 from qiskit_operator import metrics, wiring
 from qiskit_operator.circuits import sandbox as sandboxing
@@ -32,7 +31,7 @@ from qiskit_operator.serving import FunctionEndpoint
 from qiskit_operator.settings import Settings
 from qiskit_operator.status.writer import MemoryStatusStore
 from qiskit_operator.validating import Validator
-from tests.conftest import job_manifest
+from tests.conftest import bell_circuit, job_manifest
 
 REQUEST = payloads.ExecutionRequest(shots=100, optimization_level=1, seed=7)
 
@@ -55,14 +54,6 @@ class Counted:
 
     def __exit__(self, *_: object) -> None:
         self.by = value(self.name, **self.labels) - self.before
-
-
-def bell() -> QuantumCircuit:
-    qc = QuantumCircuit(2, 2)
-    qc.h(0)
-    qc.cx(0, 1)
-    qc.measure([0, 1], [0, 1])
-    return qc
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +126,7 @@ def test_the_sandbox_counts_each_failure_by_its_reason(
 
 
 def test_execute_counts_a_completed_run_and_times_it_by_primitive(executor: Executor) -> None:
-    work = validated_work(bell(), REQUEST)
+    work = validated_work(bell_circuit(), REQUEST)
     event = Envelope(type=types.JOB_VALIDATED, source="/tests", data=payloads.encode(work))
     with (
         Counted("qop_jobs_total", function="execute", outcome="completed") as completed,
@@ -147,7 +138,7 @@ def test_execute_counts_a_completed_run_and_times_it_by_primitive(executor: Exec
 
 
 def test_execute_counts_a_failed_job(executor: Executor) -> None:
-    work = validated_work(bell(), REQUEST)
+    work = validated_work(bell_circuit(), REQUEST)
     broken = msgspec.structs.replace(work, circuit_qpy="AAAA")
     unreadable = Envelope(type=types.JOB_VALIDATED, source="/tests", data=payloads.encode(broken))
     with Counted("qop_jobs_total", function="execute", outcome="failed") as failed:
@@ -187,7 +178,7 @@ def test_every_retry_counts_as_a_move_into_retrying(tmp_path: Path) -> None:
     store = MemoryStatusStore()
     store.add(QiskitJob.model_validate(obj))
     reconciler = Reconciler(store, ResultStore(tmp_path), max_retries=3)
-    work = validated_work(bell(), REQUEST, ref)
+    work = validated_work(bell_circuit(), REQUEST, ref)
     with Counted("qop_job_phase_transitions_total", phase="Retrying") as retrying:
         for attempt in (0, 1):
             again = msgspec.structs.replace(
