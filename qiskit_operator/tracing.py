@@ -226,6 +226,22 @@ def handling(function: str, event: Envelope) -> Iterator[EventScope]:
             )
 
 
+@contextmanager
+def delivering(event: Envelope) -> Iterator[None]:
+    """The block in which a broker delivers `event`: its retry and dead-letter lines
+    carry the job, event and trace ids as the functions' lines do (no span of its own)."""
+    trace = trace_of(event)
+    job = trace.job
+    with logs.bound(
+        job=job.key if job is not None else None,
+        uid=(job.uid or None) if job is not None else None,
+        event_id=event.id,
+        event_type=event.type,
+        trace_id=trace.trace_id,
+    ):
+        yield
+
+
 def traced(function: str, handle: Handler) -> Handler:
     """`handle` inside `handling`: what the in-process pipeline delivers to."""
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,6 +13,7 @@ import pytest
 import yaml
 
 from qiskit_operator.circuits.sandbox import SandboxPool
+from qiskit_operator.logs import JsonFormatter
 
 if TYPE_CHECKING:
     from qiskit import QuantumCircuit
@@ -67,3 +70,15 @@ def sandbox() -> Iterator[SandboxPool]:
     assert pool.wait_warm(60), "the sandbox zygote did not start"
     yield pool
     pool.close()
+
+
+class JsonLines(logging.Handler):
+    """Formats each record as it is emitted, while its event's log context is bound."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.setFormatter(JsonFormatter())
+        self.lines: list[dict[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(self.format(record)))

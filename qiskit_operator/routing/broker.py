@@ -9,6 +9,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from qiskit_operator import tracing
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.routing.deadletter import dead_letter
 from qiskit_operator.routing.delivery import DeliveryError, Subscriber, deliver_with_retry
@@ -44,6 +45,10 @@ class LocalBroker:
                 self._deliver(trigger, subscriber, event)
 
     def _deliver(self, trigger: Trigger, subscriber: Subscriber, event: Envelope) -> None:
+        with tracing.delivering(event):
+            self._deliver_traced(trigger, subscriber, event)
+
+    def _deliver_traced(self, trigger: Trigger, subscriber: Subscriber, event: Envelope) -> None:
         try:
             kwargs = {} if self._sleep is None else {"sleep": self._sleep}
             reply = deliver_with_retry(subscriber, event, trigger.delivery, **kwargs)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
+from qiskit_operator import tracing
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.events.http import NotACloudEventError, from_request
 from qiskit_operator.loopback import KeepAliveHandler
@@ -87,6 +88,20 @@ class BrokerServer:
         self.publish(event)
         return Response(status=202)
 
+    def _deliver(
+        self, trigger: Trigger, subscriber: Subscriber, event: Envelope
+    ) -> Envelope | None:
+        """One delivery with its retries; what cannot be delivered is dead-lettered."""
+        try:
+            return deliver_with_retry(subscriber, event, trigger.delivery)
+        except DeliveryError as error:
+            log.warning("%s: %s not delivered after retries: %s", trigger.name, event.type, error)
+            letter = dead_letter(event, trigger.name, trigger.subscriber, str(error))
+            if letter is not None:
+                self.dead_letters.append(letter)
+                self.publish(letter)
+            raise
+
     def _dispatch(self) -> None:
         while True:
             item = self._work.get()
@@ -94,15 +109,9 @@ class BrokerServer:
                 return
             trigger, subscriber, event = item
             try:
-                reply = deliver_with_retry(subscriber, event, trigger.delivery)
-            except DeliveryError as error:
-                log.warning(
-                    "%s: %s not delivered after retries: %s", trigger.name, event.type, error
-                )
-                letter = dead_letter(event, trigger.name, trigger.subscriber, str(error))
-                if letter is not None:
-                    self.dead_letters.append(letter)
-                    self.publish(letter)
+                with tracing.delivering(event):
+                    reply = self._deliver(trigger, subscriber, event)
+            except DeliveryError:
                 continue
             if reply is not None:
                 self.publish(reply)

@@ -3,6 +3,7 @@ and what cannot be delivered becomes a dead letter that fails the job."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import replace
@@ -18,7 +19,7 @@ from qiskit_operator.routing.delivery import DeliveryError, InProcessSubscriber
 from qiskit_operator.routing.ingress import BrokerServer
 from qiskit_operator.routing.routes import Routes
 from qiskit_operator.routing.triggers import DeliverySpec, load_triggers
-from tests.conftest import ROOT, job_manifest
+from tests.conftest import ROOT, JsonLines, job_manifest
 
 
 class Recorder:
@@ -102,6 +103,33 @@ def test_an_event_validate_never_takes_fails_its_job_through_a_dead_letter() -> 
         assert len(validate.seen) == 2  # the first try and one retry
     finally:
         broker.stop()
+
+
+def test_what_the_broker_logs_about_an_event_carries_its_job_and_trace() -> None:
+    job = admit(job_manifest(name="stranded-logged"))
+    added = resource_event(job, types.APISERVER_ADD)
+    validate, execute, reconcile = (
+        Recorder("validate", fail=True),
+        Recorder("execute"),
+        Recorder("reconcile"),
+    )
+    lines, routing = JsonLines(), logging.getLogger("qiskit_operator.routing")
+    routing.addHandler(lines)
+    level = routing.level
+    routing.setLevel(logging.INFO)  # setLevel, not .level: it clears the loggers' caches
+    broker = broker_with(validate, execute, reconcile)
+    try:
+        assert post(broker, added) == 202
+        wait_for(lambda: any(e.type == types.JOB_FAILED for e in reconcile.seen))
+    finally:
+        broker.stop()
+        routing.removeHandler(lines)
+        routing.setLevel(level)
+    about_it = [line for line in lines.lines if line.get("event_id") == added.id]
+    assert [line["level"] for line in about_it] == ["INFO", "WARNING"]  # the retry, the drop
+    for line in about_it:
+        assert line["job"] == "default/stranded-logged"
+        assert line["trace_id"] == job["metadata"]["uid"].replace("-", "")
 
 
 def test_a_reconcile_that_is_down_gets_no_dead_letter_about_itself() -> None:

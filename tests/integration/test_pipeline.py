@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -15,13 +14,12 @@ from qiskit_operator.events import types
 from qiskit_operator.events.apiserver import resource_event
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.local.pipeline import LocalPipeline, admit
-from qiskit_operator.logs import JsonFormatter
 from qiskit_operator.models import Phase, QiskitJob
 from qiskit_operator.routing.delivery import DeliveryError, HttpSubscriber, deliver_with_retry
 from qiskit_operator.routing.triggers import DeliverySpec
 from qiskit_operator.settings import Settings
 from qiskit_operator.status.writer import MemoryStatusStore
-from tests.conftest import BELL_QASM2, example, job_manifest
+from tests.conftest import BELL_QASM2, JsonLines, example, job_manifest
 
 SHOTS = 1024
 FIVE_SIGMA = 5 * (SHOTS * 0.25) ** 0.5
@@ -57,18 +55,6 @@ def test_bell_completes_in_process_with_counts_near_half_and_half(
 def test_bell_completes_over_real_http_servers(over_http: LocalPipeline) -> None:
     assert all(s.url.startswith("http://127.0.0.1:") for s in over_http._servers)  # real sockets
     assert_bell_counts(over_http.run(job_manifest(name="bell-http")))
-
-
-class JsonLines(logging.Handler):
-    """Formats each record as it is emitted, while its event's log context is bound."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.setFormatter(JsonFormatter())
-        self.lines: list[dict[str, str]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(json.loads(self.format(record)))
 
 
 def test_reconcile_logs_each_move_of_a_job_once_with_its_trace(in_process: LocalPipeline) -> None:
