@@ -20,7 +20,6 @@ from qiskit_operator import __version__, metrics, tracing
 from qiskit_operator.errors import TransientError, UserError
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.events.http import NotACloudEventError, from_request, to_binary
-from qiskit_operator.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -46,17 +45,15 @@ class FunctionEndpoint:
         handler: EventHandler,
         routes: Mapping[tuple[str, str], Callable[[flask.Request], flask.Response]] | None = None,
         event_routes: Mapping[str, Callable[[Envelope], Envelope | None]] | None = None,
-        metrics_addr: str | None = None,
+        metrics_addr: str = "",
     ) -> None:
         self.name = name
         self.handler = handler
         self.routes = dict(routes or {})
         # Other paths that take CloudEvents, e.g. reconcile's /dead-letter.
         self.event_routes = dict(event_routes or {})
-        # METRICS_ADDR, read here when the entry point does not pass it.
-        self.metrics = metrics.MetricsAddress.parse(
-            Settings.from_env().metrics_addr if metrics_addr is None else metrics_addr
-        )
+        # METRICS_ADDR (settings.metrics_addr), as the entry point read it.
+        self.metrics = metrics.MetricsAddress.parse(metrics_addr)
         metrics.expect(name)
 
     def close(self) -> None:

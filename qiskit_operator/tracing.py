@@ -199,16 +199,12 @@ def handling(function: str, event: Envelope) -> Iterator[EventScope]:
     """The block in which `function` handles `event`: every line logged in it carries
     the job, event and trace; a span covers it when spans are exported."""
     scope = EventScope(function, event)
-    trace, job = scope.trace, scope.trace.job
+    trace = scope.trace
     started = time.perf_counter()
     with (
         logs.bound(
+            **_event_fields(event, trace),
             function=function,
-            job=job.key if job is not None else None,
-            uid=(job.uid or None) if job is not None else None,
-            event_id=event.id,
-            event_type=event.type,
-            trace_id=trace.trace_id,
             span_id=trace.span_id,
             parent_trace_id=trace.link.trace_id if trace.link is not None else None,
         ),
@@ -230,16 +226,20 @@ def handling(function: str, event: Envelope) -> Iterator[EventScope]:
 def delivering(event: Envelope) -> Iterator[None]:
     """The block in which a broker delivers `event`: its retry and dead-letter lines
     carry the job, event and trace ids as the functions' lines do (no span of its own)."""
-    trace = trace_of(event)
-    job = trace.job
-    with logs.bound(
-        job=job.key if job is not None else None,
-        uid=(job.uid or None) if job is not None else None,
-        event_id=event.id,
-        event_type=event.type,
-        trace_id=trace.trace_id,
-    ):
+    with logs.bound(**_event_fields(event, trace_of(event))):
         yield
+
+
+def _event_fields(event: Envelope, trace: EventTrace) -> dict[str, str | None]:
+    """The log fields that name an event, its job and its trace."""
+    job = trace.job
+    return {
+        "job": job.key if job is not None else None,
+        "uid": (job.uid or None) if job is not None else None,
+        "event_id": event.id,
+        "event_type": event.type,
+        "trace_id": trace.trace_id,
+    }
 
 
 def traced(function: str, handle: Handler) -> Handler:

@@ -13,7 +13,10 @@ from qiskit_operator import wiring
 from qiskit_operator.serving import FunctionEndpoint
 from qiskit_operator.settings import Settings
 
-endpoint = FunctionEndpoint("execute", wiring.executor(Settings.from_env()))
+settings = Settings.from_env()
+endpoint = FunctionEndpoint(
+    "execute", wiring.executor(settings), metrics_addr=settings.metrics_addr
+)
 
 
 @functions_framework.http

@@ -11,10 +11,14 @@ from qiskit_operator import wiring
 from qiskit_operator.serving import FunctionEndpoint
 from qiskit_operator.settings import Settings
 
-reconciler = wiring.reconciler(Settings.from_env())
+settings = Settings.from_env()
+reconciler = wiring.reconciler(settings)
 # The Triggers' dead-letter sink: what Knative could not deliver fails its job.
 endpoint = FunctionEndpoint(
-    "reconcile", reconciler, event_routes={"/dead-letter": reconciler.handle_dead_letter}
+    "reconcile",
+    reconciler,
+    event_routes={"/dead-letter": reconciler.handle_dead_letter},
+    metrics_addr=settings.metrics_addr,
 )
 
 

@@ -22,7 +22,9 @@ api = ValidationApi(validator, max_body_bytes=settings.limits.max_source_bytes +
 routes = api.routes()
 if settings.enable_webhooks:
     routes |= AdmissionApi(JobAdmission(validator)).routes()
-endpoint = FunctionEndpoint("validate", validator, routes=routes)
+endpoint = FunctionEndpoint(
+    "validate", validator, routes=routes, metrics_addr=settings.metrics_addr
+)
 
 
 @functions_framework.http
