@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-import os
 import re
 import sys
 import traceback
@@ -216,10 +215,11 @@ class _Reroute(logging.Filter):
         return False
 
 
-def resolve_format(configured: str, env: Mapping[str, str], stream: TextIO) -> str:
-    """`json` or `text`. LOG_FORMAT, when set, decides; unset, a terminal gets text
-    (a person reads it) and anything else JSON (a log pipeline reads it)."""
-    if env.get("LOG_FORMAT", "").strip():
+def resolve_format(configured: str, stream: TextIO) -> str:
+    """`json` or `text`. LOG_FORMAT, when set, decides (anything but `text` is JSON);
+    unset (empty), a terminal gets text (a person reads it) and anything else JSON (a
+    log pipeline reads it)."""
+    if configured.strip():
         return "text" if configured.strip().lower() == "text" else "json"
     isatty = getattr(stream, "isatty", None)
     return "text" if callable(isatty) and isatty() else "json"
@@ -229,14 +229,12 @@ def configure(
     level: str,
     log_format: str,
     *,
-    env: Mapping[str, str] | None = None,
     stream: TextIO | None = None,
 ) -> str:
     """Send every log line of this process, gunicorn's and Python warnings included,
     to `stream` (stderr) in one format; returns the format chosen. Idempotent."""
-    env = os.environ if env is None else env
     stream = sys.stderr if stream is None else stream
-    chosen = resolve_format(log_format, env, stream)
+    chosen = resolve_format(log_format, stream)
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter() if chosen == "json" else TextFormatter())
     handler.set_name("qop")

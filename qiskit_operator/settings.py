@@ -72,8 +72,9 @@ class Settings:
     """Where the functions' entry points are (QOP_FUNCTIONS_DIR)."""
     log_level: str = "INFO"
     """LOG_LEVEL."""
-    log_format: str = "json"
-    """LOG_FORMAT: json (one object a line, for a cluster's log pipeline) or text."""
+    log_format: str = ""
+    """LOG_FORMAT: json (one object a line, for a cluster's log pipeline) or text;
+    empty (unset): text on a terminal, else json."""
     enable_webhooks: bool = False
     """ENABLE_WEBHOOKS: validate also serves POST /admission (AdmissionReview v1)."""
     metrics_addr: str = ""
@@ -125,7 +126,7 @@ class Settings:
             knative_dir=Path(env.get("QOP_KNATIVE_DIR", _REPO / "knative")),
             functions_dir=Path(env.get("QOP_FUNCTIONS_DIR", _REPO / "functions")),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
-            log_format=env.get("LOG_FORMAT", "json").lower(),
+            log_format=env.get("LOG_FORMAT", "").strip().lower(),
             enable_webhooks=_flag(env.get("ENABLE_WEBHOOKS")),
             metrics_addr=env.get("METRICS_ADDR", "").strip(),
             tls_cert_file=_path(env.get("TLS_CERT_FILE")),

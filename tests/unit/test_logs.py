@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from qiskit_operator import logs
+from qiskit_operator.settings import Settings
 
 SECRET = "s3cr3t-Value-42"
 
@@ -28,7 +29,7 @@ def stream() -> Iterator[io.StringIO]:
     saved = (list(root.handlers), root.level)
     floors = {name: logging.getLogger(name).level for name in ("qiskit", "kubernetes")}
     buffer = io.StringIO()
-    logs.configure("DEBUG", "json", env={"LOG_FORMAT": "json"}, stream=buffer)
+    logs.configure("DEBUG", "json", stream=buffer)
     yield buffer
     root.handlers[:] = saved[0]
     root.setLevel(saved[1])
@@ -160,7 +161,7 @@ def test_ordinary_words_about_tokens_and_secrets_are_left_alone() -> None:
 
 
 def test_log_level_is_respected(stream: io.StringIO) -> None:
-    logs.configure("WARNING", "json", env={"LOG_FORMAT": "json"}, stream=stream)
+    logs.configure("WARNING", "json", stream=stream)
     logging.getLogger("qiskit_operator.x").info("hidden")
     logging.getLogger("qiskit_operator.x").warning("shown")
     assert [line["message"] for line in lines(stream)] == ["shown"]
@@ -186,13 +187,13 @@ def test_log_format_when_set_decides_and_unset_a_terminal_gets_text(
     stream: io.StringIO, env: dict[str, str], terminal: bool, chosen: str
 ) -> None:
     target = Terminal() if terminal else io.StringIO()
-    configured = env.get("LOG_FORMAT", "json")
-    assert logs.configure("INFO", configured, env=env, stream=target) == chosen
+    configured = Settings.from_env(env).log_format
+    assert logs.configure("INFO", configured, stream=target) == chosen
 
 
 def test_text_format_is_the_old_human_one_with_the_job_at_the_end(stream: io.StringIO) -> None:
     target = Terminal()
-    logs.configure("INFO", "json", env={}, stream=target)
+    logs.configure("INFO", "", stream=target)
     with logs.bound(job="default/bell"):
         logging.getLogger("qiskit_operator.routing.broker").warning(f"dropping: token={SECRET}")
     assert target.getvalue() == (

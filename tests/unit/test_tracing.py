@@ -164,7 +164,7 @@ def json_logs() -> Iterator[io.StringIO]:
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)
     buffer = io.StringIO()
-    logs.configure("DEBUG", "json", env={"LOG_FORMAT": "json"}, stream=buffer)
+    logs.configure("DEBUG", "json", stream=buffer)
     yield buffer
     root.handlers[:] = saved[0]
     root.setLevel(saved[1])
