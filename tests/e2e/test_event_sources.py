@@ -58,8 +58,8 @@ def sources(cluster: DevCluster, tmp_path: Path) -> Iterator[tuple[Sink, Sink]]:
     )
     adapter.start()
     watcher.start()
-    time.sleep(3)
     try:
+        live(cluster, adapter_sink, watch_sink)
         yield adapter_sink, watch_sink
     finally:
         adapter.stop()
@@ -67,6 +67,23 @@ def sources(cluster: DevCluster, tmp_path: Path) -> Iterator[tuple[Sink, Sink]]:
         adapter_sink.stop()
         watch_sink.stop()
         print(adapter.tail())
+
+
+def about(sink: Sink, name: str) -> list[Envelope]:
+    """The sink's events about one job: jobs other tests deleted may still be going."""
+    return [e for e in list(sink.events) if (e.subject or "").endswith(f"/{name}")]
+
+
+def live(cluster: DevCluster, *sinks: Sink) -> None:
+    """Waits until every source is watching: each has sent the add of a fresh job."""
+    manifest = example("bell.yaml")
+    manifest["metadata"]["name"] = "sources-live"
+    cluster.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(manifest))
+    deadline = time.monotonic() + 30
+    while not all(about(sink, "sources-live") for sink in sinks):
+        assert time.monotonic() < deadline, "a source sent nothing within 30 s"
+        time.sleep(0.2)
+    cluster.kubectl("delete", "qjob", "sources-live")
 
 
 def attributes(event: Envelope) -> dict[str, object]:
@@ -77,11 +94,6 @@ def attributes(event: Envelope) -> dict[str, object]:
         "datacontenttype": event.datacontenttype,
         **event.extensions,
     }
-
-
-def about(sink: Sink, name: str) -> list[Envelope]:
-    """The sink's events about one job: jobs other tests deleted may still be going."""
-    return [e for e in list(sink.events) if (e.subject or "").endswith(f"/{name}")]
 
 
 def test_both_sources_send_the_same_events_for_a_job(
