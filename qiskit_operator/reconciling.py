@@ -3,7 +3,8 @@
 Input: ApiServerSource events and every reply of validate and execute. Each
 becomes a status change through a `StatusWriter` (pure rules in
 `status.transitions`). A transient execution failure is sent again with backoff
-up to `max_retries`; the step into a final phase replies `job.finished`. Full
+up to `max_retries`; the step into a final phase replies `job.finished` and
+ends the job's span. Full
 results bound for a ConfigMap are written here, owned by the job. Imports no
 Qiskit, so the reconcile image need not carry it.
 """
@@ -16,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 
-from qiskit_operator import metrics
+from qiskit_operator import metrics, tracing
 from qiskit_operator.errors import UserError
 from qiskit_operator.events import payloads, types
 from qiskit_operator.events.apiserver import job_ref_from_raw
@@ -79,10 +80,7 @@ class Reconciler:
             return None
         self._record(payload, written)
         if written.phase is not None and written.phase.is_terminal:
-            finished = payloads.JobFinished(
-                job=payload.job, phase=written.phase.value, message=written.message or ""
-            )
-            return event.reply(types.JOB_FINISHED, SOURCE, payloads.encode(finished))
+            return self._finished(event, payload.job, written)
         return None
 
     def handle_dead_letter(self, event: Envelope) -> Envelope | None:
@@ -122,10 +120,7 @@ class Reconciler:
             if written is None:
                 return None
             self._record(given_up, written)
-            finished = payloads.JobFinished(
-                job=failure.job, phase="Failed", message=written.message or ""
-            )
-            return event.reply(types.JOB_FINISHED, SOURCE, payloads.encode(finished))
+            return self._finished(event, failure.job, written)
         wait = backoff(attempt)
         next_at = now + timedelta(seconds=wait)
         written = self._update(
@@ -141,6 +136,15 @@ class Reconciler:
             ),
         )
         return event.reply(types.JOB_VALIDATED, SOURCE, payloads.encode(again))
+
+    def _finished(self, event: Envelope, ref: JobRef, written: JobStatus) -> Envelope:
+        """This write moved the job's generation into a final phase: its span ends, and
+        `job.finished` says so."""
+        phase = written.phase.value if written.phase is not None else ""
+        message = written.message or ""
+        tracing.end_job_span(ref, written.start_time, phase, message)
+        finished = payloads.JobFinished(job=ref, phase=phase, message=message)
+        return event.reply(types.JOB_FINISHED, SOURCE, payloads.encode(finished))
 
     def _update(self, ref: JobRef, decide: Decide) -> JobStatus | None:
         """`writer.update`, counting the phase a write moves the job into."""

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from qiskit_operator import logs
@@ -94,10 +95,11 @@ def trace_id_for(uid: str) -> str | None:
     return trace_id if trace_id != _ZERO_TRACE else _digest(uid)[:32]
 
 
-def job_span_id(trace_id: str) -> str:
-    """The span id of the job itself, the parent of every span a Kubernetes change
-    starts: the same for everyone who derives it. `qop run` exports that span."""
-    return _digest(f"job:{trace_id}")[:16]
+def job_span_id(trace_id: str, generation: int) -> str:
+    """The span id of the job itself at one generation (a spec change starts another),
+    the parent of every span a Kubernetes change starts: the same for everyone who
+    derives it. Reconcile exports that span when the generation ends (`end_job_span`)."""
+    return _digest(f"job:{trace_id}:{max(generation, 1)}")[:16]
 
 
 def new_span_id() -> str:
@@ -145,7 +147,8 @@ def trace_of(event: Envelope) -> EventTrace:
         return EventTrace(trace_id, new_span_id(), None, True, None, job)
     if incoming is not None and incoming.trace_id == trace_id:
         return EventTrace(trace_id, new_span_id(), incoming.parent_id, incoming.sampled, None, job)
-    return EventTrace(trace_id, new_span_id(), job_span_id(trace_id), True, incoming, job)
+    parent = job_span_id(trace_id, job.generation) if job is not None else None
+    return EventTrace(trace_id, new_span_id(), parent, True, incoming, job)
 
 
 _SHORT_TYPES = {
@@ -253,17 +256,47 @@ def traced(function: str, handle: Handler) -> Handler:
 
 
 @contextmanager
-def job_trace(job: JobRef, name: str) -> Iterator[str]:
-    """The job's own span (`job_span_id`), around a whole run of it: `qop run` plays
-    kubectl and the API server, so it knows when the job starts and ends. Yields the
-    trace id; lines logged meanwhile carry it."""
+def job_trace(job: JobRef) -> Iterator[str]:
+    """Lines logged in this block carry the job and its trace id, which it yields:
+    `qop run` plays kubectl and the API server around a whole run of the job."""
     trace_id = trace_id_for(job.uid) or _digest(job.key)[:32]
-    root = EventTrace(trace_id, job_span_id(trace_id), None, True, None, job)
-    with (
-        logs.bound(job=job.key, uid=job.uid or None, trace_id=trace_id, span_id=root.span_id),
-        _span(name, root, None),
-    ):
+    span_id = job_span_id(trace_id, job.generation)
+    with logs.bound(job=job.key, uid=job.uid or None, trace_id=trace_id, span_id=span_id):
         yield trace_id
+
+
+def end_job_span(job: JobRef, started: datetime | None, phase: str, message: str) -> None:
+    """Export the job's own span (`job_span_id`, named `job <namespace>/<name>`) as its
+    generation reaches the final `phase`: from `started` (its status' startTime) to
+    now. Reconcile calls it after the write that moved the job there, which only one
+    writer wins, so a generation's span is exported once however often its final
+    event comes. Nothing without an exporter or a uid."""
+    tracer = _tracer()
+    trace_id = trace_id_for(job.uid)
+    if tracer is None or trace_id is None:
+        return
+    from opentelemetry import context
+    from opentelemetry import trace as api
+
+    attributes: dict[str, str | int] = {
+        "qop.job": job.key,
+        "qop.job.uid": job.uid,
+        "qop.job.generation": job.generation,
+        "qop.phase": phase,
+    }
+    start_ns = int(started.timestamp() * 1e9) if started is not None else None
+    span_id = job_span_id(trace_id, job.generation)
+    token = _chosen_ids.set((int(trace_id, 16), int(span_id, 16)))
+    try:
+        span = tracer.start_span(
+            f"job {job.key}", context.Context(), api.SpanKind.INTERNAL, attributes,
+            start_time=start_ns,
+        )  # fmt: skip
+    finally:
+        _chosen_ids.reset(token)
+    if phase == "Failed":
+        span.set_status(api.Status(api.StatusCode.ERROR, message))
+    span.end()
 
 
 # --- OpenTelemetry, only when an exporter is configured ----------------------------

@@ -140,12 +140,12 @@ class LocalPipeline:
 
     def run(self, manifest: dict[str, Any]) -> QiskitJob:
         """Submit the job as `kubectl apply` would and run the pipeline to its end,
-        in the job's trace (`tracing.job_trace`: its span, from apply to the end)."""
+        in the job's trace (`tracing.job_trace`; reconcile exports the job's span)."""
         obj = admit(manifest)
         event = resource_event(obj, types.APISERVER_ADD)
         ref = job_ref_from_raw(event)
         assert ref is not None
-        with tracing.job_trace(ref, f"job {ref.key}"):
+        with tracing.job_trace(ref):
             return self._run(obj, event)
 
     def _run(self, obj: dict[str, Any], event: Envelope) -> QiskitJob:

@@ -157,7 +157,8 @@ def test_the_spans_of_the_bell_pipeline_chain_parent_to_child(http_run: HttpRun)
     roots = [span for span in http_run.spans if not span.parent_id]
     assert [span.name for span in roots] == ["job default/bell"]
     assert all(span.parent_id in ids for span in http_run.spans if span.parent_id)
-    root = spans["job default/bell"]
+    root = spans["job default/bell"]  # reconcile's, as the job moved into Completed
+    assert root.attributes["qop.phase"] == "Completed"
     assert spans["validate job.added"].parent_id == root.span_id
     assert spans["reconcile job.added"].parent_id == root.span_id
     assert spans["execute job.validated"].parent_id == spans["validate job.added"].span_id

@@ -96,7 +96,7 @@ def test_a_jobs_trace_id_is_its_uid_as_32_hex_digits() -> None:
 def test_an_apiserver_event_is_traced_in_its_jobs_trace_under_the_job_span() -> None:
     trace = tracing.trace_of(added())
     assert trace.trace_id == TRACE
-    assert trace.parent_id == tracing.job_span_id(TRACE)
+    assert trace.parent_id == tracing.job_span_id(TRACE, 1)
     assert trace.job is not None and trace.job.key == "default/bell"
     assert trace.link is None
 
@@ -226,7 +226,7 @@ def test_console_spans_are_one_json_line_each_on_stderr_with_the_chosen_ids(
     assert span["name"] == "validate job.added"
     assert span["context"]["trace_id"] == f"0x{TRACE}"
     assert span["context"]["span_id"] == f"0x{scope.trace.span_id}"
-    assert span["parent_id"] == f"0x{tracing.job_span_id(TRACE)}"
+    assert span["parent_id"] == f"0x{tracing.job_span_id(TRACE, 1)}"
     assert span["links"][0]["context"]["trace_id"] == "0x4bf92f3577b34da6a3ce929d0e0e4736"
     assert span["attributes"]["qop.outcome"] == "job.rejected"
     assert span["attributes"]["qop.job.uid"] == UID
