@@ -75,15 +75,20 @@ def about(sink: Sink, name: str) -> list[Envelope]:
 
 
 def live(cluster: DevCluster, *sinks: Sink) -> None:
-    """Waits until every source is watching: each has sent the add of a fresh job."""
-    manifest = example("bell.yaml")
-    manifest["metadata"]["name"] = "sources-live"
-    cluster.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(manifest))
+    """Waits until every source is watching. Neither sends anything for the jobs its
+    first list finds (Knative's adapter drops them), so a job applied while a source
+    is still starting is never sent: apply a fresh one each second until every sink
+    has had an event about one of them."""
+    probes: list[str] = []
     deadline = time.monotonic() + 30
-    while not all(about(sink, "sources-live") for sink in sinks):
+    while not all(any(about(sink, name) for name in probes) for sink in sinks):
         assert time.monotonic() < deadline, "a source sent nothing within 30 s"
-        time.sleep(0.2)
-    cluster.kubectl("delete", "qjob", "sources-live")
+        manifest = example("bell.yaml")
+        manifest["metadata"]["name"] = f"sources-live-{len(probes)}"
+        cluster.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(manifest))
+        probes.append(manifest["metadata"]["name"])
+        time.sleep(1.0)
+    cluster.kubectl("delete", "qjob", *probes)
 
 
 def attributes(event: Envelope) -> dict[str, object]:
