@@ -119,6 +119,11 @@ STATUS_CONFLICTS = Counter(
     "Status writes the API server refused with 409 Conflict (decided again and retried).",
     registry=REGISTRY,
 )
+JOBS_RESYNCED = Counter(
+    "qop_jobs_resynced_total",
+    "Jobs reconcile asked for again because no event announced their generation.",
+    registry=REGISTRY,
+)
 ADMISSION_REVIEWS = Counter(
     "qop_admission_reviews_total",
     "AdmissionReviews validate answered at kubectl apply, by whether the job was allowed.",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import msgspec
 
@@ -50,11 +51,13 @@ class Reconciler:
         results: ResultStore,
         max_retries: int = 3,
         clock: Callable[[], datetime] = _now,
+        resync_after: timedelta = timedelta(seconds=60),
     ) -> None:
         self.writer = writer
         self.results = results
         self.max_retries = max_retries
         self.clock = clock
+        self.resync_after = resync_after
 
     def ready(self) -> bool:
         return True
@@ -65,6 +68,9 @@ class Reconciler:
             return None
         if event.type == types.APISERVER_DELETE or event.type == types.JOB_FINISHED:
             return None  # Kubernetes removes the job and what it owns
+        if event.type == types.PING:
+            self.resync()
+            return None
         try:
             payload = payloads.decode(event.type, event.data)
         except payloads.PayloadError as error:
@@ -96,6 +102,27 @@ class Reconciler:
         answer = event.extension("knativeerrorcode") or "no answer"
         letter = dead_letter(event, "its Trigger", destination, f"{destination} gave {answer}")
         return None if letter is None else self.handle(letter)
+
+    def resync(self) -> list[JobRef]:
+        """Ask again for every job whose current generation no event announced: the
+        event source drops what happens while it is down or relisting (Knative's
+        adapter sends nothing for the objects its first list finds), and such a job
+        would wait forever without a phase. Each gets a status write
+        (`transitions.asked_again`), which the source does send; validate and
+        reconcile take it up as the lost event. Only jobs older than `resync_after`,
+        whose own event may still be on its way. Knative's PingSource calls this
+        every minute (knative/pingsource.yaml); returns the jobs asked for."""
+        now = self.clock()
+        asked: list[JobRef] = []
+        for ref in self.writer.unseen(now - self.resync_after):
+            ask = partial(transitions.asked_again, generation=ref.generation, now=now)
+            written = self._update(ref, ask)
+            if written is None:
+                continue  # seen meanwhile, or gone
+            asked.append(ref)
+            metrics.JOBS_RESYNCED.inc()
+            self.writer.record_event(ref, "Warning", "Resynced", written.message or "")
+        return asked
 
     def _seen(self, event: Envelope) -> None:
         ref = job_ref_from_raw(event)

@@ -66,6 +66,9 @@ class Settings:
     (QOP_STATUS_WRITER)."""
     max_retries: int = 3
     """Times a transient execution failure is retried (QOP_MAX_RETRIES)."""
+    resync_after_seconds: float = 60.0
+    """How old a job no event announced must be before reconcile's resync asks for it
+    again (QOP_RESYNC_AFTER_SECONDS)."""
     knative_dir: Path = _REPO / "knative"
     """Where the Trigger manifests are read from (QOP_KNATIVE_DIR)."""
     functions_dir: Path = _REPO / "functions"
@@ -122,6 +125,7 @@ class Settings:
                 env.get("QOP_RESULTS_DIR", Path.home() / ".local/share/qiskit-operator/results")
             ),
             max_retries=int(env.get("QOP_MAX_RETRIES", 3)),
+            resync_after_seconds=float(env.get("QOP_RESYNC_AFTER_SECONDS", 60.0)),
             status_writer=env.get("QOP_STATUS_WRITER", "memory"),
             knative_dir=Path(env.get("QOP_KNATIVE_DIR", _REPO / "knative")),
             functions_dir=Path(env.get("QOP_FUNCTIONS_DIR", _REPO / "functions")),

@@ -9,6 +9,7 @@ server, of which a cluster has one.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -83,4 +84,5 @@ def reconciler(settings: Settings, store: StatusWriter | None = None) -> Reconci
         store or status_writer(settings),
         results=ResultStore(settings.results_dir),
         max_retries=settings.max_retries,
+        resync_after=timedelta(seconds=settings.resync_after_seconds),
     )

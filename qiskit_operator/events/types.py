@@ -9,6 +9,10 @@ APISERVER_UPDATE: Final = "dev.knative.apiserver.resource.update"
 APISERVER_DELETE: Final = "dev.knative.apiserver.resource.delete"
 APISERVER_TYPES: Final = frozenset({APISERVER_ADD, APISERVER_UPDATE, APISERVER_DELETE})
 
+# Knative's PingSource, on a schedule (knative/pingsource.yaml): reconcile looks for
+# jobs whose current generation no event ever announced (`Reconciler.resync`).
+PING: Final = "dev.knative.sources.ping"
+
 _PREFIX: Final = "io.qiskit.operator.job."
 JOB_VALIDATED: Final = _PREFIX + "validated"
 JOB_REJECTED: Final = _PREFIX + "rejected"

@@ -20,7 +20,7 @@ from qiskit_operator.events.payloads import JobRef
 from qiskit_operator.kube.client import KubeConnection
 from qiskit_operator.kube.errors import APIConflictError, APINotFoundError, translate
 from qiskit_operator.models import GROUP, VERSION, JobStatus
-from qiskit_operator.status.writer import Decide, EventKind
+from qiskit_operator.status.writer import Decide, EventKind, is_unseen
 
 PLURAL = "qiskitjobs"
 MERGE_PATCH = "application/merge-patch+json"
@@ -97,6 +97,19 @@ class KubeStatusWriter:
             f"qiskitjob {ref.key} kept changing; gave up after {self._retries} tries", 409
         )
 
+    def unseen(self, created_before: datetime) -> list[JobRef]:
+        # One list a sweep, from the API server's watch cache (resourceVersion 0).
+        listing = self._call(
+            "listing qiskitjobs",
+            self._connection.custom().list_cluster_custom_object,
+            GROUP,
+            VERSION,
+            PLURAL,
+            resource_version="0",
+        )
+        found = (_unseen_ref(item, created_before) for item in listing.get("items", []))
+        return [ref for ref in found if ref is not None]
+
     def record_event(self, ref: JobRef, kind: EventKind, reason: str, message: str) -> None:
         now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         body = {
@@ -163,6 +176,24 @@ class KubeStatusWriter:
                 ref.namespace,
                 body,
             )
+
+
+def _unseen_ref(item: dict[str, Any], created_before: datetime) -> JobRef | None:
+    """The job `unseen` lists, read from the raw object (its spec may not validate)."""
+    meta = item.get("metadata") or {}
+    status = item.get("status") or {}
+    generation = int(meta.get("generation") or 1)
+    observed = status.get("observedGeneration")
+    created = meta.get("creationTimestamp")
+    when = datetime.fromisoformat(created.replace("Z", "+00:00")) if created else None
+    if not meta.get("name") or not is_unseen(generation, observed, when, created_before):
+        return None
+    return JobRef(
+        namespace=meta.get("namespace", "default"),
+        name=meta["name"],
+        uid=meta.get("uid", ""),
+        generation=generation,
+    )
 
 
 def _wire(status: JobStatus) -> dict[str, Any]:

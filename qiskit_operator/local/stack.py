@@ -1,6 +1,7 @@
 """The whole system on loopback against a real API server: the three functions as
 `qop serve` processes with their ServiceAccounts' tokens, a Broker routing by
-knative/triggers.yaml, and an event source watching QiskitJobs.
+knative/triggers.yaml, an event source watching QiskitJobs, and a ping a minute
+for reconcile's resync, as knative/pingsource.yaml sends on a cluster.
 
 Used by the e2e tests and benchmarks/cluster.py, on a `DevCluster`.
 """
@@ -12,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,9 @@ from typing import IO
 
 import requests
 
+from qiskit_operator.events import types
+from qiskit_operator.events.envelope import Envelope
+from qiskit_operator.events.http import to_binary
 from qiskit_operator.local.devcluster import REPO, DevCluster, free_port
 from qiskit_operator.routing.delivery import HttpSubscriber, Subscriber
 from qiskit_operator.routing.ingress import BrokerServer
@@ -27,6 +32,16 @@ from qiskit_operator.routing.triggers import load_triggers
 
 NAMESPACE = "qiskit-operator"
 FUNCTIONS = ("validate", "execute", "reconcile")
+PING_SOURCE = f"/apis/v1/namespaces/{NAMESPACE}/pingsources/qiskit-resync"
+
+
+def ping_event() -> Envelope:
+    """What knative/pingsource.yaml sends each minute (as Knative's PingSource does)."""
+    return Envelope(
+        type=types.PING,
+        source=PING_SOURCE,
+        data=b'{"sweep": "unseen-generations"}',
+    )
 
 
 @dataclass
@@ -114,9 +129,12 @@ class Stack:
     cluster: DevCluster
     workdir: Path
     source_kind: str = "watch"  # or "adapter": Knative's ApiServerSource receive adapter
+    ping_seconds: float | None = 60.0  # None: only when `ping` is called
+    function_env: dict[str, str] = field(default_factory=dict)  # for every function
     functions: dict[str, FunctionProcess] = field(default_factory=dict)
     broker: BrokerServer | None = None
     source: Process | None = None
+    _stopping: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> Stack:
         results = self.workdir / "results"
@@ -124,7 +142,7 @@ class Stack:
             port = free_port()
             self.functions[name] = FunctionProcess(
                 argv=_qop("serve", name, "--host", "127.0.0.1", "--port", str(port)),
-                env=_function_env(self.cluster, name, results),
+                env={**_function_env(self.cluster, name, results), **self.function_env},
                 log=self.workdir / f"{name}.log",
                 name=name,
                 port=port,
@@ -139,10 +157,34 @@ class Stack:
         }
         routes = Routes(load_triggers(REPO / "knative" / "triggers.yaml"), subscribers)
         self.broker = BrokerServer(routes).start()
+        self.restart_source()
+        if self.ping_seconds is not None:
+            threading.Thread(target=self._pinging, args=(self.ping_seconds,), daemon=True).start()
+        return self
+
+    def restart_source(self) -> None:
+        """(Re)start the event source. It sends nothing about what happened while it
+        was down, nor about the jobs it finds when it starts; the resync does."""
+        if self.source is not None:
+            self.source.stop()
+        assert self.broker is not None, "start() first"
         self.source = self._source(self.broker.url)
         self.source.start()
         time.sleep(2.0)  # a source says nothing about jobs that exist when it starts
-        return self
+
+    def ping(self) -> None:
+        """Send the Broker one PingSource event: reconcile resyncs (`ping_event`)."""
+        assert self.broker is not None, "start() first"
+        headers, body = to_binary(ping_event())
+        answer = requests.post(self.broker.url, data=body, headers=headers, timeout=30)
+        answer.raise_for_status()
+
+    def _pinging(self, seconds: float) -> None:
+        while not self._stopping.wait(seconds):
+            try:
+                self.ping()
+            except requests.RequestException as error:  # the next minute tries again
+                print(f"resync ping failed: {error}", file=sys.stderr)
 
     def _source(self, sink: str) -> Process:
         kubeconfig = str(self.cluster.service_account_kubeconfig(NAMESPACE, "qiskit-job-source"))
@@ -167,6 +209,7 @@ class Stack:
         return "\n".join(parts)
 
     def stop(self) -> None:
+        self._stopping.set()
         if self.source is not None:
             self.source.stop()
         if self.broker is not None:

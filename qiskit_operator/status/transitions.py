@@ -59,6 +59,24 @@ def seen(current: JobStatus | None, generation: int, now: datetime) -> JobStatus
     )
 
 
+def asked_again(current: JobStatus | None, generation: int, now: datetime) -> JobStatus | None:
+    """No event about this generation reached reconcile (the job was created or changed
+    while the event source was down): say so. The write is itself a change the source
+    sends, which validate and reconcile take up as the lost one. observedGeneration is
+    left alone, so the generation still reads as new; the time makes each ask a change.
+    None once the generation has been seen."""
+    if _generation_state(current, generation) != "newer":
+        return None
+    status = current.model_copy(deep=True) if current is not None else JobStatus()
+    if current is None or current.phase is None:
+        status.phase = Phase.PENDING
+    stamp = now.isoformat().replace("+00:00", "Z")
+    status.message = (
+        f"No event about generation {generation} reached the operator; asked again at {stamp}"
+    )
+    return status
+
+
 def validated(
     current: JobStatus | None, event: payloads.JobValidated, now: datetime
 ) -> JobStatus | None:

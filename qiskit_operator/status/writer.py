@@ -10,9 +10,11 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal, Protocol
 
 from qiskit_operator import metrics
+from qiskit_operator.events.apiserver import job_ref
 from qiskit_operator.events.payloads import JobRef
 from qiskit_operator.models import JobStatus, QiskitJob
 
@@ -49,6 +51,10 @@ class StatusWriter(Protocol):
 
     def write_configmap(self, ref: JobRef, name: str, data: dict[str, str]) -> None:
         """Create or replace ConfigMap `name` in the job's namespace, owned by the job."""
+
+    def unseen(self, created_before: datetime) -> list[JobRef]:
+        """Jobs created before `created_before` whose current generation the status does
+        not record as seen (no status, or an older observedGeneration)."""
 
 
 class MemoryStatusStore:
@@ -101,3 +107,27 @@ class MemoryStatusStore:
     def write_configmap(self, ref: JobRef, name: str, data: dict[str, str]) -> None:
         with self._lock:
             self.configmaps[(ref.namespace, name)] = OwnedConfigMap(ref.uid, dict(data))
+
+    def unseen(self, created_before: datetime) -> list[JobRef]:
+        with self._lock:
+            jobs = list(self._jobs.values())
+        return [
+            job_ref(job)
+            for job in jobs
+            if is_unseen(
+                job.generation,
+                job.status.observed_generation if job.status else None,
+                job.metadata.creationTimestamp,
+                created_before,
+            )
+        ]
+
+
+def is_unseen(
+    generation: int, observed: int | None, created: datetime | None, created_before: datetime
+) -> bool:
+    """Whether `unseen` lists a job: its generation is not recorded as seen, and it is
+    older than `created_before` (a younger one's event may still be on its way)."""
+    if observed is not None and observed >= generation:
+        return False
+    return created is None or created < created_before

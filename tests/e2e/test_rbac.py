@@ -16,6 +16,7 @@ ALLOWED = {
     ],
     "qiskit-reconcile": [
         ("get", "qiskitjobs.quantum.io"),
+        ("list", "qiskitjobs.quantum.io"),  # the resync's one list a minute
         ("patch", "qiskitjobs.quantum.io/status"),
         ("create", "configmaps"),
         ("update", "configmaps"),
@@ -47,6 +48,7 @@ DENIED = {
         ("delete", "configmaps"),
         ("get", "configmaps"),
         ("delete", "qiskitjobs.quantum.io"),
+        ("watch", "qiskitjobs.quantum.io"),
     ],
     "qiskit-job-source": [("patch", "qiskitjobs.quantum.io/status"), ("get", "configmaps")],
 }
