@@ -4,9 +4,9 @@ Input: ApiServerSource events and every reply of validate and execute. Each
 becomes a status change through a `StatusWriter` (pure rules in
 `status.transitions`). A transient execution failure is sent again with backoff
 up to `max_retries`; the step into a final phase replies `job.finished` and
-ends the job's span. Full
-results bound for a ConfigMap are written here, owned by the job. Imports no
-Qiskit, so the reconcile image need not carry it.
+ends the job's span. Full results bound for a ConfigMap are written here, owned
+by the job. On the PingSource's minute, jobs no event announced are asked for
+again (`resync`). Imports no Qiskit, so the reconcile image need not carry it.
 """
 
 from __future__ import annotations
@@ -116,12 +116,14 @@ class Reconciler:
         asked: list[JobRef] = []
         for ref in self.writer.unseen(now - self.resync_after):
             ask = partial(transitions.asked_again, generation=ref.generation, now=now)
-            written = self._update(ref, ask)
-            if written is None:
-                continue  # seen meanwhile, or gone
-            asked.append(ref)
-            metrics.JOBS_RESYNCED.inc()
-            self.writer.record_event(ref, "Warning", "Resynced", written.message or "")
+            with tracing.job_trace(ref):  # its lines carry the job's trace, not the ping's
+                written = self._update(ref, ask)
+                if written is None:
+                    continue  # seen meanwhile, or gone
+                asked.append(ref)
+                metrics.JOBS_RESYNCED.inc()
+                self.writer.record_event(ref, "Warning", "Resynced", written.message or "")
+                log.warning("%s: %s", ref.key, written.message)
         return asked
 
     def _seen(self, event: Envelope) -> None:

@@ -258,7 +258,8 @@ def traced(function: str, handle: Handler) -> Handler:
 @contextmanager
 def job_trace(job: JobRef) -> Iterator[str]:
     """Lines logged in this block carry the job and its trace id, which it yields:
-    `qop run` plays kubectl and the API server around a whole run of the job."""
+    around a whole run of the job in `qop run` (which plays kubectl and the API
+    server), around reconcile's resync of one job."""
     trace_id = trace_id_for(job.uid) or _digest(job.key)[:32]
     span_id = job_span_id(trace_id, job.generation)
     with logs.bound(job=job.key, uid=job.uid or None, trace_id=trace_id, span_id=span_id):

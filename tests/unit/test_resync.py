@@ -4,10 +4,12 @@ was seen, or is young, is left alone."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from qiskit_operator import tracing
 from qiskit_operator.events import types
 from qiskit_operator.events.apiserver import job_ref_from_raw, resource_event
 from qiskit_operator.local.pipeline import admit
@@ -17,7 +19,8 @@ from qiskit_operator.reconciling import Reconciler
 from qiskit_operator.results import ResultStore
 from qiskit_operator.status import transitions
 from qiskit_operator.status.writer import MemoryStatusStore
-from tests.conftest import job_manifest
+from qiskit_operator.tracing import traced
+from tests.conftest import JsonLines, job_manifest
 from tests.unit.test_metrics import Counted
 
 NOW = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
@@ -116,3 +119,21 @@ def test_a_spec_change_nobody_announced_is_asked_for(tmp_path: Path) -> None:
     store.update(first, lambda _: JobStatus(phase=Phase.COMPLETED, observed_generation=1))
     asked = reconcile.resync()
     assert [(ref.key, ref.generation) for ref in asked] == [("default/changed", 2)]
+
+
+def test_the_resyncs_log_lines_carry_the_jobs_trace_not_the_pings(tmp_path: Path) -> None:
+    missed = job("missed", LONG_AGO)
+    reconcile, _, _ = reconciler(tmp_path, missed)
+    logger, lines = logging.getLogger("qiskit_operator.reconciling"), JsonLines()
+    level = logger.level
+    logger.addHandler(lines)
+    logger.setLevel(logging.INFO)
+    try:
+        traced("reconcile", reconcile.handle)(ping_event())
+    finally:
+        logger.removeHandler(lines)
+        logger.setLevel(level)
+    uid = missed["metadata"]["uid"]
+    about = [line for line in lines.lines if line.get("job") == "default/missed"]
+    assert [line["level"] for line in about] == ["INFO", "WARNING"]  # new -> Pending; why
+    assert {line["trace_id"] for line in about} == {tracing.trace_id_for(uid)}
