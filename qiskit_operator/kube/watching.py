@@ -3,7 +3,8 @@
 Watches QiskitJobs and emits, for each change, the event Knative's
 ApiServerSource would (Resource mode: same type, source, subject, extensions and
 data), so the functions cannot tell which one sent it. Like the adapter, it says
-nothing about jobs that exist when it starts.
+nothing about jobs that exist when it starts, nor about changes made while it
+relists; reconcile's resync asks for those jobs again (docs/resync.md).
 """
 
 from __future__ import annotations
@@ -89,7 +90,10 @@ class JobWatcher:
                         break
             except ApiException as error:
                 if error.status == 410:  # our resourceVersion is too old: start again
-                    log.warning("watch expired; listing again (changes meanwhile are missed)")
+                    log.warning(
+                        "watch expired; listing again (jobs changed meanwhile are not sent;"
+                        " reconcile's resync asks for them again)"
+                    )
                     version = self._list(custom)
                     continue
                 raise translate(error, "watching qiskitjobs") from error
