@@ -119,9 +119,11 @@ STATUS_CONFLICTS = Counter(
     "Status writes the API server refused with 409 Conflict (decided again and retried).",
     registry=REGISTRY,
 )
-JOBS_RESYNCED = Counter(
-    "qop_jobs_resynced_total",
-    "Jobs reconcile asked for again because no event announced their generation.",
+RESYNCS = Counter(
+    "qop_resync_jobs_total",
+    "Jobs reconcile's resync wrote, by action: asked_again (no event announced their"
+    " generation) or failed_stalled (nothing moved them for QOP_STALLED_AFTER_SECONDS).",
+    ["action"],
     registry=REGISTRY,
 )
 ADMISSION_REVIEWS = Counter(
@@ -161,7 +163,10 @@ _EXPECTED: dict[str, list[tuple[Counter | Histogram, tuple[str, ...]]]] = {
         *((JOBS, ("execute", outcome)) for outcome in ("completed", "failed")),
         *((EXECUTION_SECONDS, (primitive,)) for primitive in ("sampler", "estimator")),
     ],
-    "reconcile": [(PHASE_TRANSITIONS, (phase.value,)) for phase in Phase],
+    "reconcile": [
+        *((PHASE_TRANSITIONS, (phase.value,)) for phase in Phase),
+        *((RESYNCS, (action,)) for action in ("asked_again", "failed_stalled")),
+    ],
 }
 
 

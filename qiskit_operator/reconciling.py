@@ -28,7 +28,7 @@ from qiskit_operator.models import JobStatus, Phase
 from qiskit_operator.results import ResultStore
 from qiskit_operator.routing.deadletter import dead_letter
 from qiskit_operator.status import transitions
-from qiskit_operator.status.writer import Decide, StatusWriter
+from qiskit_operator.status.writer import Decide, ListedJob, StatusWriter
 
 SOURCE = "/qiskit-operator/reconcile"
 MAX_BACKOFF_SECONDS = 30.0
@@ -52,12 +52,14 @@ class Reconciler:
         max_retries: int = 3,
         clock: Callable[[], datetime] = _now,
         resync_after: timedelta = timedelta(seconds=60),
+        stalled_after: timedelta | None = timedelta(hours=1),
     ) -> None:
         self.writer = writer
         self.results = results
         self.max_retries = max_retries
         self.clock = clock
         self.resync_after = resync_after
+        self.stalled_after = stalled_after
 
     def ready(self) -> bool:
         return True
@@ -104,27 +106,55 @@ class Reconciler:
         return None if letter is None else self.handle(letter)
 
     def resync(self) -> list[JobRef]:
-        """Ask again for every job whose current generation no event announced: the
-        event source drops what happens while it is down or relisting (Knative's
-        adapter sends nothing for the objects its first list finds), and such a job
-        would wait forever without a phase. Each gets a status write
-        (`transitions.asked_again`), which the source does send; validate and
-        reconcile take it up as the lost event. Only jobs older than `resync_after`,
-        whose own event may still be on its way. Knative's PingSource calls this
-        every minute (knative/pingsource.yaml); returns the jobs asked for."""
+        """Mend what lost events left behind; Knative's PingSource calls this every
+        minute (knative/pingsource.yaml, docs/resync.md). Returns the jobs it wrote.
+
+        - A job whose current generation no event announced, older than
+          `resync_after`: the event source drops what happens while it is down or
+          relisting, and such a job would wait forever without a phase. Its status
+          is written (`transitions.asked_again`), a change the source does send;
+          validate and reconcile take it up as the lost event.
+        - A job nothing has moved for `stalled_after` (`transitions.stalled`): the
+          event with its next step was lost after it was seen. It fails, saying so.
+        """
         now = self.clock()
-        asked: list[JobRef] = []
-        for ref in self.writer.unseen(now - self.resync_after):
-            ask = partial(transitions.asked_again, generation=ref.generation, now=now)
-            with tracing.job_trace(ref):  # its lines carry the job's trace, not the ping's
-                written = self._update(ref, ask)
-                if written is None:
-                    continue  # seen meanwhile, or gone
-                asked.append(ref)
-                metrics.JOBS_RESYNCED.inc()
-                self.writer.record_event(ref, "Warning", "Resynced", written.message or "")
-                log.warning("%s: %s", ref.key, written.message)
-        return asked
+        wrote: list[JobRef] = []
+        for job in self.writer.jobs():
+            decide = self._mending(job, now)
+            if decide is not None and self._resynced(job.ref, decide):
+                wrote.append(job.ref)
+        return wrote
+
+    def _mending(self, job: ListedJob, now: datetime) -> Decide | None:
+        """What the resync writes for `job` as listed (decided again when written), or
+        None: it is alive, or too young for its own event to be given up on."""
+        ref = job.ref
+        if transitions.asked_again(job.status, ref.generation, now) is not None:
+            if job.created is not None and job.created >= now - self.resync_after:
+                return None
+            return partial(transitions.asked_again, generation=ref.generation, now=now)
+        after = self.stalled_after
+        if after is not None and transitions.stalled(job.status, ref, now, after) is not None:
+            return partial(transitions.stalled, job=ref, now=now, after=after)
+        return None
+
+    def _resynced(self, ref: JobRef, decide: Decide) -> bool:
+        """Write one job's resync (decided again on its status as read now), in that
+        job's trace, not the ping's."""
+        with tracing.job_trace(ref):
+            written = self._update(ref, decide)
+            if written is None:
+                return False  # it moved meanwhile, or is gone
+            message = written.message or ""
+            if written.phase is Phase.FAILED:
+                metrics.RESYNCS.labels("failed_stalled").inc()
+                self.writer.record_event(ref, "Warning", "Stalled", message)
+                tracing.end_job_span(ref, written.start_time, written.phase.value, message)
+            else:
+                metrics.RESYNCS.labels("asked_again").inc()
+                self.writer.record_event(ref, "Warning", "Resynced", message)
+            log.warning("%s: %s", ref.key, message)
+            return True
 
     def _seen(self, event: Envelope) -> None:
         ref = job_ref_from_raw(event)

@@ -69,6 +69,9 @@ class Settings:
     resync_after_seconds: float = 60.0
     """How old a job no event announced must be before reconcile's resync asks for it
     again (QOP_RESYNC_AFTER_SECONDS)."""
+    stalled_after_seconds: float = 3600.0
+    """How long nothing may move a seen, unfinished job before the resync fails it as
+    stalled (QOP_STALLED_AFTER_SECONDS; 0: never)."""
     knative_dir: Path = _REPO / "knative"
     """Where the Trigger manifests are read from (QOP_KNATIVE_DIR)."""
     functions_dir: Path = _REPO / "functions"
@@ -126,6 +129,7 @@ class Settings:
             ),
             max_retries=int(env.get("QOP_MAX_RETRIES", 3)),
             resync_after_seconds=float(env.get("QOP_RESYNC_AFTER_SECONDS", 60.0)),
+            stalled_after_seconds=float(env.get("QOP_STALLED_AFTER_SECONDS", 3600.0)),
             status_writer=env.get("QOP_STATUS_WRITER", "memory"),
             knative_dir=Path(env.get("QOP_KNATIVE_DIR", _REPO / "knative")),
             functions_dir=Path(env.get("QOP_FUNCTIONS_DIR", _REPO / "functions")),

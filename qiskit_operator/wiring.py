@@ -80,9 +80,13 @@ def executor(settings: Settings) -> Executor:
 
 
 def reconciler(settings: Settings, store: StatusWriter | None = None) -> Reconciler:
+    stalled = settings.stalled_after_seconds
     return Reconciler(
         store or status_writer(settings),
         results=ResultStore(settings.results_dir),
         max_retries=settings.max_retries,
         resync_after=timedelta(seconds=settings.resync_after_seconds),
+        stalled_after=timedelta(seconds=stalled)
+        if (stalled := settings.stalled_after_seconds) > 0
+        else None,
     )

@@ -15,12 +15,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import pydantic
+
 from qiskit_operator import metrics
 from qiskit_operator.events.payloads import JobRef
 from qiskit_operator.kube.client import KubeConnection
 from qiskit_operator.kube.errors import APIConflictError, APINotFoundError, translate
 from qiskit_operator.models import GROUP, VERSION, JobStatus
-from qiskit_operator.status.writer import Decide, EventKind, is_unseen
+from qiskit_operator.status.writer import Decide, EventKind, ListedJob
 
 PLURAL = "qiskitjobs"
 MERGE_PATCH = "application/merge-patch+json"
@@ -97,7 +99,7 @@ class KubeStatusWriter:
             f"qiskitjob {ref.key} kept changing; gave up after {self._retries} tries", 409
         )
 
-    def unseen(self, created_before: datetime) -> list[JobRef]:
+    def jobs(self) -> list[ListedJob]:
         # One list a sweep, from the API server's watch cache (resourceVersion 0).
         listing = self._call(
             "listing qiskitjobs",
@@ -107,8 +109,8 @@ class KubeStatusWriter:
             PLURAL,
             resource_version="0",
         )
-        found = (_unseen_ref(item, created_before) for item in listing.get("items", []))
-        return [ref for ref in found if ref is not None]
+        found = (_listed(item) for item in listing.get("items", []))
+        return [job for job in found if job is not None]
 
     def record_event(self, ref: JobRef, kind: EventKind, reason: str, message: str) -> None:
         now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
@@ -178,22 +180,26 @@ class KubeStatusWriter:
             )
 
 
-def _unseen_ref(item: dict[str, Any], created_before: datetime) -> JobRef | None:
-    """The job `unseen` lists, read from the raw object (its spec may not validate)."""
+def _listed(item: dict[str, Any]) -> ListedJob | None:
+    """A listed job, read from the raw object (its spec may not validate); None for
+    one whose status is not ours to read."""
     meta = item.get("metadata") or {}
-    status = item.get("status") or {}
-    generation = int(meta.get("generation") or 1)
-    observed = status.get("observedGeneration")
-    created = meta.get("creationTimestamp")
-    when = datetime.fromisoformat(created.replace("Z", "+00:00")) if created else None
-    if not meta.get("name") or not is_unseen(generation, observed, when, created_before):
+    if not meta.get("name"):
         return None
-    return JobRef(
+    ref = JobRef(
         namespace=meta.get("namespace", "default"),
         name=meta["name"],
         uid=meta.get("uid", ""),
-        generation=generation,
+        generation=int(meta.get("generation") or 1),
     )
+    try:
+        status = JobStatus.model_validate(item["status"]) if item.get("status") else None
+    except pydantic.ValidationError as error:
+        log.warning("qiskitjob %s has a status reconcile cannot read: %s", ref.key, error)
+        return None
+    created = meta.get("creationTimestamp")
+    when = datetime.fromisoformat(created.replace("Z", "+00:00")) if created else None
+    return ListedJob(ref, status, when)
 
 
 def _wire(status: JobStatus) -> dict[str, Any]:

@@ -8,7 +8,7 @@ corrupt a job.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import msgspec
 
@@ -75,6 +75,30 @@ def asked_again(current: JobStatus | None, generation: int, now: datetime) -> Jo
         f"No event about generation {generation} reached the operator; asked again at {stamp}"
     )
     return status
+
+
+def stalled(
+    current: JobStatus | None, job: payloads.JobRef, now: datetime, after: timedelta
+) -> JobStatus | None:
+    """The job's generation was seen, is not finished, and nothing has moved it for
+    `after`, longer than any delivery with its retries can take: the event carrying
+    its next step was lost (a channel that kept events in memory restarted). Fail it
+    saying so, rather than leave it waiting forever. None while it is alive."""
+    if current is None or current.phase is None or current.phase.is_terminal:
+        return None
+    if _generation_state(current, job.generation) != "same":
+        return None  # not seen yet: the resync asks for it instead
+    moved = [t for t in (current.start_time, current.next_retry_at) if t is not None]
+    moved += [c.last_transition_time for c in current.conditions]
+    if not moved or now - max(moved) < after:
+        return None
+    since = max(moved).isoformat().replace("+00:00", "Z")
+    message = (
+        f"Stalled in {current.phase.value}: nothing has moved this job since {since}, so an "
+        "event about it was lost. Change its spec, or apply it again under a new name, "
+        "to run it again."
+    )
+    return _fail(current, job, "Stalled", message, now, (COMPLETED,))
 
 
 def validated(

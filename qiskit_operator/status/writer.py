@@ -34,6 +34,15 @@ class RecordedEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class ListedJob:
+    """A job as the resync's list sees it: enough to tell whether it was lost."""
+
+    ref: JobRef
+    status: JobStatus | None
+    created: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class OwnedConfigMap:
     owner_uid: str
     data: dict[str, str]
@@ -52,9 +61,8 @@ class StatusWriter(Protocol):
     def write_configmap(self, ref: JobRef, name: str, data: dict[str, str]) -> None:
         """Create or replace ConfigMap `name` in the job's namespace, owned by the job."""
 
-    def unseen(self, created_before: datetime) -> list[JobRef]:
-        """Jobs created before `created_before` whose current generation the status does
-        not record as seen (no status, or an older observedGeneration)."""
+    def jobs(self) -> list[ListedJob]:
+        """Every job, in every namespace, with its status (reconcile's resync)."""
 
 
 class MemoryStatusStore:
@@ -108,26 +116,7 @@ class MemoryStatusStore:
         with self._lock:
             self.configmaps[(ref.namespace, name)] = OwnedConfigMap(ref.uid, dict(data))
 
-    def unseen(self, created_before: datetime) -> list[JobRef]:
+    def jobs(self) -> list[ListedJob]:
         with self._lock:
             jobs = list(self._jobs.values())
-        return [
-            job_ref(job)
-            for job in jobs
-            if is_unseen(
-                job.generation,
-                job.status.observed_generation if job.status else None,
-                job.metadata.creationTimestamp,
-                created_before,
-            )
-        ]
-
-
-def is_unseen(
-    generation: int, observed: int | None, created: datetime | None, created_before: datetime
-) -> bool:
-    """Whether `unseen` lists a job: its generation is not recorded as seen, and it is
-    older than `created_before` (a younger one's event may still be on its way)."""
-    if observed is not None and observed >= generation:
-        return False
-    return created is None or created < created_before
+        return [ListedJob(job_ref(job), job.status, job.metadata.creationTimestamp) for job in jobs]

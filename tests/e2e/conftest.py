@@ -33,13 +33,14 @@ def cluster(binaries: Binaries, tmp_path_factory: pytest.TempPathFactory) -> Ite
 def stack(cluster: DevCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     # Knative's real receive adapter by default; QOP_E2E_SOURCE=watch tries `qop watch`.
     source = os.environ.get("QOP_E2E_SOURCE", "adapter")
-    # Resyncs only when a test pings (test_resync.py), and for jobs 2 s old.
+    # Resyncs only when a test pings (test_resync.py): asks for jobs 2 s old, and
+    # fails as stalled those nothing moved for 10 min (no other test's job).
     running = Stack(
         cluster,
         tmp_path_factory.mktemp("stack"),
         source_kind=source,
         ping_seconds=None,
-        function_env={"QOP_RESYNC_AFTER_SECONDS": "2"},
+        function_env={"QOP_RESYNC_AFTER_SECONDS": "2", "QOP_STALLED_AFTER_SECONDS": "600"},
     )
     try:
         yield running.start()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -110,3 +110,18 @@ def test_without_an_exporter_the_final_phase_still_replies_job_finished(tmp_path
     reconcile.handle(resource_event(job(), types.APISERVER_ADD))
     finished = reconcile.handle(rejected())
     assert finished is not None and finished.type == types.JOB_FINISHED
+
+
+def test_a_job_the_resync_fails_as_stalled_ends_its_span_with_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reconcile = reconciler(tmp_path)
+    reconcile.handle(resource_event(job(), types.APISERVER_ADD))
+    reconcile.clock = lambda: NOW + timedelta(hours=1)
+    with console(capsys) as job_spans:
+        (stuck,) = reconcile.resync()
+        (span,) = job_spans()
+    assert stuck.key == "default/bell"
+    assert span["status"]["status_code"] == "ERROR"
+    assert span["status"]["description"].startswith("Stalled in Validating")
+    assert span["attributes"]["qop.phase"] == "Failed"

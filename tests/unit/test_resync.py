@@ -1,6 +1,7 @@
 """Reconcile's resync: a job whose current generation no event announced (the source
-was down) is asked for again with a status write, once it is old enough; a job that
-was seen, or is young, is left alone."""
+was down) is asked for again with a status write, once it is old enough; a seen job
+that nothing has moved for an hour fails as stalled; a live or young job is left
+alone."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from qiskit_operator.models import JobStatus, Phase, QiskitJob
 from qiskit_operator.reconciling import Reconciler
 from qiskit_operator.results import ResultStore
 from qiskit_operator.status import transitions
+from qiskit_operator.status.conditions import set_condition
 from qiskit_operator.status.writer import MemoryStatusStore
 from qiskit_operator.tracing import traced
 from tests.conftest import JsonLines, job_manifest
@@ -84,7 +86,7 @@ def test_resync_asks_only_for_unseen_jobs_older_than_its_grace(tmp_path: Path) -
     seen = job("seen", LONG_AGO)
     reconcile, store, _ = reconciler(tmp_path, missed, young, seen)
     reconcile.handle(resource_event(seen, types.APISERVER_ADD))
-    with Counted("qop_jobs_resynced_total") as resynced:
+    with Counted("qop_resync_jobs_total", action="asked_again") as resynced:
         asked = reconcile.resync()
     assert [ref.key for ref in asked] == ["default/missed"]
     assert resynced.by == 1
@@ -137,3 +139,74 @@ def test_the_resyncs_log_lines_carry_the_jobs_trace_not_the_pings(tmp_path: Path
     about = [line for line in lines.lines if line.get("job") == "default/missed"]
     assert [line["level"] for line in about] == ["INFO", "WARNING"]  # new -> Pending; why
     assert {line["trace_id"] for line in about} == {tracing.trace_id_for(uid)}
+
+
+def scheduled(moved: datetime, generation: int = 1) -> JobStatus:
+    """Seen a minute before `moved`, validated (Scheduled) at `moved`."""
+    validated = set_condition(
+        [], type_="Validated", status="True", reason="CircuitValid", message="2 qubits",
+        generation=generation, now=moved,
+    )  # fmt: skip
+    return JobStatus(
+        phase=Phase.SCHEDULED,
+        observed_generation=generation,
+        start_time=moved - timedelta(minutes=1),
+        conditions=validated,
+    )
+
+
+HOUR = timedelta(hours=1)
+
+
+def test_a_seen_job_nothing_moved_for_an_hour_fails_as_stalled() -> None:
+    ref = job_ref_from_raw(resource_event(job("stuck", LONG_AGO), types.APISERVER_ADD))
+    assert ref is not None
+    since = NOW - HOUR - timedelta(seconds=1)
+    failed = transitions.stalled(scheduled(since), ref, NOW, HOUR)
+    assert failed is not None
+    assert (failed.phase, failed.completion_time) == (Phase.FAILED, NOW)
+    assert failed.message == (
+        "Stalled in Scheduled: nothing has moved this job since 2026-11-27T08:29:59Z, so an "
+        "event about it was lost. Change its spec, or apply it again under a new name, to "
+        "run it again."
+    )
+    completed = next(c for c in failed.conditions if c.type == "Completed")
+    assert (completed.status, completed.reason) == ("False", "Stalled")
+
+
+def test_a_job_moved_within_the_hour_or_finished_or_unseen_is_not_stalled() -> None:
+    ref = job_ref_from_raw(resource_event(job("alive", LONG_AGO), types.APISERVER_ADD))
+    assert ref is not None
+    assert transitions.stalled(scheduled(NOW - HOUR + timedelta(seconds=1)), ref, NOW, HOUR) is None
+    done = scheduled(NOW - 2 * HOUR).model_copy(update={"phase": Phase.COMPLETED})
+    assert transitions.stalled(done, ref, NOW, HOUR) is None
+    older = scheduled(NOW - 2 * HOUR, generation=0)  # generation 1 not seen: asked instead
+    assert transitions.stalled(older, ref, NOW, HOUR) is None
+    assert transitions.stalled(None, ref, NOW, HOUR) is None
+
+
+def test_resync_fails_a_stalled_job_once(tmp_path: Path) -> None:
+    stuck = job("stuck", LONG_AGO)
+    reconcile, store, clock = reconciler(tmp_path, stuck)
+    reconcile.handle(resource_event(stuck, types.APISERVER_ADD))  # Validating, at NOW
+    clock.now = NOW + HOUR - timedelta(seconds=1)
+    assert reconcile.resync() == []  # alive for all anyone knows
+    clock.now = NOW + HOUR
+    with Counted("qop_resync_jobs_total", action="failed_stalled") as failed:
+        (ref,) = reconcile.resync()
+        assert reconcile.resync() == []  # failed now: final
+    assert ref.key == "default/stuck" and failed.by == 1
+    status = store.get("default/stuck").status  # type: ignore[union-attr]
+    assert status is not None and status.phase is Phase.FAILED
+    assert status.message is not None and status.message.startswith("Stalled in Validating")
+    assert [e.reason for e in store.events if e.type == "Warning"] == ["Stalled"]
+
+
+def test_stall_detection_can_be_turned_off(tmp_path: Path) -> None:
+    stuck = job("stuck", LONG_AGO)
+    store = MemoryStatusStore()
+    store.add(QiskitJob.model_validate(stuck))
+    reconcile = Reconciler(store, ResultStore(tmp_path), clock=lambda: NOW, stalled_after=None)
+    reconcile.handle(resource_event(stuck, types.APISERVER_ADD))
+    reconcile.clock = lambda: NOW + 100 * HOUR
+    assert reconcile.resync() == []
