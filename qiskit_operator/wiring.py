@@ -86,7 +86,5 @@ def reconciler(settings: Settings, store: StatusWriter | None = None) -> Reconci
         results=ResultStore(settings.results_dir),
         max_retries=settings.max_retries,
         resync_after=timedelta(seconds=settings.resync_after_seconds),
-        stalled_after=timedelta(seconds=stalled)
-        if (stalled := settings.stalled_after_seconds) > 0
-        else None,
+        stalled_after=timedelta(seconds=stalled) if stalled > 0 else None,
     )
