@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from qiskit_operator import tracing
+from qiskit_operator import tracing, wiring
 from qiskit_operator.events import types
 from qiskit_operator.events.apiserver import job_ref_from_raw, resource_event
 from qiskit_operator.local.pipeline import admit
@@ -18,6 +18,7 @@ from qiskit_operator.local.stack import ping_event
 from qiskit_operator.models import JobStatus, Phase, QiskitJob
 from qiskit_operator.reconciling import Reconciler
 from qiskit_operator.results import ResultStore
+from qiskit_operator.settings import Settings
 from qiskit_operator.status import transitions
 from qiskit_operator.status.conditions import set_condition
 from qiskit_operator.status.writer import MemoryStatusStore
@@ -210,3 +211,11 @@ def test_stall_detection_can_be_turned_off(tmp_path: Path) -> None:
     reconcile.handle(resource_event(stuck, types.APISERVER_ADD))
     reconcile.clock = lambda: NOW + 100 * HOUR
     assert reconcile.resync() == []
+
+
+def test_the_settings_name_the_graces_and_zero_turns_stall_detection_off() -> None:
+    env = {"QOP_RESYNC_AFTER_SECONDS": "5", "QOP_STALLED_AFTER_SECONDS": "0"}
+    off = wiring.reconciler(Settings.from_env(env))
+    assert (off.resync_after, off.stalled_after) == (timedelta(seconds=5), None)
+    default = wiring.reconciler(Settings.from_env({}))
+    assert (default.resync_after, default.stalled_after) == (timedelta(minutes=1), HOUR)
