@@ -5,7 +5,7 @@ becomes a status change through a `StatusWriter` (pure rules in
 `status.transitions`). A transient execution failure is sent again with backoff
 up to `max_retries`; the step into a final phase replies `job.finished` and
 ends the job's span. Full results bound for a ConfigMap are written here, owned
-by the job. On the PingSource's minute, jobs no event announced are asked for
+by the job. On the PingSource's ping, jobs no event announced are asked for
 again (`resync`). Imports no Qiskit, so the reconcile image need not carry it.
 """
 
@@ -107,7 +107,8 @@ class Reconciler:
 
     def resync(self) -> list[JobRef]:
         """Mend what lost events left behind; Knative's PingSource calls this every
-        minute (knative/pingsource.yaml, docs/resync.md). Returns the jobs it wrote.
+        five minutes (knative/pingsource.yaml, docs/resync.md). Returns the jobs it
+        wrote.
 
         - A job whose current generation no event announced, older than
           `resync_after`: the event source drops what happens while it is down or

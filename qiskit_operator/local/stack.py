@@ -1,7 +1,7 @@
 """The whole system on loopback against a real API server: the three functions as
 `qop serve` processes with their ServiceAccounts' tokens, a Broker routing by
-knative/triggers.yaml, an event source watching QiskitJobs, and a ping a minute
-for reconcile's resync, as knative/pingsource.yaml sends on a cluster.
+knative/triggers.yaml, an event source watching QiskitJobs, and a ping every five
+minutes for reconcile's resync, as knative/pingsource.yaml sends on a cluster.
 
 Used by the e2e tests and benchmarks/cluster.py, on a `DevCluster`.
 """
@@ -36,7 +36,8 @@ PING_SOURCE = f"/apis/v1/namespaces/{NAMESPACE}/pingsources/qiskit-resync"
 
 
 def ping_event() -> Envelope:
-    """What knative/pingsource.yaml sends each minute (as Knative's PingSource does)."""
+    """What knative/pingsource.yaml sends every five minutes (as Knative's
+    PingSource does)."""
     return Envelope(
         type=types.PING,
         source=PING_SOURCE,
@@ -129,7 +130,7 @@ class Stack:
     cluster: DevCluster
     workdir: Path
     source_kind: str = "watch"  # or "adapter": Knative's ApiServerSource receive adapter
-    ping_seconds: float | None = 60.0  # None: only when `ping` is called
+    ping_seconds: float | None = 300.0  # None: only when `ping` is called
     function_env: dict[str, str] = field(default_factory=dict)  # for every function
     functions: dict[str, FunctionProcess] = field(default_factory=dict)
     broker: BrokerServer | None = None
@@ -183,7 +184,7 @@ class Stack:
         while not self._stopping.wait(seconds):
             try:
                 self.ping()
-            except requests.RequestException as error:  # the next minute tries again
+            except requests.RequestException as error:  # the next ping tries again
                 print(f"resync ping failed: {error}", file=sys.stderr)
 
     def _source(self, sink: str) -> Process:

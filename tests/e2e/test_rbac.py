@@ -16,7 +16,7 @@ ALLOWED = {
     ],
     "qiskit-reconcile": [
         ("get", "qiskitjobs.quantum.io"),
-        ("list", "qiskitjobs.quantum.io"),  # the resync's one list a minute
+        ("list", "qiskitjobs.quantum.io"),  # the resync's one list a ping
         ("patch", "qiskitjobs.quantum.io/status"),
         ("create", "configmaps"),
         ("update", "configmaps"),
