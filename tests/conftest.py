@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
+from qiskit_operator import metrics
 from qiskit_operator.circuits.sandbox import SandboxPool
 from qiskit_operator.logs import JsonFormatter
 
@@ -82,3 +83,24 @@ class JsonLines(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.lines.append(json.loads(self.format(record)))
+
+
+def value(name: str, **labels: str) -> float:
+    """A sample of the functions' Prometheus registry now (0 when it has none)."""
+    return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+class Counted:
+    """The change of one sample across a block: `with Counted(name, **labels) as c`."""
+
+    def __init__(self, name: str, **labels: str) -> None:
+        self.name, self.labels = name, labels
+        self.before = 0.0
+        self.by = 0.0
+
+    def __enter__(self) -> Counted:
+        self.before = value(self.name, **self.labels)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.by = value(self.name, **self.labels) - self.before

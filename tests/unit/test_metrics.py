@@ -31,29 +31,9 @@ from qiskit_operator.serving import FunctionEndpoint
 from qiskit_operator.settings import Settings
 from qiskit_operator.status.writer import MemoryStatusStore
 from qiskit_operator.validating import Validator
-from tests.conftest import bell_circuit, job_manifest
+from tests.conftest import Counted, bell_circuit, job_manifest, value
 
 REQUEST = payloads.ExecutionRequest(shots=100, optimization_level=1, seed=7)
-
-
-def value(name: str, **labels: str) -> float:
-    return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-class Counted:
-    """The change of one sample across a block: `with Counted(name, **labels) as c`."""
-
-    def __init__(self, name: str, **labels: str) -> None:
-        self.name, self.labels = name, labels
-        self.before = 0.0
-        self.by = 0.0
-
-    def __enter__(self) -> Counted:
-        self.before = value(self.name, **self.labels)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.by = value(self.name, **self.labels) - self.before
 
 
 @pytest.fixture(scope="module")

@@ -23,8 +23,7 @@ from qiskit_operator.status import transitions
 from qiskit_operator.status.conditions import set_condition
 from qiskit_operator.status.writer import MemoryStatusStore
 from qiskit_operator.tracing import traced
-from tests.conftest import JsonLines, job_manifest
-from tests.unit.test_metrics import Counted
+from tests.conftest import Counted, JsonLines, job_manifest
 
 NOW = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
 LONG_AGO = NOW - timedelta(minutes=5)
