@@ -45,7 +45,6 @@ class Judgement:
 
 
 ACCEPTED = Judgement(Verdict.ACCEPTED)
-_EARLY = (None, Phase.PENDING, Phase.VALIDATING)  # not validated yet
 _VALIDATED = (Phase.SCHEDULED, Phase.RUNNING, Phase.RETRYING)
 
 
@@ -109,10 +108,15 @@ def _phase_now(job: JobNow) -> Phase | None:
 def _phase_change(phase: Phase | None, claim: payloads.Reply) -> Judgement:
     """Whether the state machine allows what `claim` says happened, from `phase`."""
     kind = type(claim).__name__
+    if isinstance(claim, payloads.JobFinished):
+        return _ignore("own", "job.finished is reconcile's own announcement")
+    if isinstance(claim, payloads.JobValidated):
+        # The Broker delivers `validated` to execute and reconcile at once, so execute's
+        # reply may come first: the transition then adds what is missing (the circuit's
+        # metadata) without moving the phase back, and a duplicate changes nothing.
+        return ACCEPTED
     if phase is not None and phase.is_terminal:
         return _ignore("finished", f"{kind} arrived after the job ended {phase.value}")
-    if isinstance(claim, payloads.JobValidated) and phase not in _EARLY:
-        return _ignore("duplicate", f"{kind} arrived while the job is {phase}")
     if isinstance(claim, payloads.JobRejected) and phase in _VALIDATED:
         assert phase is not None
         return _refuse(
@@ -120,8 +124,6 @@ def _phase_change(phase: Phase | None, claim: payloads.Reply) -> Judgement:
             f"the job was validated and is {phase.value}; a rejection of the same "
             "generation cannot follow",
         )
-    if isinstance(claim, payloads.JobFinished):
-        return _ignore("own", "job.finished is reconcile's own announcement")
-    # Completed and failed may come before reconcile has seen `validated`: the Broker
-    # delivers that to execute and reconcile at once, and execute may be quicker.
+    # Completed and failed may come before reconcile has seen `validated`, for the same
+    # reason.
     return ACCEPTED

@@ -85,6 +85,29 @@ def test_any_claim_about_a_finished_generation_is_ignored(phase: Phase) -> None:
         assert judge(now(phase), claim, WHERE).verdict is Verdict.IGNORED
 
 
+def test_a_validation_after_executes_reply_is_accepted_for_the_metadata_it_adds() -> None:
+    validated = payloads.JobValidated(
+        job=about(),
+        circuit_qpy="",
+        format="qasm2",
+        metadata=payloads.CircuitSummary(
+            hash="h",
+            qubits=2,
+            clbits=2,
+            depth=2,
+            size=2,
+            gate_types={},
+            two_qubit_gates=1,
+            parameters=[],
+        ),
+        backend="aer_simulator",
+        execution=payloads.ExecutionRequest(shots=1, optimization_level=1, seed=1),
+        estimated_cost="$0.00",
+        validation_seconds=0.0,
+    )
+    assert judge(now(Phase.COMPLETED), validated, WHERE).accepted
+
+
 def test_the_phase_of_an_older_generation_does_not_count_for_the_new_one() -> None:
     # Generation 1 completed; generation 2 is not seen yet: its rejection is news.
     assert judge(now(Phase.COMPLETED, observed=1), rejected(about()), WHERE).accepted
