@@ -48,8 +48,9 @@ class Tenant:
     kubeconfig: Path
 
     def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> Any:
+        # The tenant's namespace unless `args` name another (the last -n wins).
         return self.stack.cluster.kubectl(
-            *args, "-n", self.namespace, kubeconfig=self.kubeconfig, stdin=stdin, check=check
+            "-n", self.namespace, *args, kubeconfig=self.kubeconfig, stdin=stdin, check=check
         )
 
     def apply(self, name: str, check: bool = True, **spec: Any) -> Any:
