@@ -110,6 +110,10 @@ def test_forged_rejections_and_completions_change_nothing_and_real_events_still_
     )
     wait_phase(stack, "claimed", "Completed")
     assert sum(get(stack, "qjob", "claimed")["status"]["results"]["counts"].values()) == 200
+    # The job's own ConfigMap is replaced with generation 2's result (its owner tested).
+    replaced = get(stack, "configmap", "claimed-results")
+    assert replaced["metadata"]["ownerReferences"] == results["metadata"]["ownerReferences"]
+    assert json.loads(replaced["data"]["result.json"])["shots"] == 200
 
 
 def test_a_forged_completion_cannot_write_or_delete_another_namespaces_configmap(
