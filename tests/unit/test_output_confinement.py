@@ -1,5 +1,6 @@
-"""A job's results stay in its namespace: escaping paths are refused at admission, and the
-results volume is written per namespace without following symlinks."""
+"""What a job names stays in its namespace: escaping result paths and foreign credentials
+are refused at admission, and the results volume is written per namespace without
+following symlinks."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from qiskit_operator.admission import JobAdmission
 from qiskit_operator.errors import UserError
 from qiskit_operator.events import payloads
+from qiskit_operator.events.apiserver import describe_validation_error
 from qiskit_operator.models import QiskitJob
 from qiskit_operator.models.spec import OutputSpec
 from qiskit_operator.results import ResultStore
@@ -133,3 +135,17 @@ def test_what_put_wrote_read_gives_back(tmp_path: Path) -> None:
 def test_a_job_model_with_an_escaping_path_fails_to_load() -> None:
     with pytest.raises(pydantic.ValidationError):
         QiskitJob.model_validate(manifest(type="pvc", path="/abs/x.json"))
+
+
+def test_credentials_in_another_namespace_are_refused_saying_what_to_change() -> None:
+    body = manifest()
+    body["spec"]["credentials"] = {"secretRef": {"name": "ibm", "namespace": "team-b"}}
+    with pytest.raises(pydantic.ValidationError) as raised:
+        QiskitJob.model_validate(body)
+    assert describe_validation_error(raised.value) == (
+        "invalid QiskitJob: job: spec.credentials.secretRef.namespace is team-b, but a job "
+        "reads Secrets only in its own namespace (team-a); remove secretRef.namespace and "
+        "put the Secret in team-a"
+    )
+    body["spec"]["credentials"]["secretRef"]["namespace"] = "team-a"
+    assert QiskitJob.model_validate(body).spec.credentials is not None
