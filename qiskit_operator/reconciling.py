@@ -90,6 +90,7 @@ class Reconciler:
             raise UserError(str(error), reason="InvalidEvent") from error
         job = self.writer.read(payload.job)
         judgement = claims.judge(job, payload, self._expected_location(job))
+        metrics.EVENT_CLAIMS.labels(judgement.verdict.value, judgement.reason).inc()
         if judgement.verdict is claims.Verdict.REFUSED:
             log.warning("refused event %s (%s): %s", event.id, event.type, judgement.why)
             raise UserError(f"refused: {judgement.why}", reason="EventRefused")

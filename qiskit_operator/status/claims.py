@@ -37,14 +37,14 @@ class Verdict(StrEnum):
 class Judgement:
     verdict: Verdict
     why: str = ""
-    reason: str = ""  # a short, fixed word for logs and metrics
+    reason: str = ""  # a fixed word for logs and metrics (metrics.CLAIM_REFUSALS, CLAIM_IGNORES)
 
     @property
     def accepted(self) -> bool:
         return self.verdict is Verdict.ACCEPTED
 
 
-ACCEPTED = Judgement(Verdict.ACCEPTED)
+ACCEPTED = Judgement(Verdict.ACCEPTED, reason="ok")
 _VALIDATED = (Phase.SCHEDULED, Phase.RUNNING, Phase.RETRYING)
 
 

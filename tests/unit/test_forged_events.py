@@ -15,6 +15,7 @@ from qiskit_operator.models.spec import CircuitSpec, JobSpec, OutputSpec
 from qiskit_operator.reconciling import Reconciler
 from qiskit_operator.results import ResultStore
 from qiskit_operator.status.writer import MemoryStatusStore, OwnedConfigMap
+from tests.conftest import Counted
 
 NOW = datetime(2026, 11, 30, 5, 0, tzinfo=UTC)
 REF = payloads.JobRef(namespace="team-a", name="bell", uid="uid-a", generation=1)
@@ -106,37 +107,45 @@ class World:
         return found.status.phase if found and found.status else None
 
 
-def refused(world: World, envelope: Envelope) -> None:
+def refused(world: World, envelope: Envelope, reason: str) -> None:
     before = world.snapshot()
-    with pytest.raises(UserError) as raised:
+    counted = Counted("qop_event_claims_total", verdict="refused", reason=reason)
+    with counted, pytest.raises(UserError) as raised:
         world.reconciler.handle(envelope)
     assert raised.value.reason == "EventRefused"
     assert world.snapshot() == before
+    assert counted.by == 1
 
 
 def test_a_forged_rejection_with_the_wrong_uid_changes_nothing(tmp_path: Path) -> None:
     world = World(tmp_path)
     refused(
-        world, rejected(payloads.JobRef(namespace="team-a", name="bell", uid="x", generation=1))
+        world,
+        rejected(payloads.JobRef(namespace="team-a", name="bell", uid="x", generation=1)),
+        "uid_mismatch",
     )
 
 
 def test_a_forged_rejection_with_an_empty_uid_changes_nothing(tmp_path: Path) -> None:
     world = World(tmp_path)
-    refused(world, rejected(payloads.JobRef(namespace="team-a", name="bell", uid="", generation=1)))
+    refused(
+        world,
+        rejected(payloads.JobRef(namespace="team-a", name="bell", uid="", generation=1)),
+        "uid_missing",
+    )
 
 
 def test_a_rejection_of_a_validated_job_changes_nothing(tmp_path: Path) -> None:
     world = World(tmp_path)
     assert world.phase() is Phase.SCHEDULED
-    refused(world, rejected(REF))
+    refused(world, rejected(REF), "phase")
 
 
 def test_a_newer_generation_is_refused_and_later_real_events_still_work(tmp_path: Path) -> None:
     world = World(tmp_path)
     newer = payloads.JobRef(namespace="team-a", name="bell", uid="uid-a", generation=7)
-    refused(world, rejected(newer))
-    refused(world, completed(newer, world.location))
+    refused(world, rejected(newer), "generation_newer")
+    refused(world, completed(newer, world.location), "generation_newer")
     world.reconciler.handle(completed(REF, world.location))
     assert world.phase() is Phase.COMPLETED
     assert world.store.configmaps[("team-a", "bell-results")] == OwnedConfigMap(
@@ -157,8 +166,8 @@ def test_a_forged_completion_cannot_write_another_namespaces_configmap(tmp_path:
     # A made-up uid in the victim's namespace, and the victim's own uid with a result
     # file of the forger's: neither writes the victim's ConfigMap.
     made_up = payloads.JobRef(namespace="team-b", name="bell", uid="made-up", generation=1)
-    refused(world, completed(made_up, world.location))
-    refused(world, completed(world.victim, world.location))
+    refused(world, completed(made_up, world.location), "uid_mismatch")
+    refused(world, completed(world.victim, world.location), "results")
     assert world.store.configmaps[("team-b", "bell-results")].data == {"x": "b's"}
 
 
