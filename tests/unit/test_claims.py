@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from qiskit_operator import metrics
 from qiskit_operator.events import payloads
 from qiskit_operator.models import JobStatus, Phase
 from qiskit_operator.models.spec import OutputSpec
@@ -124,3 +125,25 @@ def test_a_completion_with_results_for_a_job_that_asks_for_none_is_refused() -> 
     judgement = judge(now(Phase.SCHEDULED), completed(about(), WHERE), None)
     assert judgement.verdict is Verdict.REFUSED
     assert judge(now(Phase.SCHEDULED), completed(about(), None), None).accepted
+
+
+def test_every_reason_a_judgement_gives_is_a_series_reconcile_exports() -> None:
+    scenarios = [
+        judge(now(Phase.SCHEDULED), completed(about()), WHERE),
+        judge(now(Phase.VALIDATING), rejected(about(uid="")), WHERE),
+        judge(now(Phase.VALIDATING), rejected(about(uid="uid-b")), WHERE),
+        judge(None, completed(about()), WHERE),
+        judge(now(Phase.SCHEDULED), completed(about(generation=1)), WHERE),
+        judge(now(Phase.VALIDATING), rejected(about(generation=3)), WHERE),
+        judge(now(Phase.SCHEDULED), rejected(about()), WHERE),
+        judge(now(Phase.FAILED), completed(about()), WHERE),
+        judge(now(Phase.SCHEDULED), completed(about(), None), WHERE),
+        judge(now(Phase.SCHEDULED), payloads.JobFinished(job=about(), phase="", message=""), WHERE),
+    ]
+    exported = {
+        ("accepted", "ok"),
+        *(("refused", reason) for reason in metrics.CLAIM_REFUSALS),
+        *(("ignored", reason) for reason in metrics.CLAIM_IGNORES),
+    }
+    given = {(j.verdict.value, j.reason) for j in scenarios}
+    assert given == exported
