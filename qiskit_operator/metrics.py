@@ -126,12 +126,23 @@ RESYNCS = Counter(
     ["action"],
     registry=REGISTRY,
 )
+EVENT_CLAIMS = Counter(
+    "qop_event_claims_total",
+    "Replies reconcile checked against their job before acting (docs/tenancy.md), by"
+    " verdict (accepted, ignored, refused) and reason.",
+    ["verdict", "reason"],
+    registry=REGISTRY,
+)
 ADMISSION_REVIEWS = Counter(
     "qop_admission_reviews_total",
     "AdmissionReviews validate answered at kubectl apply, by whether the job was allowed.",
     ["allowed"],
     registry=REGISTRY,
 )
+
+# Why reconcile refuses an event's claim (status/claims.py), and why it ignores one.
+CLAIM_REFUSALS = ("uid_missing", "uid_mismatch", "generation_newer", "phase", "results")
+CLAIM_IGNORES = ("gone", "stale", "finished", "own")
 
 # What the sandbox reports (circuits/sandbox.py); Unavailable: no child was free in time.
 SANDBOX_REASONS = (
@@ -166,6 +177,9 @@ _EXPECTED: dict[str, list[tuple[Counter | Histogram, tuple[str, ...]]]] = {
     "reconcile": [
         *((PHASE_TRANSITIONS, (phase.value,)) for phase in Phase),
         *((RESYNCS, (action,)) for action in ("asked_again", "failed_stalled")),
+        (EVENT_CLAIMS, ("accepted", "ok")),
+        *((EVENT_CLAIMS, ("refused", reason)) for reason in CLAIM_REFUSALS),
+        *((EVENT_CLAIMS, ("ignored", reason)) for reason in CLAIM_IGNORES),
     ],
 }
 

@@ -1,12 +1,16 @@
 """The reconcile function's logic: the only writer of job status.
 
-Input: ApiServerSource events and every reply of validate and execute. Each
-becomes a status change through a `StatusWriter` (pure rules in
-`status.transitions`). A transient execution failure is sent again with backoff
+Input: ApiServerSource events and every reply of validate and execute. A reply
+is a claim: it is checked against the job as the API server has it now
+(`status.claims`: uid, generation, phase change, result location) before
+anything is written, then becomes a status change through a `StatusWriter`
+(pure rules in `status.transitions`). A transient execution failure is sent again with backoff
 up to `max_retries`; the step into a final phase replies `job.finished` and
 ends the job's span. Full results bound for a ConfigMap are written here, owned
-by the job. On the PingSource's ping, jobs no event announced are asked for
-again (`resync`). Imports no Qiskit, so the reconcile image need not carry it.
+by the job, after the checks, from the file the job expects, into a ConfigMap
+the job owns or creates (never one that is someone else's). On the PingSource's
+ping, jobs no event announced are asked for again (`resync`). Imports no
+Qiskit, so the reconcile image need not carry it.
 """
 
 from __future__ import annotations
@@ -25,10 +29,17 @@ from qiskit_operator.events.apiserver import job_ref_from_raw
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.events.payloads import JobRef
 from qiskit_operator.models import JobStatus, Phase
+from qiskit_operator.models.spec import OutputSpec
 from qiskit_operator.results import ResultStore
 from qiskit_operator.routing.deadletter import dead_letter
-from qiskit_operator.status import transitions
-from qiskit_operator.status.writer import Decide, ListedJob, StatusWriter
+from qiskit_operator.status import claims, transitions
+from qiskit_operator.status.writer import (
+    ConfigMapTakenError,
+    Decide,
+    JobNow,
+    ListedJob,
+    StatusWriter,
+)
 
 SOURCE = "/qiskit-operator/reconcile"
 MAX_BACKOFF_SECONDS = 30.0
@@ -77,10 +88,19 @@ class Reconciler:
             payload = payloads.decode(event.type, event.data)
         except payloads.PayloadError as error:
             raise UserError(str(error), reason="InvalidEvent") from error
+        job = self.writer.read(payload.job)
+        judgement = claims.judge(job, payload, self._expected_location(job))
+        metrics.EVENT_CLAIMS.labels(judgement.verdict.value, judgement.reason).inc()
+        if judgement.verdict is claims.Verdict.REFUSED:
+            log.warning("refused event %s (%s): %s", event.id, event.type, judgement.why)
+            raise UserError(f"refused: {judgement.why}", reason="EventRefused")
+        if job is None or not judgement.accepted:
+            log.info("ignored event %s (%s): %s", event.id, event.type, judgement.why)
+            return None
         if isinstance(payload, payloads.JobFailed) and payload.kind == "transient":
             return self._transient(event, payload)
         if isinstance(payload, payloads.JobCompleted):
-            payload = self._publish_result(payload)
+            payload = self._publish_result(job, payload)
         now = self.clock()
         written = self._update(payload.job, lambda s: _apply(s, payload, now))
         if written is None:
@@ -232,14 +252,27 @@ class Reconciler:
             )
         return written
 
-    def _publish_result(self, completed: payloads.JobCompleted) -> payloads.JobCompleted:
-        output = completed.output
-        if output is None or output.type != "configmap" or completed.location is None:
+    def _expected_location(self, job: JobNow | None) -> str | None:
+        """Where execute writes this job's full result now; None when it asks for none."""
+        if job is None or job.output is None or job.output.type not in ("configmap", "pvc"):
+            return None
+        return self.results.location_for(job.ref, _requested(job.output))
+
+    def _publish_result(
+        self, job: JobNow, completed: payloads.JobCompleted
+    ) -> payloads.JobCompleted | payloads.JobFailed:
+        """The job's result file, checked to be the one it expects (`claims.judge`), into
+        the ConfigMap its spec names; a ConfigMap that is not the job's fails it."""
+        output = job.output
+        if output is None or output.type != "configmap":
             return completed
-        ref = completed.job
+        ref = job.ref
         name = output.location or f"{ref.name}-results"
-        document = self.results.get(completed.location).decode()
-        self.writer.write_configmap(ref, name, {f"result.{output.format}": document})
+        document = self.results.read(ref, _requested(output)).decode()
+        try:
+            self.writer.write_configmap(ref, name, {f"result.{output.format}": document})
+        except ConfigMapTakenError as taken:
+            return payloads.JobFailed(job=ref, reason=taken.reason, message=taken.message)
         return msgspec.structs.replace(completed, location=f"configmap://{ref.namespace}/{name}")
 
     def _record(self, payload: payloads.Reply, status: JobStatus) -> None:
@@ -251,6 +284,12 @@ class Reconciler:
             self.writer.record_event(ref, "Normal", "Completed", message)
         elif isinstance(payload, payloads.JobRejected | payloads.JobFailed):
             self.writer.record_event(ref, "Warning", payload.reason, message)
+
+
+def _requested(output: OutputSpec) -> payloads.OutputRequest:
+    return payloads.OutputRequest(
+        type=output.type, location=output.location, path=output.path, format=output.format
+    )
 
 
 def _apply(current: JobStatus | None, payload: payloads.Reply, now: datetime) -> JobStatus | None:

@@ -4,77 +4,131 @@ Execute writes the full result (every outcome, every sweep point, the data that
 makes the run reproducible) as JSON or CSV; events carry only its location.
 With `spec.output.type: pvc` the file is the result; with `configmap`, reconcile
 reads it back and writes a ConfigMap owned by the job. On a cluster the
-directory is a volume both functions mount. Imports no Qiskit.
+directory is a volume both functions mount, shared by every namespace: each
+job's files are confined to `<root>/<namespace>/` (DESIGN.md §6), and reconcile
+reads only the file the job expects now, never a path an event names.
+Imports no Qiskit.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from qiskit_operator.errors import TransientError, UserError
 from qiskit_operator.events.payloads import JobRef, OutputRequest
+from qiskit_operator.models.spec import OUTPUT_PATH_MESSAGE, output_path_holds
 
 CONFIGMAP_LIMIT = 900 * 1024  # a ConfigMap holds 1 MiB; leave room for its metadata
-_SAFE = re.compile(r"^[A-Za-z0-9._/-]+$")
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# Never follow a link: a symlink planted anywhere under the root must not lead out of it.
+_NOFOLLOW = os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 
 @dataclass(frozen=True, slots=True)
 class ResultStore:
+    """The results directory. Every job's files live under `<root>/<its namespace>/`, and
+    each is reached one directory at a time without following symlinks, so no job reads
+    or writes another namespace's results, whatever its `output.path` says."""
+
     root: Path
 
-    def path_for(self, job: JobRef, output: OutputRequest) -> Path:
+    def relative_for(self, job: JobRef, output: OutputRequest) -> tuple[str, ...]:
+        """The parts of the job's result path under the root: its namespace first."""
+        if not _NAMESPACE.match(job.namespace):
+            raise UserError(
+                f"namespace {job.namespace!r} is not a Kubernetes namespace name",
+                reason="InvalidEvent",
+            )
         if output.path:
-            relative = output.path.strip("/")
-            if not _SAFE.match(relative) or ".." in relative.split("/"):
-                raise UserError(
-                    f"output.path {output.path!r} may hold only letters, digits and "
-                    "._/- and no '..'",
-                    reason="InvalidSpec",
-                )
+            if not output_path_holds(output.path):
+                raise UserError(OUTPUT_PATH_MESSAGE, reason="InvalidSpec")
+            relative = output.path
         else:
-            relative = f"{job.namespace}/{job.name}-{job.uid[:8] or 'local'}-g{job.generation}"
+            relative = f"{job.name}-{job.uid[:8] or 'local'}-g{job.generation}"
         suffix = "." + output.format
         if not relative.endswith(suffix):
             relative += suffix
-        return self.root / relative
+        return (job.namespace, *relative.split("/"))
+
+    def path_for(self, job: JobRef, output: OutputRequest) -> Path:
+        return self.root.joinpath(*self.relative_for(job, output))
+
+    def location_for(self, job: JobRef, output: OutputRequest) -> str:
+        """The file:// URL of the job's result: what execute's event must name."""
+        return self.root.resolve().joinpath(*self.relative_for(job, output)).as_uri()
 
     def put(self, job: JobRef, output: OutputRequest, document: bytes) -> str:
         """Write the document; its location (a file:// URL) for the event."""
+        *folders, name = self.relative_for(job, output)
         path = self.path_for(job, output)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_name(path.name + ".partial")
-            temporary.write_bytes(document)
-            os.replace(temporary, path)  # readers never see half a result
+            with self._folder(folders, create=True) as folder:
+                temporary = name + ".partial"
+                fd = os.open(
+                    temporary,
+                    os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW,
+                    0o644,
+                    dir_fd=folder,
+                )
+                with os.fdopen(fd, "wb") as file:
+                    file.write(document)
+                # readers never see half a result
+                os.replace(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
         except OSError as error:
-            raise TransientError(
-                f"the result could not be written to {path}: {error.strerror}"
-            ) from error
-        return path.resolve().as_uri()
+            raise _failure(error, "written to", path, output) from error
+        return self.location_for(job, output)
 
-    def get(self, location: str) -> bytes:
-        if not location.startswith("file://"):
-            raise UserError(f"result location {location!r} is not a file", reason="InvalidEvent")
-        path = Path(location.removeprefix("file://"))
+    def read(self, job: JobRef, output: OutputRequest) -> bytes:
+        """The result `put` wrote for exactly this job, uid and generation."""
+        *folders, name = self.relative_for(job, output)
+        path = self.path_for(job, output)
         try:
-            path.resolve().relative_to(self.root.resolve())
-            return path.read_bytes()
-        except ValueError as error:
-            raise UserError(
-                f"result location {location!r} is outside the results directory",
-                reason="InvalidEvent",
-            ) from error
+            with self._folder(folders, create=False) as folder:
+                fd = os.open(name, os.O_RDONLY | _NOFOLLOW, dir_fd=folder)
+                with os.fdopen(fd, "rb") as file:
+                    return file.read()
         except OSError as error:
-            raise TransientError(
-                f"the result at {path} could not be read: {error.strerror}"
-            ) from error
+            raise _failure(error, "read from", path, output) from error
+
+    @contextmanager
+    def _folder(self, parts: list[str], *, create: bool) -> Iterator[int]:
+        """A descriptor of root/parts..., opened one step at a time, never through a link."""
+        if create:
+            self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            for part in parts:
+                if create:
+                    with suppress(FileExistsError):
+                        os.mkdir(part, 0o755, dir_fd=fd)
+                child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW, dir_fd=fd)
+                os.close(fd)
+                fd = child
+            yield fd
+        finally:
+            os.close(fd)
+
+
+def _failure(error: OSError, doing: str, path: Path, output: OutputRequest) -> Exception:
+    # ELOOP: a symlink where a file was expected; ENOTDIR: a link (or file) where a folder was.
+    if error.errno in (errno.ELOOP, errno.ENOTDIR):
+        return UserError(
+            f"the result could not be {doing} {path}: a part of output.path "
+            f"{output.path or '(default)'} is a symbolic link or not a folder, and results "
+            "never follow links; choose another output.path",
+            reason="OutputRefused",
+        )
+    return TransientError(f"the result could not be {doing} {path}: {error.strerror}")
 
 
 def render(document: dict[str, Any], fmt: str) -> bytes:

@@ -50,6 +50,16 @@ VIOLATIONS = (
         {"execution": {"parameterValues": [[0.1], [0.2, 0.3]]}},
         "every row of execution.parameterValues",
     ),
+    Violation(
+        "output-path-escaping",
+        {"output": {"type": "pvc", "path": "../other-namespace/result.json"}},
+        "output.path must be",
+    ),
+    Violation(
+        "output-location-not-a-name",
+        {"output": {"type": "configmap", "location": "other-namespace/results"}},
+        "output.location must be",
+    ),
 )
 
 

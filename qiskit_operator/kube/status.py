@@ -2,9 +2,11 @@
 
 Merge-patches `/status` only (never the spec), with the resourceVersion it read,
 so a concurrent write is a 409 and the decision is made again on fresh state;
-quietly does nothing for a job that is gone or was replaced; records core/v1
-Events that `kubectl describe qjob` shows; writes result ConfigMaps owned by
-the job, so Kubernetes deletes them with it.
+quietly does nothing for a job that is gone, was replaced, or is at another
+generation; records core/v1 Events that `kubectl describe qjob` shows; writes
+result ConfigMaps owned by the job, so Kubernetes deletes them with it, and
+never replaces one the job does not own (a JSON patch whose `test` of the
+owner's uid must pass; reconcile may not even read ConfigMaps).
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ import pydantic
 from qiskit_operator import metrics
 from qiskit_operator.events.payloads import JobRef
 from qiskit_operator.kube.client import KubeConnection
-from qiskit_operator.kube.errors import APIConflictError, APINotFoundError, translate
+from qiskit_operator.kube.errors import APIConflictError, APIError, APINotFoundError, translate
 from qiskit_operator.models import GROUP, VERSION, JobStatus
-from qiskit_operator.status.writer import Decide, EventKind, ListedJob
+from qiskit_operator.models.spec import OutputSpec
+from qiskit_operator.status.writer import ConfigMapTakenError, Decide, EventKind, JobNow, ListedJob
 
 PLURAL = "qiskitjobs"
 MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+UNPROCESSABLE = 422  # what the API server answers when a JSON patch's `test` fails
 COMPONENT = "qiskit-reconcile"
 log = logging.getLogger(__name__)
 
@@ -63,8 +68,10 @@ class KubeStatusWriter:
                 log.info("qiskitjob %s is gone; event dropped", ref.key)
                 return None
             meta = job.get("metadata", {})
-            if ref.uid and meta.get("uid") != ref.uid:
+            if not ref.uid or meta.get("uid") != ref.uid:
                 return None  # deleted and created again: this event is about the old one
+            if int(meta.get("generation") or 1) != ref.generation:
+                return None  # the spec changed since: the event is about an older one
             raw = job.get("status")
             current = JobStatus.model_validate(raw) if raw else None
             new = decide(current)
@@ -98,6 +105,29 @@ class KubeStatusWriter:
         raise APIConflictError(
             f"qiskitjob {ref.key} kept changing; gave up after {self._retries} tries", 409
         )
+
+    def read(self, ref: JobRef) -> JobNow | None:
+        try:
+            job = self._call(
+                f"reading qiskitjob {ref.key}",
+                self._connection.custom().get_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                ref.namespace,
+                PLURAL,
+                ref.name,
+            )
+        except APINotFoundError:
+            return None
+        listed = _listed(job)
+        if listed is None:
+            return None
+        output = (job.get("spec") or {}).get("output")
+        try:
+            spec = OutputSpec.model_validate(output) if output is not None else None
+        except pydantic.ValidationError:
+            spec = None  # the job is refused by validate; it expects no results
+        return JobNow(listed.ref, listed.status, spec)
 
     def jobs(self) -> list[ListedJob]:
         # One list a sweep, from the API server's watch cache (resourceVersion 0).
@@ -163,21 +193,46 @@ class KubeStatusWriter:
             },
             "data": data,
         }
+        for _ in range(3):
+            try:
+                self._call(
+                    f"creating configmap {ref.namespace}/{name}",
+                    core.create_namespaced_config_map,
+                    ref.namespace,
+                    body,
+                )
+                return
+            except APIConflictError:
+                pass
+            try:
+                self._replace_own(ref, name, data)
+                return
+            except APINotFoundError:
+                continue  # deleted meanwhile: create it again
+        raise APIConflictError(f"configmap {ref.namespace}/{name} kept changing", 409)
+
+    def _replace_own(self, ref: JobRef, name: str, data: dict[str, str]) -> None:
+        """Replace the data of a ConfigMap only if this job (its uid) is its first owner:
+        the API server itself tests that, in the same request, so nothing can slip in."""
+        if not ref.uid:
+            raise ConfigMapTakenError(ref.namespace, name)
+        patch = [
+            {"op": "test", "path": "/metadata/ownerReferences/0/uid", "value": ref.uid},
+            {"op": "add", "path": "/data", "value": data},
+        ]
         try:
             self._call(
-                f"creating configmap {ref.namespace}/{name}",
-                core.create_namespaced_config_map,
-                ref.namespace,
-                body,
-            )
-        except APIConflictError:
-            self._call(
                 f"replacing configmap {ref.namespace}/{name}",
-                core.replace_namespaced_config_map,
+                self._connection.core().patch_namespaced_config_map,
                 name,
                 ref.namespace,
-                body,
+                patch,
+                _content_type=JSON_PATCH,
             )
+        except APIError as error:
+            if error.status == UNPROCESSABLE:
+                raise ConfigMapTakenError(ref.namespace, name) from error
+            raise
 
 
 def _listed(item: dict[str, Any]) -> ListedJob | None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from qiskit_operator.models.base import ResourceModel
 from qiskit_operator.models.spec import JobSpec
@@ -41,6 +42,23 @@ class QiskitJob(ResourceModel):
     metadata: ObjectMeta
     spec: JobSpec
     status: JobStatus | None = Field(None)
+
+    @model_validator(mode="after")
+    def _confined_to_its_namespace(self) -> Self:
+        # A job reads only in its own namespace (DESIGN.md §6). CEL in the CRD cannot see
+        # the namespace, so this one is checked by the model: admission, validate, qop run.
+        credentials = self.spec.credentials
+        secret = credentials.secret_ref if credentials is not None else None
+        namespace = self.metadata.namespace
+        if secret is not None and secret.namespace not in (None, namespace):
+            raise PydanticCustomError(
+                "namespace",
+                "spec.credentials.secretRef.namespace is {theirs}, but a job reads Secrets "
+                "only in its own namespace ({ours}); remove secretRef.namespace and put the "
+                "Secret in {ours}",
+                {"theirs": secret.namespace, "ours": namespace},
+            )
+        return self
 
     @property
     def key(self) -> str:

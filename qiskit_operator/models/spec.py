@@ -7,6 +7,7 @@ users of Qiskit Runtime expect.
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar, Literal
 
 from pydantic import Field
@@ -161,18 +162,75 @@ class BudgetSpec(ResourceModel):
     billing_account: str | None = None
 
 
+# A result file's path under the job's own directory of the results volume: relative,
+# segments of letters, digits and ._- only, none of them "..". The same words go to
+# the API server as CEL, so `kubectl apply` refuses an escaping path before any run.
+OUTPUT_PATH_PATTERN = r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$"
+_PARENT_SEGMENT = r"(^|/)[.][.](/|$)"
+# A ConfigMap's name (RFC 1123 subdomain): never a namespace, never a path.
+OBJECT_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+OUTPUT_PATH_MESSAGE = (
+    "output.path must be a relative path inside the job's own results directory: "
+    "letters, digits and ._- separated by single '/', not starting with '/' and with "
+    "no '..' (e.g. runs/bell.json)"
+)
+OUTPUT_LOCATION_MESSAGE = (
+    "output.location must be the name of an object in the job's own namespace: "
+    "lower-case letters, digits, '-' and '.', at most 253 characters (e.g. bell-results); "
+    "it cannot name a namespace or a path"
+)
+
+
+def output_path_holds(path: str | None) -> bool:
+    """Whether `path` stays inside the job's results directory (see OUTPUT_PATH_PATTERN)."""
+    return path is None or (
+        re.fullmatch(OUTPUT_PATH_PATTERN, path) is not None
+        and re.search(_PARENT_SEGMENT, path) is None
+    )
+
+
+def object_name_holds(name: str | None) -> bool:
+    return name is None or (
+        len(name) <= 253 and re.fullmatch(OBJECT_NAME_PATTERN, name) is not None
+    )
+
+
 class OutputSpec(ResourceModel):
-    """Where the full result goes; status keeps a summary either way."""
+    """Where the full result goes; status keeps a summary either way. Both stay in the
+    job's namespace: its ConfigMaps, and its own directory of the results volume."""
 
     type: Literal["configmap", "pvc", "s3", "gcs", "azure_blob"] = Field(
         "configmap", description="configmap (owned by the job) or pvc (a file on the volume)."
     )
     location: str | None = Field(
-        None, description="ConfigMap name (default <job>-results), or the PVC's claim name."
+        None,
+        description="ConfigMap name in the job's namespace (default <job>-results), or the "
+        "PVC's claim name.",
     )
-    path: str | None = Field(None, description="pvc: the file's path under the volume.")
+    path: str | None = Field(
+        None,
+        description="pvc: the file's path under the job's namespace's directory of the "
+        "volume; relative, no '..'.",
+    )
     format: Literal["json", "csv"] = "json"
     retention: str | None = None
+
+    rules: ClassVar[tuple[Rule[OutputSpec], ...]] = (
+        Rule(
+            lambda o: output_path_holds(o.path),
+            cel=f"!has(self.path) || (self.path.matches('{OUTPUT_PATH_PATTERN}') "
+            f"&& !self.path.matches('{_PARENT_SEGMENT}'))",
+            message=OUTPUT_PATH_MESSAGE,
+            field="path",
+        ),
+        Rule(
+            lambda o: object_name_holds(o.location),
+            cel=f"!has(self.location) || (size(self.location) <= 253 "
+            f"&& self.location.matches('{OBJECT_NAME_PATTERN}'))",
+            message=OUTPUT_LOCATION_MESSAGE,
+            field="location",
+        ),
+    )
 
 
 class SecretRef(ResourceModel):

@@ -14,9 +14,11 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from qiskit_operator import metrics
+from qiskit_operator.errors import UserError
 from qiskit_operator.events.apiserver import job_ref
 from qiskit_operator.events.payloads import JobRef
 from qiskit_operator.models import JobStatus, QiskitJob
+from qiskit_operator.models.spec import OutputSpec
 
 Decide = Callable[[JobStatus | None], JobStatus | None]
 EventKind = Literal["Normal", "Warning"]
@@ -43,6 +45,29 @@ class ListedJob:
 
 
 @dataclass(frozen=True, slots=True)
+class JobNow:
+    """A job as the API server has it now: what an event's claims are checked against
+    (`status.claims`). `ref` carries the object's own uid and metadata.generation."""
+
+    ref: JobRef
+    status: JobStatus | None
+    output: OutputSpec | None
+
+
+class ConfigMapTakenError(UserError):
+    """The ConfigMap a job's results would go to exists and is not that job's: it is
+    never replaced; the job fails saying so."""
+
+    def __init__(self, namespace: str, name: str) -> None:
+        super().__init__(
+            f"ConfigMap {namespace}/{name} already exists and is not owned by this job, so "
+            "the result was not written to it; set spec.output.location to a name no other "
+            "object uses (or delete that ConfigMap) and apply the job again",
+            reason="OutputTaken",
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class OwnedConfigMap:
     owner_uid: str
     data: dict[str, str]
@@ -53,13 +78,18 @@ class StatusWriter(Protocol):
         """Read the job's status, let `decide` compute the new one, write it.
 
         Returns the status written, or None when `decide` changed nothing or the
-        job is gone (deleted, or replaced by another with the same name).
+        job is gone (deleted, or replaced by another with the same name) or `ref`
+        is not the object's uid and generation.
         """
+
+    def read(self, ref: JobRef) -> JobNow | None:
+        """The job named `ref.namespace`/`ref.name` as it is now, or None when there is none."""
 
     def record_event(self, ref: JobRef, kind: EventKind, reason: str, message: str) -> None: ...
 
     def write_configmap(self, ref: JobRef, name: str, data: dict[str, str]) -> None:
-        """Create or replace ConfigMap `name` in the job's namespace, owned by the job."""
+        """Create ConfigMap `name` in the job's namespace, owned by the job, or replace it
+        if the job (this uid) already owns it; ConfigMapTakenError if anything else does."""
 
     def jobs(self) -> list[ListedJob]:
         """Every job, in every namespace, with its status (reconcile's resync)."""
@@ -93,7 +123,7 @@ class MemoryStatusStore:
     def update(self, ref: JobRef, decide: Decide) -> JobStatus | None:
         with self._lock:
             job = self._jobs.get(ref.key)
-            if job is None or (ref.uid and job.metadata.uid != ref.uid):
+            if job is None or not _is(job, ref):
                 return None
             new = decide(job.status)
             if new is None:
@@ -108,15 +138,31 @@ class MemoryStatusStore:
                 log.exception("status listener failed for %s", ref.key)
         return new
 
+    def read(self, ref: JobRef) -> JobNow | None:
+        with self._lock:
+            job = self._jobs.get(ref.key)
+        if job is None:
+            return None
+        output = job.spec.output if job.spec is not None else None  # None: it did not validate
+        return JobNow(job_ref(job), job.status, output)
+
     def record_event(self, ref: JobRef, kind: EventKind, reason: str, message: str) -> None:
         with self._lock:
             self.events.append(RecordedEvent(ref.key, kind, reason, message))
 
     def write_configmap(self, ref: JobRef, name: str, data: dict[str, str]) -> None:
         with self._lock:
+            taken = self.configmaps.get((ref.namespace, name))
+            if taken is not None and (not ref.uid or taken.owner_uid != ref.uid):
+                raise ConfigMapTakenError(ref.namespace, name)
             self.configmaps[(ref.namespace, name)] = OwnedConfigMap(ref.uid, dict(data))
 
     def jobs(self) -> list[ListedJob]:
         with self._lock:
             jobs = list(self._jobs.values())
         return [ListedJob(job_ref(job), job.status, job.metadata.creationTimestamp) for job in jobs]
+
+
+def _is(job: QiskitJob, ref: JobRef) -> bool:
+    """Whether `ref` names this very object at its current generation."""
+    return bool(ref.uid) and job.metadata.uid == ref.uid and job.generation == ref.generation

@@ -221,7 +221,7 @@ def test_a_configmap_output_holds_the_full_result_owned_by_the_job(
         assert len(rows) == 33
 
 
-def test_a_pvc_output_is_a_file_under_the_results_volume(
+def test_a_pvc_output_is_a_file_under_its_namespaces_folder_of_the_results_volume(
     pipeline: LocalPipeline, results_dir: Path
 ) -> None:
     done = completed(
@@ -235,7 +235,7 @@ def test_a_pvc_output_is_a_file_under_the_results_volume(
         )
     )
     assert done.status is not None and done.status.results is not None
-    path = results_dir / "team" / "ry.json"
+    path = results_dir / "default" / "team" / "ry.json"  # under the job's namespace
     assert done.status.results.location == path.resolve().as_uri()
     document = json.loads(path.read_text())
     assert [p["parameters"] for p in document["points"]] == [[0.0], [3.14]]

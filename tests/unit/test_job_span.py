@@ -67,6 +67,14 @@ def reconciler(tmp_path: Path) -> Reconciler:
     return Reconciler(store, ResultStore(tmp_path), clock=lambda: NOW)
 
 
+def changed(reconcile: Reconciler, obj: dict[str, Any]) -> None:
+    store = reconcile.writer
+    assert isinstance(store, MemoryStatusStore)
+    before = store.get(f"{obj['metadata']['namespace']}/{obj['metadata']['name']}")
+    assert before is not None
+    store.add(QiskitJob.model_validate(obj).model_copy(update={"status": before.status}))
+
+
 def test_the_final_phase_exports_the_jobs_span_once_however_often_it_comes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -95,6 +103,7 @@ def test_a_new_generation_ends_in_a_span_of_its_own(
     with console(capsys) as job_spans:
         reconcile.handle(resource_event(job(1), types.APISERVER_ADD))
         reconcile.handle(rejected(1))
+        changed(reconcile, job(2))  # the spec changed: the API server's generation is 2
         reconcile.handle(resource_event(job(2), types.APISERVER_UPDATE))
         reconcile.handle(rejected(2))
         found = job_spans()
