@@ -133,7 +133,7 @@ ADMISSION_REVIEWS = Counter(
     registry=REGISTRY,
 )
 
-# What the sandbox reports (circuits/sandbox.py); Unavailable: no child was free in time.
+# What the sandbox reports (sandbox/pool.py); Unavailable: no child was free in time.
 SANDBOX_REASONS = (
     "SyntaxError",
     "NoCircuit",

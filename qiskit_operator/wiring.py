@@ -46,9 +46,9 @@ def status_writer(settings: Settings) -> StatusWriter:
 
 def validator(settings: Settings, configmaps: ConfigMapReader | None = None) -> Validator:
     from qiskit_operator.circuits.fetching import UrlPolicy
-    from qiskit_operator.circuits.sandbox import SandboxPool
     from qiskit_operator.circuits.sources import CircuitSources
     from qiskit_operator.kube.configmaps import KubeConfigMapReader
+    from qiskit_operator.sandbox.pool import SandboxPool
     from qiskit_operator.validating import Validator
 
     sandbox, limits, urls = settings.sandbox, settings.limits, settings.urls

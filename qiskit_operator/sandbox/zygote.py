@@ -1,6 +1,6 @@
 """The sandbox's fork server: a process that has Qiskit loaded and forks children.
 
-Started by `SandboxPool` as `python -m qiskit_operator.circuits.zygote FD`.
+Started by `SandboxPool` as `python -m qiskit_operator.sandbox.zygote FD`.
 For each byte it reads on the control socket it forks one child and hands the
 parent that child's end of a fresh socket pair (SCM_RIGHTS) with its pid. The
 child applies its limits at once, waits for one program, runs it, replies
@@ -19,8 +19,8 @@ import sys
 
 import msgspec
 
-from qiskit_operator.circuits import guard, program  # imports Qiskit once, for every child
 from qiskit_operator.framing import recv_frame, send_frame
+from qiskit_operator.sandbox import guard, program  # imports Qiskit once, for every child
 
 _CHILD_WARM_UP = """
 from qiskit import QuantumCircuit

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import msgspec
 
 from qiskit_operator import metrics
-from qiskit_operator.circuits.zygote import READY, ChildLimits
 from qiskit_operator.errors import TransientError, UserError
 from qiskit_operator.framing import recv_frame, send_frame
+from qiskit_operator.sandbox.zygote import READY, ChildLimits
 
 _MAX_REPLY = 64 << 20
 
@@ -86,7 +86,7 @@ class SandboxPool:
                 [
                     sys.executable,
                     "-m",
-                    "qiskit_operator.circuits.zygote",
+                    "qiskit_operator.sandbox.zygote",
                     str(zygote_end.fileno()),
                     msgspec.json.encode(self._limits).decode(),
                 ],
