@@ -27,6 +27,7 @@ from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.execution.observables import parse_observable
 from qiskit_operator.models import QiskitJob
 from qiskit_operator.models.spec import CircuitFormat
+from qiskit_operator.sandbox.confinement import Isolation
 from qiskit_operator.sandbox.pool import SandboxPool
 from qiskit_operator.settings import LimitSettings
 
@@ -44,6 +45,10 @@ class Validator:
 
     def ready(self) -> bool:
         return self.sandbox.is_warm
+
+    def isolation(self) -> Isolation:
+        """The kernel's layers each sandbox child runs under (for /health and /ready)."""
+        return self.sandbox.isolation()
 
     def close(self) -> None:
         self.sandbox.close()
