@@ -16,6 +16,7 @@ import os
 import select
 import socket
 import textwrap
+import time
 import tracemalloc
 import uuid
 from collections.abc import Iterator
@@ -355,3 +356,15 @@ def test_a_forged_reply_frame_is_refused_without_growing_the_parent(
             outcome
         )
     assert_no_trace(sandbox, tmp_path, listener, "unused-" + uuid.uuid4().hex, outcome)
+
+
+def test_each_child_leads_its_own_process_group_which_is_killed_when_it_is_done(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    outcome = run_escape(sandbox, "return (OS.getpid(), OS.getpgid(0))", tmp_path, 1, "unused")
+    pid, group = (int(n) for n in outcome.removeprefix("outcome (").rstrip(")").split(", "))
+    assert group == pid
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{pid}").exists(), "the child outlived its request"
