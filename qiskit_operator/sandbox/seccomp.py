@@ -50,13 +50,24 @@ DENIED = (
     "listen",
     "accept",
     "accept4",
-    # Shared memory and queues outside the file system, which Landlock does not see.
+    # System V IPC and message queues: outside the file system, where Landlock does
+    # not look, and their ids are guessable (so no operation on an existing one either).
     "shmget",
     "shmat",
+    "shmctl",
     "msgget",
+    "msgsnd",
+    "msgrcv",
+    "msgctl",
     "semget",
+    "semop",
+    "semtimedop",
+    "semctl",
     "mq_open",
     "mq_timedsend",
+    # Leaving the process group the pool kills whole.
+    "setsid",
+    "setpgid",
     # Mounts, namespaces, roots.
     "mount",
     "umount2",
@@ -119,6 +130,17 @@ ENOSYS_CALLS = ("clone3",)
 (clone3 passes its flags in memory, where a filter cannot look)."""
 
 _CLONE_THREAD = 0x00010000
+# Namespaces a clone could create, even together with CLONE_THREAD.
+_CLONE_NAMESPACES = (
+    0x00000080,  # CLONE_NEWTIME
+    0x00020000,  # CLONE_NEWNS
+    0x02000000,  # CLONE_NEWCGROUP
+    0x04000000,  # CLONE_NEWUTS
+    0x08000000,  # CLONE_NEWIPC
+    0x10000000,  # CLONE_NEWUSER
+    0x20000000,  # CLONE_NEWPID
+    0x40000000,  # CLONE_NEWNET
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,11 +167,10 @@ def compile_filter(denied: Iterable[str] = DENIED) -> CompiledFilter | None:
         _deny(rules, pyseccomp, name, errno.ENOSYS)
     # clone without CLONE_THREAD starts a process. Its flags are argument 0 on x86_64
     # and arm64 alike (libseccomp knows the other orders).
-    rules.add_rule(
-        pyseccomp.ERRNO(errno.EPERM),
-        "clone",
-        pyseccomp.Arg(0, pyseccomp.MASKED_EQ, _CLONE_THREAD, 0),
-    )
+    refuse = pyseccomp.ERRNO(errno.EPERM)
+    rules.add_rule(refuse, "clone", pyseccomp.Arg(0, pyseccomp.MASKED_EQ, _CLONE_THREAD, 0))
+    for flag in _CLONE_NAMESPACES:
+        rules.add_rule(refuse, "clone", pyseccomp.Arg(0, pyseccomp.MASKED_EQ, flag, flag))
     read, write = os.pipe()
     try:
         rules.export_bpf(_FileNumber(write))
