@@ -11,6 +11,7 @@ import tempfile
 
 import pytest
 
+from qiskit_operator import wiring
 from qiskit_operator.sandbox import confinement, landlock, seccomp
 from qiskit_operator.settings import Settings
 
@@ -95,3 +96,15 @@ def test_the_python_guard_is_on_unless_a_test_switches_it_off() -> None:
     assert Settings.from_env({"QOP_SANDBOX_PYTHON_GUARD": "off"}).sandbox.python_guard is False
     assert Settings.from_env({"QOP_REQUIRE_ISOLATION": "true"}).sandbox.require_isolation
     assert Settings.from_env({"QOP_SANDBOX_MAX_QPY_MB": "2"}).sandbox.max_qpy_bytes == 2 << 20
+
+
+def test_validate_and_execute_refuse_to_start_without_isolation_when_it_is_required(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bare = confinement.Isolation(landlock_abi=0, seccomp=True, rlimits=True)
+    monkeypatch.setattr(confinement, "available", lambda: bare)
+    settings = Settings.from_env({"QOP_REQUIRE_ISOLATION": "true"})
+    with pytest.raises(confinement.IsolationUnavailableError, match="validate will not start"):
+        wiring.validator(settings)
+    with pytest.raises(confinement.IsolationUnavailableError, match="execute will not start"):
+        wiring.executor(settings)
