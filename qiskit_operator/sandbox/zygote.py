@@ -72,6 +72,7 @@ class ChildLimits(msgspec.Struct, frozen=True, kw_only=True):
 
 
 _PR_SET_PDEATHSIG = 1
+_MAX_USER_TASKS = 512
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -112,9 +113,11 @@ def _confinement(limits: ChildLimits) -> Confinement:
         ResourceLimits(
             cpu_seconds=limits.cpu_seconds,
             memory_bytes=limits.memory_bytes,
-            # A child needs no new task: the guard refuses threads and the pools
-            # of numpy and Qiskit are sized to one. (Root is exempt from it.)
-            max_processes=1,
+            # Counts every task of this user, threads too, and a program may need
+            # threads (Qiskit's transpiler starts a Rayon pool): a ceiling on a thread
+            # bomb for the whole container, not a per-child count. seccomp is what
+            # stops new processes. (The kernel does not apply it to root.)
+            max_processes=_MAX_USER_TASKS,
             max_open_files=limits.max_open_files,
         ),
         required=limits.require_isolation,
