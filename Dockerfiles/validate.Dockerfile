@@ -59,12 +59,17 @@ COPY knative /app/knative
 # tree, so say where they are. The results directory is a volume on a cluster
 # (execute writes it, reconcile reads it). os.cpu_count() in a container is the
 # node's cores, not the pod's CPU limit: set WORKERS to the limit.
+# QOP_REQUIRE_ISOLATION: refuse to start unless the kernel can confine the untrusted
+# code this function runs (Landlock, seccomp, rlimits; README's Settings). The seccomp
+# layer loads libseccomp.so.2 (through pyseccomp), which the base image already has:
+# Debian's apt depends on libseccomp2, so no package manager runs in this stage.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     QOP_FUNCTIONS_DIR=/app/functions \
     QOP_KNATIVE_DIR=/app/knative \
     QOP_RESULTS_DIR=/var/lib/qiskit-operator/results \
+    QOP_REQUIRE_ISOLATION=true \
     WORKERS=2
 WORKDIR /app
 USER 1000:1000

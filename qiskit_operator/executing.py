@@ -28,6 +28,7 @@ from qiskit_operator.execution.aer import (
 )
 from qiskit_operator.execution.isolation import IsolatedRunner
 from qiskit_operator.results import CONFIGMAP_LIMIT, ResultStore, render
+from qiskit_operator.sandbox.confinement import Isolation
 
 SOURCE = "/qiskit-operator/execute"
 TOP_OUTCOMES = 16
@@ -38,15 +39,23 @@ _VERSIONS = {"qiskit": version("qiskit"), "qiskit-aer": version("qiskit-aer")}
 
 class Executor:
     def __init__(
-        self, store: ResultStore, runner: AerRunner | None = None, sleep: Any = time.sleep
+        self,
+        store: ResultStore,
+        runner: AerRunner | None = None,
+        sleep: Any = time.sleep,
+        isolated: IsolatedRunner | None = None,
     ) -> None:
         self.store = store
         self.runner = runner or AerRunner()
-        self.isolated = IsolatedRunner()
+        self.isolated = isolated or IsolatedRunner()
         self._sleep = sleep
 
     def ready(self) -> bool:
         return True
+
+    def isolation(self) -> Isolation:
+        """The kernel's layers the simulation worker runs under (for /health and /ready)."""
+        return self.isolated.isolation()
 
     def close(self) -> None:
         self.isolated.close()

@@ -144,7 +144,7 @@ ADMISSION_REVIEWS = Counter(
 CLAIM_REFUSALS = ("uid_missing", "uid_mismatch", "generation_newer", "phase", "results")
 CLAIM_IGNORES = ("gone", "stale", "finished", "own")
 
-# What the sandbox reports (circuits/sandbox.py); Unavailable: no child was free in time.
+# What the sandbox reports (sandbox/pool.py); Unavailable: no child was free in time.
 SANDBOX_REASONS = (
     "SyntaxError",
     "NoCircuit",

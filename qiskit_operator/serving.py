@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 import flask
+import msgspec
 
 from qiskit_operator import __version__, metrics, tracing
 from qiskit_operator.errors import TransientError, UserError
@@ -74,11 +75,15 @@ class FunctionEndpoint:
                 function=self.name,
                 version=__version__,
                 timestamp=dt.datetime.now(dt.UTC).isoformat(),
+                **self._isolation(),
             )
         if request.method == "GET" and request.path in ("/ready", "/readyz"):
             ready = self.handler.ready()
             return _json(
-                200 if ready else 503, status="ready" if ready else "warming", function=self.name
+                200 if ready else 503,
+                status="ready" if ready else "warming",
+                function=self.name,
+                **self._isolation(),
             )
         route = self.routes.get((request.method, request.path))
         if route is not None:
@@ -128,6 +133,14 @@ class FunctionEndpoint:
             return _json(404, error=f"{request.method} {request.path} is not served; GET /metrics")
         body, content_type = metrics.exposition(request.headers.get("Accept"))
         return flask.Response(body, status=200, content_type=content_type)
+
+    def _isolation(self) -> dict[str, object]:
+        """{"isolation": the kernel's layers around untrusted code} for a handler that runs
+        some (validate's sandbox, execute's worker); nothing for one that does not."""
+        isolation = getattr(self.handler, "isolation", None)
+        if not callable(isolation):
+            return {}
+        return {"isolation": msgspec.to_builtins(isolation())}
 
     def _refuse(self, code: int, **body: object) -> flask.Response:
         """An event answered with an error, counted by its status code."""

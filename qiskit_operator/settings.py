@@ -23,6 +23,15 @@ class SandboxSettings:
     """Memory one circuit program may allocate (QOP_SANDBOX_MEMORY_MB, in MiB)."""
     timeout_seconds: float = 15.0
     """Wall time one circuit program may take (QOP_SANDBOX_TIMEOUT_SECONDS)."""
+    max_qpy_bytes: int = 16 << 20
+    """Largest circuit (as QPY) a program may build; bounds what the server reads from a
+    child (QOP_SANDBOX_MAX_QPY_MB, in MiB)."""
+    python_guard: bool = True
+    """The Python guard in children (QOP_SANDBOX_PYTHON_GUARD=off switches it off): for
+    tests that prove the kernel's confinement holds alone, never for a service."""
+    require_isolation: bool = False
+    """Refuse to start validate and execute unless the kernel confines untrusted code
+    with Landlock, seccomp and resource limits (QOP_REQUIRE_ISOLATION)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +109,11 @@ class Settings:
             cpu_seconds=int(env.get("QOP_SANDBOX_CPU_SECONDS", defaults.cpu_seconds)),
             memory_bytes=int(env.get("QOP_SANDBOX_MEMORY_MB", defaults.memory_bytes >> 20)) << 20,
             timeout_seconds=float(env.get("QOP_SANDBOX_TIMEOUT_SECONDS", defaults.timeout_seconds)),
+            max_qpy_bytes=int(env.get("QOP_SANDBOX_MAX_QPY_MB", defaults.max_qpy_bytes >> 20))
+            << 20,
+            python_guard=env.get("QOP_SANDBOX_PYTHON_GUARD", "on").strip().lower()
+            not in ("0", "false", "no", "off"),
+            require_isolation=_flag(env.get("QOP_REQUIRE_ISOLATION")),
         )
         limit_defaults = LimitSettings()
         limits = LimitSettings(

@@ -18,7 +18,6 @@ from qiskit_operator.circuits.backends import is_aer
 from qiskit_operator.circuits.formats import detect_format
 from qiskit_operator.circuits.loading import load_source
 from qiskit_operator.circuits.report import CircuitReport, check_circuit
-from qiskit_operator.circuits.sandbox import SandboxPool
 from qiskit_operator.circuits.sources import CircuitSources
 from qiskit_operator.durations import parse_duration
 from qiskit_operator.errors import UserError
@@ -28,6 +27,8 @@ from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.execution.observables import parse_observable
 from qiskit_operator.models import QiskitJob
 from qiskit_operator.models.spec import CircuitFormat
+from qiskit_operator.sandbox.confinement import Isolation
+from qiskit_operator.sandbox.pool import SandboxPool
 from qiskit_operator.settings import LimitSettings
 
 SOURCE = "/qiskit-operator/validate"
@@ -44,6 +45,10 @@ class Validator:
 
     def ready(self) -> bool:
         return self.sandbox.is_warm
+
+    def isolation(self) -> Isolation:
+        """The kernel's layers each sandbox child runs under (for /health and /ready)."""
+        return self.sandbox.isolation()
 
     def close(self) -> None:
         self.sandbox.close()

@@ -46,18 +46,23 @@ def status_writer(settings: Settings) -> StatusWriter:
 
 def validator(settings: Settings, configmaps: ConfigMapReader | None = None) -> Validator:
     from qiskit_operator.circuits.fetching import UrlPolicy
-    from qiskit_operator.circuits.sandbox import SandboxPool
     from qiskit_operator.circuits.sources import CircuitSources
     from qiskit_operator.kube.configmaps import KubeConfigMapReader
+    from qiskit_operator.sandbox import confinement
+    from qiskit_operator.sandbox.pool import SandboxPool
     from qiskit_operator.validating import Validator
 
     sandbox, limits, urls = settings.sandbox, settings.limits, settings.urls
+    confinement.check("validate", required=sandbox.require_isolation)
     pool = SandboxPool(
         warm=sandbox.warm_children,
         cpu_seconds=sandbox.cpu_seconds,
         memory_bytes=sandbox.memory_bytes,
         timeout=sandbox.timeout_seconds,
         max_source_bytes=limits.max_source_bytes,
+        max_qpy_bytes=sandbox.max_qpy_bytes,
+        python_guard=sandbox.python_guard,
+        require_isolation=sandbox.require_isolation,
     )
     sources = CircuitSources(
         configmaps=configmaps or KubeConfigMapReader(kube_connection()),
@@ -75,8 +80,16 @@ def validator(settings: Settings, configmaps: ConfigMapReader | None = None) -> 
 
 def executor(settings: Settings) -> Executor:
     from qiskit_operator.executing import Executor
+    from qiskit_operator.execution.isolation import IsolatedRunner
+    from qiskit_operator.sandbox import confinement
 
-    return Executor(ResultStore(settings.results_dir))
+    required = settings.sandbox.require_isolation
+    confinement.check("execute", required=required)
+    isolated = IsolatedRunner(
+        simulation_memory_bytes=settings.limits.simulation_memory_bytes,
+        require_isolation=required,
+    )
+    return Executor(ResultStore(settings.results_dir), isolated=isolated)
 
 
 def reconciler(settings: Settings, store: StatusWriter | None = None) -> Reconciler:

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from qiskit_operator import metrics
-from qiskit_operator.circuits.sandbox import SandboxPool
 from qiskit_operator.logs import JsonFormatter
+from qiskit_operator.sandbox.pool import SandboxPool
 
 if TYPE_CHECKING:
     from qiskit import QuantumCircuit

@@ -12,10 +12,10 @@ from qiskit import QuantumCircuit
 from qiskit_operator.circuits import straightline
 from qiskit_operator.circuits.formats import detect_format
 from qiskit_operator.circuits.qasm import load_qasm2, load_qasm3
-from qiskit_operator.circuits.sandbox import SandboxPool
 from qiskit_operator.circuits.serialization import from_qpy, from_qpy_base64
 from qiskit_operator.errors import UserError
 from qiskit_operator.models.spec import CircuitFormat
+from qiskit_operator.sandbox.pool import SandboxPool
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,11 +3,14 @@
 Used by execute for jobs with `execution.maxExecutionTime`: Aer cannot be
 interrupted inside a process, but a process can be killed. The worker stays up
 between jobs (Qiskit and Aer imported once); a killed one is replaced on the
-next run.
+next run. The worker confines itself (`worker`) and leads a process group of
+its own, which is killed whole; what it replies is decoded as hostile input
+(`messages`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -15,28 +18,60 @@ import subprocess
 import sys
 import threading
 
+import msgspec
+
 from qiskit_operator.circuits.serialization import to_qpy
 from qiskit_operator.errors import TransientError, UserError
+from qiskit_operator.execution import messages
 from qiskit_operator.execution.aer import Outcome, Workload
-from qiskit_operator.execution.worker import MAX_FRAME, decode_reply, encode_workload
+from qiskit_operator.execution.worker import WorkerLimits
 from qiskit_operator.framing import recv_frame, send_frame
+from qiskit_operator.sandbox import confinement
+
+# Address space on top of what the worker has mapped once Qiskit and Aer are loaded
+# and of the simulation's own memory: transpiling, results, each OpenMP thread's stack.
+_HEADROOM_BYTES = 1 << 30
+_PER_CORE_BYTES = 64 << 20
 
 
 class IsolatedRunner:
-    def __init__(self) -> None:
+    def __init__(
+        self, *, simulation_memory_bytes: int = 2 << 30, require_isolation: bool = False
+    ) -> None:
         self._lock = threading.Lock()  # one simulation at a time owns the worker
         self._process: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
+        self._limits = WorkerLimits(
+            memory_bytes=simulation_memory_bytes
+            + _HEADROOM_BYTES
+            + (os.cpu_count() or 1) * _PER_CORE_BYTES,
+            require_isolation=require_isolation,
+        )
+        self._isolation: confinement.Isolation | None = None
+
+    def isolation(self) -> confinement.Isolation:
+        """What the kernel offers the worker (it confines itself with all of it)."""
+        if self._isolation is None:
+            self._isolation = confinement.available()
+        return self._isolation
 
     def _start(self) -> socket.socket:
         if self._process is not None and self._process.poll() is None and self._sock:
             return self._sock
         ours, theirs = socket.socketpair()
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "qiskit_operator.execution.worker", str(theirs.fileno())],
+            [
+                sys.executable,
+                "-m",
+                "qiskit_operator.execution.worker",
+                str(theirs.fileno()),
+                msgspec.json.encode(self._limits).decode(),
+            ],
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,
             close_fds=True,
+            start_new_session=True,  # its own process group, killed whole
+            env=_worker_environment(),
         )
         theirs.close()
         self._sock = ours
@@ -47,8 +82,8 @@ class IsolatedRunner:
             sock = self._start()
             sock.settimeout(timeout)
             try:
-                send_frame(sock, encode_workload(work, to_qpy(work.circuit)))
-                frame = recv_frame(sock, MAX_FRAME)
+                send_frame(sock, messages.encode_workload(work, to_qpy(work.circuit)))
+                frame = recv_frame(sock, messages.MAX_REPLY)
             except TimeoutError as error:
                 self._stop()
                 raise UserError(
@@ -56,6 +91,9 @@ class IsolatedRunner:
                     "and was stopped; raise the limit, or use fewer shots or qubits",
                     reason="TimeLimit",
                 ) from error
+            except ValueError as error:  # a frame over the limit: only a hostile worker sends one
+                self._stop()
+                raise _malformed() from error
             except OSError as error:
                 self._stop()
                 raise TransientError(f"the simulation worker failed: {error}") from error
@@ -64,13 +102,18 @@ class IsolatedRunner:
                 raise TransientError(
                     f"the simulation worker died (exit code {code}); it may have run out of memory"
                 )
-            return decode_reply(frame)
+            try:
+                return messages.decode_reply(frame)
+            except messages.MalformedReplyError as error:
+                self._stop()
+                raise _malformed() from error
 
     def _stop(self) -> int | None:
         code = None
         if self._process is not None:
-            if self._process.poll() is None:
-                os.kill(self._process.pid, signal.SIGKILL)
+            # The whole group: nothing the worker might have started outlives it.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._process.pid, signal.SIGKILL)
             code = self._process.wait(10)
         if self._sock is not None:
             self._sock.close()
@@ -80,3 +123,36 @@ class IsolatedRunner:
     def close(self) -> None:
         with self._lock:
             self._stop()
+
+
+def _malformed() -> UserError:
+    return UserError(
+        "the simulation worker sent a malformed reply; the circuit tampered with the simulator",
+        reason="SimulationFailed",
+    )
+
+
+# The worker gets only what Python, Aer and OpenMP need from the server's
+# environment: a circuit must not find credentials there.
+_PASSED_ENV = (
+    "PATH",
+    "LANG",
+    "LC_ALL",
+    "PYTHONPATH",
+    "VIRTUAL_ENV",
+    "HOME",
+    "TZ",
+    "OMP_NUM_THREADS",
+    "OPENBLAS_CORETYPE",
+)
+
+
+def _worker_environment() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k in _PASSED_ENV}
+    # OpenBLAS starts its threads when numpy loads, before the worker confines itself,
+    # and Landlock would not bind them; Aer's own parallelism is OpenMP's, started later.
+    env.update(OPENBLAS_NUM_THREADS="1")
+    # Each thread's malloc arena reserves 64 MiB of address space: keep the count
+    # of arenas, and so the memory limit's headroom, small.
+    env.setdefault("MALLOC_ARENA_MAX", "2")
+    return env

@@ -1,72 +1,88 @@
 """A separate process that runs simulations, so a time limit can stop one.
 
-Started by `IsolatedRunner` as `python -m qiskit_operator.execution.worker FD`.
-It reads a workload frame, runs it with its own `AerRunner` and replies with the
-outcome, over and over; when a run passes its deadline the parent kills the
-process and starts another. Frames are msgpack (see `framing`).
+Started by `IsolatedRunner` as `python -m qiskit_operator.execution.worker FD LIMITS`.
+Once Qiskit and Aer are imported (their imports want a temporary directory and
+/proc), while it has one thread only, it confines itself for good
+(`sandbox.confinement`: seccomp, Landlock, resource limits), before it reads
+any QPY: the circuits it loads and the simulator it runs can start no process,
+open no socket and write no file; Aer's and OpenMP's threads, started later,
+inherit all of it. Then it reads a workload frame, runs it with its own `AerRunner` and replies
+with the outcome (`messages`), over and over; when a run passes its deadline the
+parent kills its process group and starts another.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
-from dataclasses import asdict
-from typing import Any
 
 import msgspec
 
 from qiskit_operator.circuits.serialization import from_qpy
 from qiskit_operator.errors import UserError
-from qiskit_operator.execution.aer import AerRunner, Outcome, Point, Workload
+from qiskit_operator.execution import messages
+from qiskit_operator.execution.aer import AerRunner, Workload
 from qiskit_operator.framing import recv_frame, send_frame
-
-MAX_FRAME = 256 << 20
-
-
-def encode_workload(work: Workload, qpy: bytes) -> bytes:
-    fields = {k: v for k, v in asdict(work).items() if k != "circuit"}
-    return msgspec.msgpack.encode({"qpy": qpy, **fields})
+from qiskit_operator.sandbox.confinement import Confinement
+from qiskit_operator.sandbox.rlimits import ResourceLimits
 
 
-def decode_workload(frame: bytes) -> Workload:
-    fields: dict[str, Any] = msgspec.msgpack.decode(frame)
-    circuit = from_qpy(fields.pop("qpy"))[0]
-    fields["observables"] = tuple(fields["observables"])
-    fields["parameter_values"] = tuple(tuple(row) for row in fields["parameter_values"])
-    return Workload(circuit=circuit, **fields)
+class WorkerLimits(msgspec.Struct, frozen=True, kw_only=True):
+    """What the worker may use; passed as JSON on its command line."""
+
+    memory_bytes: int
+    require_isolation: bool = False
 
 
-def encode_outcome(outcome: Outcome) -> bytes:
-    return msgspec.msgpack.encode({"ok": asdict(outcome)})
-
-
-def decode_reply(frame: bytes) -> Outcome:
-    reply: dict[str, Any] = msgspec.msgpack.decode(frame)
-    if "error" in reply:
-        message, reason = reply["error"]
-        raise UserError(message, reason=reason)
-    fields = reply["ok"]
-    fields["points"] = [
-        Point(**{**p, "parameters": tuple(p["parameters"])}) for p in fields["points"]
-    ]
-    return Outcome(**fields)
+def confine(limits: WorkerLimits) -> None:
+    """Confine this process; Landlock binds only the calling thread and what it starts,
+    so any thread already running (none, with OPENBLAS_NUM_THREADS=1) is refused."""
+    threads = len(os.listdir("/proc/self/task"))
+    if threads != 1:
+        raise RuntimeError(f"the worker has {threads} threads before confining itself; want 1")
+    Confinement(
+        ResourceLimits(
+            # The worker serves job after job: its deadline, not a CPU limit, stops one.
+            cpu_seconds=None,
+            memory_bytes=limits.memory_bytes,
+            # Aer's threads count against RLIMIT_NPROC, with every process of the same
+            # user: seccomp, which allows threads only, is what stops new processes.
+            max_processes=None,
+            max_open_files=64,
+        ),
+        required=limits.require_isolation,
+    ).apply(all_threads=True)
 
 
 def main() -> None:
     sock = socket.socket(fileno=int(sys.argv[1]))
     runner = AerRunner()
+    confine(msgspec.json.decode(sys.argv[2], type=WorkerLimits))
     while True:
-        frame = recv_frame(sock, MAX_FRAME)
+        frame = recv_frame(sock, messages.MAX_WORKLOAD)
         if frame is None:
             return
         try:
-            reply = encode_outcome(runner.run(decode_workload(frame)))
-        except UserError as error:
-            reply = msgspec.msgpack.encode({"error": [error.message, error.reason]})
-        except Exception as error:  # Aer's own failures: the job fails, the worker stays
-            reply = msgspec.msgpack.encode(
-                {"error": [f"the simulation failed: {error}", "SimulationFailed"]}
+            asked = messages.decode_workload(frame)
+            work = Workload(
+                circuit=from_qpy(asked.qpy)[0],
+                circuit_hash=asked.circuit_hash,
+                shots=asked.shots,
+                seed=asked.seed,
+                method=asked.method,
+                optimization_level=asked.optimization_level,
+                primitive="estimator" if asked.primitive == "estimator" else "sampler",
+                observables=tuple(asked.observables),
+                parameter_values=tuple(tuple(row) for row in asked.parameter_values),
+                precision=asked.precision,
+                noise_model=asked.noise_model,
             )
+            reply = messages.encode_outcome(runner.run(work))
+        except UserError as error:
+            reply = messages.encode_failure(error.message, error.reason)
+        except Exception as error:  # Aer's own failures: the job fails, the worker stays
+            reply = messages.encode_failure(f"the simulation failed: {error}", "SimulationFailed")
         send_frame(sock, reply)
 
 

@@ -21,6 +21,7 @@ from qiskit_operator.executing import Executor
 from qiskit_operator.execution.aer import AerRunner, Workload
 from qiskit_operator.execution.isolation import IsolatedRunner
 from qiskit_operator.results import ResultStore
+from qiskit_operator.sandbox import confinement
 from tests.conftest import bell_circuit
 
 REF = payloads.JobRef(namespace="default", name="bell", uid="u-2", generation=1)
@@ -110,3 +111,40 @@ def test_execute_reports_a_transient_failure_with_the_work_to_retry(
     assert isinstance(failed, payloads.JobFailed)
     assert failed.kind == "transient" and failed.work is not None
     assert failed.work.execution.seed == 42
+
+
+@pytest.mark.skipif(
+    bool(confinement.available().missing), reason="this kernel lacks a confinement layer"
+)
+def test_the_simulation_worker_runs_confined_by_the_kernel_and_still_uses_threads() -> None:
+    # 16 qubits: past Aer's threshold for running a statevector on OpenMP threads.
+    circuit = quantum_volume(16, 4, seed=3).decompose()
+    circuit.measure_all()
+    work = Workload(
+        circuit=circuit,
+        circuit_hash="qv16",
+        shots=200,
+        seed=9,
+        method="statevector",
+    )
+    isolated = IsolatedRunner()
+    try:
+        outcome = isolated.run(work, timeout=120)
+        assert isolated._process is not None
+        pid = isolated._process.pid
+        status = Path(f"/proc/{pid}/status").read_text()
+        limits = Path(f"/proc/{pid}/limits").read_text()
+        group = os.getpgid(pid)
+        threads = len(os.listdir(f"/proc/{pid}/task"))  # OpenMP's pool stays after a run
+    finally:
+        isolated.close()
+    assert sum(outcome.points[0].counts.values()) == 200  # type: ignore[union-attr]
+    assert "NoNewPrivs:\t1" in status and "Seccomp:\t2" in status
+    assert "Seccomp_filters:\t0" not in status
+    assert [line.split()[3:5] for line in limits.splitlines() if "Max file size" in line] == [
+        ["0", "0"]
+    ]
+    if (os.cpu_count() or 1) > 1:
+        assert threads > 1, "Aer ran without its OpenMP threads"
+    assert group == pid  # its own process group, killed whole
+    assert isolated.isolation().landlock_abi > 0

@@ -9,6 +9,7 @@ from unittest.mock import ANY
 
 import flask
 import functions_framework
+import msgspec
 import pytest
 
 from qiskit_operator import wiring
@@ -18,6 +19,7 @@ from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.events.http import from_request, to_binary, to_structured
 from qiskit_operator.local.pipeline import admit
 from qiskit_operator.models import Phase
+from qiskit_operator.sandbox import confinement
 from tests.conftest import ROOT, job_manifest
 
 
@@ -67,6 +69,18 @@ def test_every_function_answers_health_and_ready(function: str, validate_client:
     # The original controller's probe paths, for a platform's probes that expect them.
     assert client.get("/healthz").get_json() == {**health.get_json(), "timestamp": ANY}
     assert client.get("/readyz").status_code == 200
+
+
+def test_the_functions_that_run_untrusted_code_report_the_kernels_layers_in_force(
+    validate_client: Any,
+) -> None:
+    offered = msgspec.to_builtins(confinement.available())
+    for client in (validate_client, app_for("execute").test_client()):
+        for path in ("/health", "/ready"):
+            assert client.get(path).get_json()["isolation"] == offered
+    # Reconcile runs no untrusted code: it reports no layers.
+    assert "isolation" not in app_for("reconcile").test_client().get("/ready").get_json()
+    assert set(offered) == {"landlock_abi", "seccomp", "rlimits"}
 
 
 @pytest.mark.parametrize("function", ["validate", "execute", "reconcile"])

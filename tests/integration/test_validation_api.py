@@ -4,6 +4,8 @@ every format, every limit, and escape attempts that must all end valid=false."""
 from __future__ import annotations
 
 import base64
+import select
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from hypothesis import strategies as st
 from qiskit import QuantumCircuit
 
 from qiskit_operator.circuits.serialization import to_qpy
+from qiskit_operator.sandbox import confinement
 from tests.conftest import BELL_PYTHON, BELL_QASM2
 from tests.serving import served
 
@@ -303,6 +306,53 @@ def test_escape_attempts_are_refused_without_side_effects(server: Server, attemp
     assert not marker.exists(), f"{attempt} left a file behind"
     assert requests.get(f"{server.base}/health", timeout=5).status_code == 200
     assert server.validate(BELL_QASM2)["valid"] is True  # and the next request is served
+
+
+@pytest.fixture(scope="module")
+def unguarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The same server with the Python guard off (test-only): the kernel alone confines."""
+    workdir = tmp_path_factory.mktemp("validate-unguarded")
+    env = {**LIMITS, "QOP_SANDBOX_PYTHON_GUARD": "off"}
+    with served("validate", workdir, ready_timeout=90, **env) as (_, base):
+        yield Server(base, workdir)
+
+
+# Those that would leave a trace if nothing but Python stood in their way.
+UNGUARDED_ESCAPES = [
+    "write a file through real builtins",
+    "os.system",
+    "subprocess",
+    "ctypes",
+    "object.__subclasses__ walk",
+    "fork",
+    "kill the server",
+    "socket to loopback",
+]
+
+
+@pytest.mark.skipif(
+    bool(confinement.available().missing), reason="this kernel lacks a confinement layer"
+)
+@pytest.mark.parametrize("attempt", UNGUARDED_ESCAPES)
+def test_with_the_python_guard_off_escapes_over_http_still_leave_no_trace(
+    unguarded: Server, attempt: str
+) -> None:
+    marker = unguarded.marker_dir / f"pwned-{attempt.replace(' ', '-').replace('/', '')}"
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.setblocking(False)
+        port = listener.getsockname()[1]
+        code = (
+            f"MARKER = {str(marker)!r}\nPORT = {port}\nfrom qiskit import QuantumCircuit\n"
+            + ESCAPES[attempt]
+            + "qc = QuantumCircuit(1, 1)\nqc.measure(0, 0)\n"
+        )
+        body = unguarded.validate(code)
+        # The request has been answered: a connection the program made would be queued.
+        assert select.select([listener], [], [], 0)[0] == [], f"{attempt} connected"
+    assert not marker.exists(), f"{attempt} left a file behind: {body}"
+    health = requests.get(f"{unguarded.base}/health", timeout=5).json()
+    assert health["isolation"]["seccomp"] is True
+    assert unguarded.validate(BELL_QASM2)["valid"] is True  # and the next request is served
 
 
 def test_monkey_patching_qiskit_in_one_request_does_not_reach_the_next(server: Server) -> None:

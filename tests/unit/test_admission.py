@@ -24,12 +24,12 @@ from qiskit_operator.admission import (
     write_review,
 )
 from qiskit_operator.circuits.fetching import UrlPolicy
-from qiskit_operator.circuits.sandbox import SandboxPool
 from qiskit_operator.circuits.sources import CircuitSources
 from qiskit_operator.errors import TransientError
 from qiskit_operator.kube.client import KubeConnection
 from qiskit_operator.kube.configmaps import KubeConfigMapReader
 from qiskit_operator.models import QiskitJob
+from qiskit_operator.sandbox.pool import SandboxPool
 from qiskit_operator.settings import LimitSettings
 from qiskit_operator.validating import Validator
 from tests.conftest import BELL_QASM2, example, job_manifest

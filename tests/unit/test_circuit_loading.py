@@ -9,9 +9,9 @@ from qiskit import QuantumCircuit
 
 from qiskit_operator.circuits.formats import detect_format
 from qiskit_operator.circuits.loading import load_source
-from qiskit_operator.circuits.sandbox import SandboxPool
 from qiskit_operator.circuits.serialization import canonical_qpy, to_qpy
 from qiskit_operator.errors import UserError
+from qiskit_operator.sandbox.pool import SandboxPool
 from tests.conftest import BELL_PYTHON, BELL_QASM2
 
 BELL_QASM3 = """OPENQASM 3.0;

@@ -13,8 +13,6 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from qiskit_operator import metrics, wiring
-from qiskit_operator.circuits import sandbox as sandboxing
-from qiskit_operator.circuits.sandbox import SandboxPool
 from qiskit_operator.circuits.work import validated_work
 from qiskit_operator.errors import TransientError, UserError
 from qiskit_operator.events import payloads, types
@@ -27,6 +25,8 @@ from qiskit_operator.local.pipeline import admit
 from qiskit_operator.models import JobStatus, Phase, QiskitJob
 from qiskit_operator.reconciling import Reconciler
 from qiskit_operator.results import ResultStore
+from qiskit_operator.sandbox import pool as sandboxing
+from qiskit_operator.sandbox.pool import SandboxPool
 from qiskit_operator.serving import FunctionEndpoint
 from qiskit_operator.settings import Settings
 from qiskit_operator.status.writer import MemoryStatusStore

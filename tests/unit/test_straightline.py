@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from qiskit_operator.circuits import straightline
-from qiskit_operator.circuits.sandbox import SandboxPool
 from qiskit_operator.circuits.serialization import canonical_qpy, from_qpy
+from qiskit_operator.sandbox.pool import SandboxPool
 from tests.conftest import BELL_PYTHON
 
 IMPORT = "from qiskit import QuantumCircuit\n"

@@ -1,17 +1,20 @@
 """The sandbox's fork server: a process that has Qiskit loaded and forks children.
 
-Started by `SandboxPool` as `python -m qiskit_operator.circuits.zygote FD`.
+Started by `SandboxPool` as `python -m qiskit_operator.sandbox.zygote FD LIMITS`.
 For each byte it reads on the control socket it forks one child and hands the
 parent that child's end of a fresh socket pair (SCM_RIGHTS) with its pid. The
-child applies its limits at once, waits for one program, runs it, replies
-(msgpack, never pickle: the parent must not trust what a child sends) and exits.
+zygote prepares the kernel's confinement once (`confinement`: the seccomp filter
+compiled, the Landlock ruleset built); each child, in a process group of its
+own, warms up, confines itself for good, waits for one program, runs it, replies
+(`replies`: typed msgpack, never pickle) and exits.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import gc
 import os
-import resource
 import signal
 import socket
 import struct
@@ -19,8 +22,10 @@ import sys
 
 import msgspec
 
-from qiskit_operator.circuits import guard, program  # imports Qiskit once, for every child
 from qiskit_operator.framing import recv_frame, send_frame
+from qiskit_operator.sandbox import guard, program, replies  # imports Qiskit once, for all
+from qiskit_operator.sandbox.confinement import Confinement
+from qiskit_operator.sandbox.rlimits import ResourceLimits
 
 _CHILD_WARM_UP = """
 from qiskit import QuantumCircuit
@@ -51,16 +56,6 @@ qc.measure([0, 1, 2], [0, 1, 2])
 """
 
 
-def _apply_limits(cpu_seconds: int, memory_bytes: int) -> None:
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    with open("/proc/self/statm") as statm:
-        baseline = int(statm.read().split()[0]) * resource.getpagesize()
-    cap = baseline + memory_bytes
-    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-
-
 class ChildLimits(msgspec.Struct, frozen=True, kw_only=True):
     """What each child may use; passed to the zygote as JSON on its command line."""
 
@@ -68,25 +63,65 @@ class ChildLimits(msgspec.Struct, frozen=True, kw_only=True):
     memory_bytes: int
     max_source_bytes: int
     max_output_chars: int
+    max_qpy_bytes: int = 16 << 20
+    max_open_files: int = 32
+    python_guard: bool = True
+    """Off only in tests that prove the kernel layers hold alone (QOP_SANDBOX_PYTHON_GUARD)."""
+    require_isolation: bool = False
+    """A child that cannot confine itself fully exits instead of running a program."""
 
 
-def _child(sock: socket.socket, limits: ChildLimits) -> None:
+_PR_SET_PDEATHSIG = 1
+_MAX_USER_TASKS = 512
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _child(sock: socket.socket, limits: ChildLimits, confinement: Confinement) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    # Die with the zygote: no child outlives the pool that would have killed it.
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     # Touch, while idle, the pages a program will write, so that copying them
     # happens before the request rather than during it.
     program.run_program(_CHILD_WARM_UP, None)
-    _apply_limits(limits.cpu_seconds, limits.memory_bytes)
+    confinement.apply()
     sock.sendall(READY)
-    request = recv_frame(sock, limits.max_source_bytes + 1024)
+    request = recv_frame(sock, limits.max_source_bytes + 4096)
     if request is None:
         os._exit(0)
-    code, variable = msgspec.msgpack.decode(request)
-    reply = program.run_program(
-        code, variable, lock_down=lambda: guard.install(limits.max_output_chars)
+    asked = replies.decode_request(request)
+    result = program.run_program(
+        asked.code,
+        asked.variable,
+        lock_down=(lambda: guard.install(limits.max_output_chars)) if limits.python_guard else None,
+        restrict_imports=limits.python_guard,
     )
-    send_frame(sock, msgspec.msgpack.encode(reply))
+    if result[0] == "ok" and len(result[1]) > limits.max_qpy_bytes:
+        result = [
+            "error",
+            "CircuitTooLarge",
+            f"the circuit's QPY is {len(result[1])} bytes, over the sandbox's "
+            f"{limits.max_qpy_bytes}-byte limit; build a smaller circuit",
+            None,
+        ]
+    send_frame(sock, replies.encode(replies.reply_from_result(result)))
     sock.close()
     os._exit(0)
+
+
+def _confinement(limits: ChildLimits) -> Confinement:
+    return Confinement(
+        ResourceLimits(
+            cpu_seconds=limits.cpu_seconds,
+            memory_bytes=limits.memory_bytes,
+            # Counts every task of this user, threads too, and a program may need
+            # threads (Qiskit's transpiler starts a Rayon pool): a ceiling on a thread
+            # bomb for the whole container, not a per-child count. seccomp is what
+            # stops new processes. (The kernel does not apply it to root.)
+            max_processes=_MAX_USER_TASKS,
+            max_open_files=limits.max_open_files,
+        ),
+        required=limits.require_isolation,
+    )
 
 
 def main() -> None:
@@ -95,6 +130,7 @@ def main() -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     devnull = os.open(os.devnull, os.O_RDWR)
     program.run_program(_WARM_UP, None)
+    confinement = _confinement(limits)
     # Children copy this heap on write: keep the collector from walking (and so
     # copying) it in every child.
     gc.freeze()
@@ -108,14 +144,18 @@ def main() -> None:
         ours, theirs = socket.socketpair()
         pid = os.fork()
         if pid == 0:
+            os.setpgid(0, 0)
             control.close()
             ours.close()
             for stream in (0, 1, 2):
                 os.dup2(devnull, stream)
             try:
-                _child(theirs, limits)
+                _child(theirs, limits, confinement)
             finally:
                 os._exit(1)
+        # Also here, so the group exists before the pool can kill it, whoever runs first.
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, pid)
         theirs.close()
         try:
             socket.send_fds(control, [struct.pack("!i", pid)], [ours.fileno()])

@@ -2,8 +2,10 @@
 
 A zygote process imports Qiskit once and forks a child per request ahead of
 time, so the fork is off the request path and no request can change what the
-next one sees. Children run under CPU, memory and file-size limits with an
-import allow-list (`program`), and answer in msgpack, never pickle.
+next one sees. Children run confined by the kernel (`confinement`: seccomp,
+Landlock, resource limits), each in its own process group that is killed when
+it is done, with the Python guard on top for clear messages (`guard`,
+`program`), and answer in typed, bounded msgpack (`replies`), never pickle.
 """
 
 from __future__ import annotations
@@ -23,11 +25,10 @@ from dataclasses import dataclass
 import msgspec
 
 from qiskit_operator import metrics
-from qiskit_operator.circuits.zygote import READY, ChildLimits
 from qiskit_operator.errors import TransientError, UserError
 from qiskit_operator.framing import recv_frame, send_frame
-
-_MAX_REPLY = 64 << 20
+from qiskit_operator.sandbox import confinement, replies
+from qiskit_operator.sandbox.zygote import READY, ChildLimits
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,9 @@ class SandboxPool:
         timeout: float = 15.0,
         max_source_bytes: int = 1 << 20,
         max_output_chars: int = 64 << 10,
+        max_qpy_bytes: int = 16 << 20,
+        python_guard: bool = True,
+        require_isolation: bool = False,
     ) -> None:
         self._timeout = timeout
         self._cpu_seconds = cpu_seconds
@@ -64,7 +68,12 @@ class SandboxPool:
             memory_bytes=memory_bytes,
             max_source_bytes=max_source_bytes,
             max_output_chars=max_output_chars,
+            max_qpy_bytes=max_qpy_bytes,
+            python_guard=python_guard,
+            require_isolation=require_isolation,
         )
+        self._reply_limit = replies.reply_limit(max_qpy_bytes)
+        self._isolation: confinement.Isolation | None = None
         self._ready: deque[_Child] = deque()
         self._lock = threading.Condition()
         self._closed = False
@@ -86,7 +95,7 @@ class SandboxPool:
                 [
                     sys.executable,
                     "-m",
-                    "qiskit_operator.circuits.zygote",
+                    "qiskit_operator.sandbox.zygote",
                     str(zygote_end.fileno()),
                     msgspec.json.encode(self._limits).decode(),
                 ],
@@ -100,13 +109,24 @@ class SandboxPool:
             self._filler = threading.Thread(target=self._fill, name="sandbox-filler", daemon=True)
             self._filler.start()
 
+    def isolation(self) -> confinement.Isolation:
+        """The kernel's layers each child runs under (what /health and /ready report)."""
+        if self._isolation is None:
+            self._isolation = confinement.available()
+        return self._isolation
+
     def _fork(self) -> _Child | None:
         """A warm child, or None when one died while starting; OSError when the zygote is gone."""
         self._control.send(b"F")
         message, fds, _, _ = socket.recv_fds(self._control, 4, 1)
-        if not fds:
-            raise ConnectionError("the sandbox zygote stopped")
+        if len(fds) != 1 or len(message) != 4:
+            for fd in fds:
+                os.close(fd)
+            raise ConnectionError("the sandbox zygote stopped or broke its protocol")
         (pid,) = struct.unpack("!i", message)
+        if pid <= 1:
+            os.close(fds[0])
+            raise ConnectionError(f"the sandbox zygote named child {pid}")
         child = _Child(pid, socket.socket(fileno=fds[0]))
         # Hand out only children that have finished warming up, so a request
         # never waits for (or competes with) a child's own start.
@@ -182,32 +202,44 @@ class SandboxPool:
             raise
 
     def _run(self, code: str, variable: str | None) -> ProgramResult:
+        if variable is not None and len(variable) > replies.MAX_NAME_CHARS:
+            raise UserError(
+                f"circuit.variable is {len(variable)} characters long; the most is "
+                f"{replies.MAX_NAME_CHARS}",
+                reason="NoCircuit",
+            )
         child = self._take()
         started = time.monotonic()
         try:
             child.sock.settimeout(self._timeout)
-            send_frame(child.sock, msgspec.msgpack.encode([code, variable]))
-            frame = recv_frame(child.sock, _MAX_REPLY)
+            send_frame(child.sock, replies.encode(replies.ProgramRequest(code, variable)))
+            frame = recv_frame(child.sock, self._reply_limit)
         except TimeoutError as error:
             raise UserError(
                 f"the circuit program ran longer than {self._timeout:g} s; "
                 "build the circuit without long loops or sleeps",
                 reason="TimeLimit",
             ) from error
-        except (OSError, ValueError) as error:
+        except ValueError as error:  # a frame over the limit: only a hostile child sends one
+            raise _malformed() from error
+        except OSError as error:
             raise self._abnormal(time.monotonic() - started) from error
         finally:
             child.sock.close()
             _kill(child.pid)
         if frame is None:
             raise self._abnormal(time.monotonic() - started)
-        reply = msgspec.msgpack.decode(frame)
-        if reply[0] == "ok":
-            return ProgramResult(qpy=reply[1], variable=reply[2], circuits=list(reply[3]))
-        _, kind, message, line = reply
-        where = f" at line {line}" if line else ""
+        try:
+            reply = replies.decode_reply(frame, self._limits.max_qpy_bytes)
+        except replies.MalformedReplyError as error:
+            raise _malformed() from error
+        if isinstance(reply, replies.ProgramBuilt):
+            return ProgramResult(qpy=reply.qpy, variable=reply.variable, circuits=reply.circuits)
+        where = f" at line {reply.line}" if reply.line else ""
         raise UserError(
-            f"{kind}{where}: {message}", reason=_REASONS.get(kind, "ProgramError"), line=line
+            f"{reply.kind}{where}: {reply.message}",
+            reason=_REASONS.get(reply.kind, "ProgramError"),
+            line=reply.line,
         )
 
     def _abnormal(self, elapsed: float) -> UserError:
@@ -237,8 +269,19 @@ class SandboxPool:
 
 
 def _kill(pid: int) -> None:
+    """Kill a child's whole process group (it leads one), and the child if it has none yet."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
+
+
+def _malformed() -> UserError:
+    return UserError(
+        "the sandbox child sent a malformed reply: the circuit program tampered with the "
+        "sandbox; build the circuit with Qiskit and let the program end",
+        reason="Forbidden",
+    )
 
 
 _REASONS = {
@@ -247,6 +290,8 @@ _REASONS = {
     "MemoryLimit": "MemoryLimit",
     "ImportError": "Forbidden",
     "SandboxViolationError": "Forbidden",
+    "PermissionError": "Forbidden",
+    "CircuitTooLarge": "SandboxLimit",
 }
 
 

@@ -92,14 +92,21 @@ def _error_line(error: BaseException) -> int | None:
 
 
 def run_program(
-    code: str, variable: str | None, lock_down: Callable[[], None] | None = None
+    code: str,
+    variable: str | None,
+    lock_down: Callable[[], None] | None = None,
+    *,
+    restrict_imports: bool = True,
 ) -> list[Any]:
     """Run `code`; ["ok", qpy, variable, names] or ["error", kind, message, line].
 
     `lock_down` runs after the program is compiled and before it runs: the
     sandbox's guard refuses compiling strings, so compiling comes first.
+    `restrict_imports=False` (with no `lock_down`) is the Python guard switched
+    off, for tests that prove the kernel's confinement holds alone.
     """
-    namespace: dict[str, Any] = {"__builtins__": _safe_builtins(), "__name__": "__circuit__"}
+    safe = _safe_builtins() if restrict_imports else dict(vars(builtins))
+    namespace: dict[str, Any] = {"__builtins__": safe, "__name__": "__circuit__"}
     try:
         compiled = compile(code, FILENAME, "exec")
     except SyntaxError as error:

@@ -1,12 +1,16 @@
-"""What a sandbox child may not do once it runs a user's program.
+"""The Python guard: clear messages for what a sandbox child may not do.
 
 Installed in each forked child just before the program runs, never in a
-server. Three layers, each enough for some attempts and all of them together
-for the rest: the import allow-list in `program`, this audit hook (which sees
-what the program does however it reached a module: `__subclasses__()` walks,
-`__builtins__` tricks, attributes of allowed modules), and the resource limits
-the zygote sets. Thread start has no audit event in Python 3.11, so the two
-functions that start threads are replaced.
+server, on top of the kernel's confinement (`confinement`: seccomp, Landlock,
+resource limits), which is what holds: this guard runs in the program's own
+interpreter, and a program can reach it (and empty its tables) through objects
+the import allow-list permits, or call C-level primitives that raise no audit
+event (`_posixsubprocess.fork_exec`). What it adds is an answer that says what
+to change: the import allow-list in `program`, and this audit hook, which
+names what the program tried however it reached a module. Thread start has no
+audit event in Python 3.11, so the two functions that start threads are
+replaced. QOP_SANDBOX_PYTHON_GUARD=off leaves it out, so that tests prove the
+kernel's layers hold alone (tests/integration/test_sandbox_escapes.py).
 """
 
 from __future__ import annotations

@@ -1,0 +1,157 @@
+"""What execute and its simulation worker say to each other, typed and bounded.
+
+`IsolatedRunner` encodes a workload and decodes the worker's reply; the worker
+(`worker`) does the reverse. The worker loads QPY and runs Aer, so its replies
+are hostile input: the parent reads at most `MAX_REPLY` bytes and decodes them
+into these types only, every string and list bounded. Anything else is a
+`MalformedReplyError`. msgpack, never pickle.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from qiskit_operator.errors import UserError
+from qiskit_operator.execution.aer import Outcome, Point, Workload
+
+MAX_WORKLOAD = 256 << 20
+"""Largest workload frame the worker reads (the parent is trusted)."""
+MAX_REPLY = 32 << 20
+"""Largest reply frame the parent reads: counts of a million distinct outcomes fit."""
+
+_Short = Annotated[str, msgspec.Meta(max_length=1024)]
+_Message = Annotated[str, msgspec.Meta(max_length=16384)]
+_Floats = Annotated[list[float], msgspec.Meta(max_length=1 << 20)]
+
+
+class WorkloadMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """A `Workload` with its circuit as QPY."""
+
+    qpy: bytes
+    circuit_hash: _Short
+    shots: int
+    seed: int
+    method: _Short
+    optimization_level: int
+    primitive: _Short
+    observables: list[str]
+    parameter_values: list[list[float]]
+    precision: float | None
+    noise_model: _Short | None
+
+
+class PointMessage(msgspec.Struct, frozen=True, kw_only=True):
+    parameters: _Floats
+    counts: Annotated[dict[_Short, int], msgspec.Meta(max_length=1 << 22)] | None = None
+    expectation_values: _Floats | None = None
+    standard_errors: _Floats | None = None
+
+
+class Simulated(msgspec.Struct, frozen=True, kw_only=True, tag="ok"):
+    points: Annotated[list[PointMessage], msgspec.Meta(max_length=1 << 20)]
+    method: _Short
+    seed: int
+    transpiled: bool
+    transpiled_depth: int
+    transpile_seconds: float
+    execution_seconds: float
+    registers: Annotated[list[_Short], msgspec.Meta(max_length=4096)] = []
+    register_sizes: Annotated[list[int], msgspec.Meta(max_length=4096)] = []
+
+
+class SimulationFailed(msgspec.Struct, frozen=True, kw_only=True, tag="error"):
+    message: _Message
+    reason: _Short
+
+
+WorkerReply = Simulated | SimulationFailed
+
+
+class MalformedReplyError(ValueError):
+    """The worker sent something that is not a reply of this protocol."""
+
+
+_ENCODER = msgspec.msgpack.Encoder()
+_WORKLOAD = msgspec.msgpack.Decoder(WorkloadMessage)
+_REPLY = msgspec.msgpack.Decoder(WorkerReply)
+
+
+def encode_workload(work: Workload, qpy: bytes) -> bytes:
+    return _ENCODER.encode(
+        WorkloadMessage(
+            qpy=qpy,
+            circuit_hash=work.circuit_hash,
+            shots=work.shots,
+            seed=work.seed,
+            method=work.method,
+            optimization_level=work.optimization_level,
+            primitive=work.primitive,
+            observables=list(work.observables),
+            parameter_values=[list(row) for row in work.parameter_values],
+            precision=work.precision,
+            noise_model=work.noise_model,
+        )
+    )
+
+
+def decode_workload(frame: bytes) -> WorkloadMessage:
+    return _WORKLOAD.decode(frame)
+
+
+def encode_outcome(outcome: Outcome) -> bytes:
+    return _ENCODER.encode(
+        Simulated(
+            points=[
+                PointMessage(
+                    parameters=list(p.parameters),
+                    counts=p.counts,
+                    expectation_values=p.expectation_values,
+                    standard_errors=p.standard_errors,
+                )
+                for p in outcome.points
+            ],
+            method=outcome.method,
+            seed=outcome.seed,
+            transpiled=outcome.transpiled,
+            transpiled_depth=outcome.transpiled_depth,
+            transpile_seconds=outcome.transpile_seconds,
+            execution_seconds=outcome.execution_seconds,
+            registers=outcome.registers,
+            register_sizes=outcome.register_sizes,
+        )
+    )
+
+
+def encode_failure(message: str, reason: str) -> bytes:
+    return _ENCODER.encode(SimulationFailed(message=message[:16384], reason=reason[:1024]))
+
+
+def decode_reply(frame: bytes) -> Outcome:
+    """The worker's outcome; UserError for its refusal; MalformedReplyError for anything else."""
+    try:
+        reply: WorkerReply = _REPLY.decode(frame)
+    except msgspec.DecodeError as error:
+        raise MalformedReplyError(str(error)) from error
+    if isinstance(reply, SimulationFailed):
+        raise UserError(reply.message, reason=reply.reason)
+    return Outcome(
+        points=[
+            Point(
+                parameters=tuple(p.parameters),
+                counts=p.counts,
+                expectation_values=p.expectation_values,
+                standard_errors=p.standard_errors,
+            )
+            for p in reply.points
+        ],
+        method=reply.method,
+        seed=reply.seed,
+        transpiled=reply.transpiled,
+        transpiled_depth=reply.transpiled_depth,
+        transpile_seconds=reply.transpile_seconds,
+        execution_seconds=reply.execution_seconds,
+        registers=list(reply.registers),
+        register_sizes=list(reply.register_sizes),
+    )
