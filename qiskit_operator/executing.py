@@ -18,6 +18,7 @@ from qiskit_operator.circuits.serialization import from_qpy
 from qiskit_operator.errors import TransientError, UserError
 from qiskit_operator.events import payloads, types
 from qiskit_operator.events.envelope import Envelope
+from qiskit_operator.execution import messages
 from qiskit_operator.execution.aer import (
     AerRunner,
     Outcome,
@@ -44,10 +45,15 @@ class Executor:
         runner: AerRunner | None = None,
         sleep: Any = time.sleep,
         isolated: IsolatedRunner | None = None,
+        confined_deadline: float | None = None,
     ) -> None:
+        """`confined_deadline` set: every job's QPY is loaded and simulated only in the
+        confined worker, stopped after that many seconds unless the job sets its own
+        `maxExecutionTime`; None: only jobs with a `maxExecutionTime` go there."""
         self.store = store
         self.runner = runner or AerRunner()
         self.isolated = isolated or IsolatedRunner()
+        self._confined_deadline = confined_deadline
         self._sleep = sleep
 
     def ready(self) -> bool:
@@ -86,6 +92,40 @@ class Executor:
         request = work.execution
         if request.not_before is not None:  # a retry waits out its backoff
             self._sleep(min(max(0.0, request.not_before - time.time()), MAX_RETRY_WAIT))
+        if request.max_execution_seconds is not None or self._confined_deadline is not None:
+            result = self._run_confined(work)
+        else:
+            result = self._run_here(work)
+        location = self._store(work, result)
+        return summarise(work, result, location)
+
+    def _run_confined(self, work: payloads.JobValidated) -> Outcome:
+        """In the worker, which alone loads the QPY: the kernel confines what it can do."""
+        request = work.execution
+        message = messages.WorkloadMessage(
+            qpy=base64.b64decode(work.circuit_qpy),
+            circuit_hash=work.metadata.hash,
+            shots=request.shots,
+            seed=request.seed,
+            method=request.method,
+            optimization_level=request.optimization_level,
+            primitive="estimator" if request.primitive == "estimator" else "sampler",
+            observables=list(request.observables),
+            parameter_values=[list(row) for row in request.parameter_values],
+            precision=request.precision,
+            noise_model=request.noise_model,
+        )
+        with metrics.EXECUTION_SECONDS.labels(message.primitive).time():
+            if request.max_execution_seconds is not None:
+                return self.isolated.run_message(message, request.max_execution_seconds)
+            assert self._confined_deadline is not None
+            return self.isolated.run_message(
+                message, self._confined_deadline, limit="QOP_SIMULATION_TIMEOUT_SECONDS"
+            )
+
+    def _run_here(self, work: payloads.JobValidated) -> Outcome:
+        """In this process: for `qop run` on one's own machine, where isolation is not required."""
+        request = work.execution
         circuits = from_qpy(base64.b64decode(work.circuit_qpy))
         if not circuits:
             raise UserError("the validated event holds no circuit", reason="NoCircuit")
@@ -103,12 +143,7 @@ class Executor:
             noise_model=request.noise_model,
         )
         with metrics.EXECUTION_SECONDS.labels(workload.primitive).time():
-            if request.max_execution_seconds is not None:
-                result = self.isolated.run(workload, request.max_execution_seconds)
-            else:
-                result = self.runner.run(workload)
-        location = self._store(work, result)
-        return summarise(work, result, location)
+            return self.runner.run(workload)
 
     def _store(self, work: payloads.JobValidated, result: Outcome) -> str | None:
         output = work.execution.output

@@ -47,6 +47,9 @@ class LimitSettings:
     simulation_memory_bytes: int = 2 << 30
     """Memory a simulation may use; bigger states are refused before running
     (QOP_SIMULATION_MEMORY_MB, in MiB)."""
+    simulation_timeout_seconds: float = 570.0
+    """Wall time a simulation without execution.maxExecutionTime may take where every run
+    is confined (QOP_SIMULATION_TIMEOUT_SECONDS); under execute's 600 s Knative timeout."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +128,9 @@ class Settings:
                 env.get("QOP_SIMULATION_MEMORY_MB", limit_defaults.simulation_memory_bytes >> 20)
             )
             << 20,
+            simulation_timeout_seconds=float(
+                env.get("QOP_SIMULATION_TIMEOUT_SECONDS", limit_defaults.simulation_timeout_seconds)
+            ),
         )
         urls = UrlSettings(
             allow_http=_flag(env.get("QOP_URL_ALLOW_HTTP")),

@@ -89,7 +89,11 @@ def executor(settings: Settings) -> Executor:
         simulation_memory_bytes=settings.limits.simulation_memory_bytes,
         require_isolation=required,
     )
-    return Executor(ResultStore(settings.results_dir), isolated=isolated)
+    # Where isolation is required, no circuit is loaded or simulated outside the worker.
+    deadline = settings.limits.simulation_timeout_seconds if required else None
+    return Executor(
+        ResultStore(settings.results_dir), isolated=isolated, confined_deadline=deadline
+    )
 
 
 def reconciler(settings: Settings, store: StatusWriter | None = None) -> Reconciler:

@@ -31,6 +31,7 @@ from qiskit_operator.sandbox import confinement
 # Address space on top of what the worker has mapped once Qiskit and Aer are loaded
 # and of the simulation's own memory: transpiling, results, each OpenMP thread's stack.
 _HEADROOM_BYTES = 1 << 30
+_JOB_LIMIT = "execution.maxExecutionTime"
 _PER_CORE_BYTES = 64 << 20
 
 
@@ -78,16 +79,26 @@ class IsolatedRunner:
         return ours
 
     def run(self, work: Workload, timeout: float) -> Outcome:
+        return self.run_message(messages.workload_message(work, to_qpy(work.circuit)), timeout)
+
+    def run_message(
+        self, work: messages.WorkloadMessage, timeout: float, limit: str = _JOB_LIMIT
+    ) -> Outcome:
+        """Run `work` in the worker; its QPY is loaded there, never in this process.
+
+        `limit` names the setting or field that set `timeout`, for the message of a
+        simulation stopped at it.
+        """
         with self._lock:
             sock = self._start()
             sock.settimeout(timeout)
             try:
-                send_frame(sock, messages.encode_workload(work, to_qpy(work.circuit)))
+                send_frame(sock, messages.encode_workload(work))
                 frame = recv_frame(sock, messages.MAX_REPLY)
             except TimeoutError as error:
                 self._stop()
                 raise UserError(
-                    f"the simulation ran longer than execution.maxExecutionTime ({timeout:g} s) "
+                    f"the simulation ran longer than {limit} ({timeout:g} s) "
                     "and was stopped; raise the limit, or use fewer shots or qubits",
                     reason="TimeLimit",
                 ) from error

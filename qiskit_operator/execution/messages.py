@@ -78,22 +78,25 @@ _WORKLOAD = msgspec.msgpack.Decoder(WorkloadMessage)
 _REPLY = msgspec.msgpack.Decoder(WorkerReply)
 
 
-def encode_workload(work: Workload, qpy: bytes) -> bytes:
-    return _ENCODER.encode(
-        WorkloadMessage(
-            qpy=qpy,
-            circuit_hash=work.circuit_hash,
-            shots=work.shots,
-            seed=work.seed,
-            method=work.method,
-            optimization_level=work.optimization_level,
-            primitive=work.primitive,
-            observables=list(work.observables),
-            parameter_values=[list(row) for row in work.parameter_values],
-            precision=work.precision,
-            noise_model=work.noise_model,
-        )
+def workload_message(work: Workload, qpy: bytes) -> WorkloadMessage:
+    """`work` with its circuit as `qpy` (see `executing` for a message built from QPY alone)."""
+    return WorkloadMessage(
+        qpy=qpy,
+        circuit_hash=work.circuit_hash,
+        shots=work.shots,
+        seed=work.seed,
+        method=work.method,
+        optimization_level=work.optimization_level,
+        primitive=work.primitive,
+        observables=list(work.observables),
+        parameter_values=[list(row) for row in work.parameter_values],
+        precision=work.precision,
+        noise_model=work.noise_model,
     )
+
+
+def encode_workload(message: WorkloadMessage) -> bytes:
+    return _ENCODER.encode(message)
 
 
 def decode_workload(frame: bytes) -> WorkloadMessage:

@@ -65,8 +65,11 @@ def main() -> None:
             return
         try:
             asked = messages.decode_workload(frame)
+            circuits = from_qpy(asked.qpy)
+            if not circuits:
+                raise UserError("the validated event holds no circuit", reason="NoCircuit")
             work = Workload(
-                circuit=from_qpy(asked.qpy)[0],
+                circuit=circuits[0],
                 circuit_hash=asked.circuit_hash,
                 shots=asked.shots,
                 seed=asked.seed,

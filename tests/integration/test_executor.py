@@ -9,12 +9,13 @@ import threading
 import time
 from pathlib import Path
 
+import msgspec
 import pytest
 from qiskit import QuantumCircuit
 from qiskit.circuit.library import quantum_volume
 
 from qiskit_operator.circuits.work import validated_work
-from qiskit_operator.errors import TransientError
+from qiskit_operator.errors import TransientError, UserError
 from qiskit_operator.events import payloads, types
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.executing import Executor
@@ -148,3 +149,43 @@ def test_the_simulation_worker_runs_confined_by_the_kernel_and_still_uses_thread
         assert threads > 1, "Aer ran without its OpenMP threads"
     assert group == pid  # its own process group, killed whole
     assert isolated.isolation().landlock_abi > 0
+
+
+def test_where_isolation_is_required_every_job_runs_in_the_confined_worker(
+    tmp_path: Path,
+) -> None:
+    executor = Executor(ResultStore(tmp_path), confined_deadline=120)
+    work = validated(bell_circuit())
+    try:
+        completed = executor.execute(work)
+        worker = executor.isolated._process
+    finally:
+        executor.close()
+    assert worker is not None, "no worker process ran the job"
+    assert set(completed.counts or {}) == {"00", "11"}
+    assert completed.counts == Executor(ResultStore(tmp_path)).execute(work).counts
+
+
+def test_bytes_that_are_no_qpy_fail_the_job_in_the_worker_not_the_server(tmp_path: Path) -> None:
+    executor = Executor(ResultStore(tmp_path), confined_deadline=120)
+    forged = msgspec.structs.replace(validated(bell_circuit()), circuit_qpy="bm90IHFweQ==")
+    try:
+        with pytest.raises(UserError) as refused:
+            executor.execute(forged)
+        after = executor.execute(validated(bell_circuit()))
+    finally:
+        executor.close()
+    assert refused.value.reason == "InvalidQPY"
+    assert refused.value.message.startswith("the QPY data could not be read")
+    assert set(after.counts or {}) == {"00", "11"}
+
+
+def test_a_confined_run_past_the_default_deadline_names_the_setting(tmp_path: Path) -> None:
+    executor = Executor(ResultStore(tmp_path), confined_deadline=0.001)
+    try:
+        with pytest.raises(UserError) as stopped:
+            executor.execute(validated(quantum_volume(12, seed=3).measure_all(inplace=False)))
+    finally:
+        executor.close()
+    assert stopped.value.reason == "TimeLimit"
+    assert "QOP_SIMULATION_TIMEOUT_SECONDS (0.001 s)" in stopped.value.message
