@@ -75,11 +75,24 @@ class AuthSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SenderSettings:
+    """Whose token `qop watch` sends, by the names Knative gives its source adapters."""
+
+    audience: str = ""
+    """The sink's audience (K_AUDIENCE); empty: no token is sent."""
+    service_account: str = ""
+    """The ServiceAccount to request tokens for (K_OIDC_SERVICE_ACCOUNT)."""
+    namespace: str = "default"
+    """Its namespace (NAMESPACE)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     urls: UrlSettings = field(default_factory=UrlSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    sender: SenderSettings = field(default_factory=SenderSettings)
     results_dir: Path = field(
         default_factory=lambda: Path.home() / ".local/share/qiskit-operator/results"
     )
@@ -160,6 +173,11 @@ class Settings:
             limits=limits,
             urls=urls,
             auth=auth,
+            sender=SenderSettings(
+                audience=env.get("K_AUDIENCE", "").strip(),
+                service_account=env.get("K_OIDC_SERVICE_ACCOUNT", "").strip(),
+                namespace=env.get("NAMESPACE", "default").strip(),
+            ),
             results_dir=Path(
                 env.get("QOP_RESULTS_DIR", Path.home() / ".local/share/qiskit-operator/results")
             ),

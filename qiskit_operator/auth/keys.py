@@ -46,7 +46,8 @@ class ApiServerDocuments:
     timeout_seconds: float = 10.0
 
     def get(self, path: str) -> Mapping[str, object]:
-        headers = {"Accept": "application/json"}
+        # The key set is served only as application/jwk-set+json (406 otherwise).
+        headers = {"Accept": "application/json, application/jwk-set+json"}
         if self.token_file is not None:
             try:
                 headers["Authorization"] = f"Bearer {self.token_file.read_text().strip()}"
