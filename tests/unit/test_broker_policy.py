@@ -119,3 +119,12 @@ def test_execute_and_reconcile_are_cluster_local_and_validate_is_not() -> None:
         "qiskit-execute": "cluster-local",
         "qiskit-reconcile": "cluster-local",
     }
+
+
+def test_knative_eventing_features_turn_oidc_sender_identity_on() -> None:
+    features = yaml.safe_load((KNATIVE / "eventing-features.yaml").read_text())
+    assert (features["metadata"]["namespace"], features["metadata"]["name"]) == (
+        "knative-eventing",
+        "config-features",
+    )
+    assert features["data"] == {"authentication-oidc": "enabled"}
