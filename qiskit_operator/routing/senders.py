@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from qiskit_operator.auth import identities
 from qiskit_operator.auth.policy import BrokerPolicy
@@ -25,6 +26,10 @@ def trigger_subject(trigger: Trigger) -> str:
     """Who a Trigger's deliveries and replies come from."""
     account = identities.oidc_service_account(identities.TRIGGER, trigger.name)
     return identities.subject(trigger.namespace, account)
+
+
+class TriggerIdentities(Protocol):
+    def for_trigger(self, trigger: Trigger) -> TokenSource | None: ...
 
 
 @dataclass
@@ -59,4 +64,5 @@ class BrokerAuth:
     verifier: SenderVerifier
     """For the Broker's own audience; who may send what is `policy`'s to say."""
     policy: BrokerPolicy
-    tokens: TriggerTokens
+    tokens: TriggerIdentities
+    """Each Trigger's token for its subscriber: `TriggerTokens` on a real API server."""
