@@ -8,10 +8,13 @@ them; tests/e2e/test_authenticated_events.py does the same against a real one.
 
 from __future__ import annotations
 
+import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import flask
@@ -36,6 +39,7 @@ from qiskit_operator.routing.senders import BrokerAuth, trigger_subject
 from qiskit_operator.routing.triggers import Trigger, load_triggers
 from qiskit_operator.serving import FunctionEndpoint
 from tests.conftest import ROOT
+from tests.serving import qop
 
 ISSUER = "https://kubernetes.default.svc.cluster.local"
 KNATIVE = ROOT / "knative"
@@ -220,3 +224,30 @@ def test_the_ingress_refuses_validated_from_the_event_source(
     assert post(broker, forged, wrong_audience).status_code == 401
     assert broker.received == 0
     assert functions["qiskit-execute"].seen == []
+
+
+def test_qop_broker_with_an_audience_but_no_event_policies_says_what_is_missing(
+    tmp_path: Path,
+) -> None:
+    shutil.copy(KNATIVE / "triggers.yaml", tmp_path / "triggers.yaml")
+    env = {
+        **os.environ,
+        "QOP_KNATIVE_DIR": str(tmp_path),
+        "QOP_AUTH_AUDIENCE": BROKER_AUDIENCE,
+    }
+    subscribers = [
+        f"--subscriber=qiskit-{name}=http://127.0.0.1:9/"
+        for name in ("validate", "execute", "reconcile")
+    ]
+    done = qop("broker", "--port", "0", *subscribers, env=env, timeout=60)
+    assert done.returncode == 2
+    assert "eventpolicies.yaml" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_qop_serve_refuses_an_audience_without_senders(tmp_path: Path) -> None:
+    env = {**os.environ, "QOP_AUTH_AUDIENCE": "serving.knative.dev/service/ns/qiskit-execute"}
+    done = qop("serve", "execute", "--port", "0", env=env, timeout=60)
+    assert done.returncode == 2
+    assert "QOP_AUTH_SENDERS" in done.stderr
+    assert "Traceback" not in done.stderr
