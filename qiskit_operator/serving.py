@@ -59,6 +59,9 @@ class FunctionEndpoint:
         metrics.expect(name)
         # Who may send CloudEvents (auth.sender_verifier); None: events are believed.
         self.verifier = verifier
+        if verifier is not None:  # at zero, so that a first forged event shows as an increase
+            metrics.SENDERS_REFUSED.labels(name, "401", "no_token")
+            metrics.SENDERS_REFUSED.labels(name, "403", "unexpected_sender")
 
     def close(self) -> None:
         """Release what the handler holds (the validate sandbox), if anything."""

@@ -12,6 +12,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from qiskit_operator import metrics
 from qiskit_operator.auth.keys import DISCOVERY_PATH, IssuerKeys
 from qiskit_operator.auth.verifying import SenderRefusedError, SenderVerifier, sender_verifier
 from qiskit_operator.circuits import sandbox as sandboxing
@@ -327,3 +328,15 @@ def test_the_sandbox_inherits_no_token_path_from_the_environment(
         monkeypatch.setenv(name, "/var/run/secrets/kubernetes.io/serviceaccount/token")
     child = sandboxing._zygote_environment()
     assert not any("secrets" in value or "token" in value.lower() for value in child.values())
+
+
+def test_an_endpoint_that_checks_senders_shows_its_refusals_at_zero_from_the_start(
+    verifier: SenderVerifier,
+) -> None:
+    endpoint_client(verifier)
+    body, _ = metrics.exposition(None)
+    for labels in (
+        'code="401",function="execute",reason="no_token"',
+        'code="403",function="execute",reason="unexpected_sender"',
+    ):
+        assert f"qop_event_senders_refused_total{{{labels}}}" in body.decode()
