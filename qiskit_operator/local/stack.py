@@ -27,9 +27,7 @@ from pathlib import Path
 from typing import IO
 
 import requests
-import yaml
 
-from qiskit_operator.auth import identities
 from qiskit_operator.auth.keys import ApiServerDocuments, IssuerKeys
 from qiskit_operator.auth.policy import load_broker_policy
 from qiskit_operator.auth.tokens import RequestedToken, authorization
@@ -39,20 +37,24 @@ from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.events.http import to_binary
 from qiskit_operator.kube.client import KubeConnection
 from qiskit_operator.local.devcluster import REPO, DevCluster, free_port
+from qiskit_operator.local.oidc import (
+    BROKER,
+    BROKER_AUDIENCE,
+    JOB_SOURCE_IDENTITY,
+    KNATIVE,
+    NAMESPACE,
+    PING_IDENTITY,
+    identities_manifest,
+    service_env,
+)
 from qiskit_operator.routing.delivery import HttpSubscriber, Subscriber
 from qiskit_operator.routing.ingress import BrokerServer
 from qiskit_operator.routing.routes import Routes
 from qiskit_operator.routing.senders import BrokerAuth, TriggerTokens
-from qiskit_operator.routing.triggers import Trigger, load_triggers
+from qiskit_operator.routing.triggers import load_triggers
 
-NAMESPACE = "qiskit-operator"
 FUNCTIONS = ("validate", "execute", "reconcile")
 PING_SOURCE = f"/apis/v1/namespaces/{NAMESPACE}/pingsources/qiskit-resync"
-BROKER = "qiskit"
-BROKER_AUDIENCE = identities.broker_audience(NAMESPACE, BROKER)
-JOB_SOURCE_IDENTITY = identities.oidc_service_account(identities.API_SERVER_SOURCE, "qiskit-jobs")
-PING_IDENTITY = identities.oidc_service_account(identities.PING_SOURCE, "qiskit-resync")
-KNATIVE = REPO / "knative"
 
 
 def ping_event() -> Envelope:
@@ -165,69 +167,6 @@ def _auth_env(cluster: DevCluster, name: str) -> dict[str, str]:
     return env
 
 
-def service_env(service: str) -> dict[str, str]:
-    """The environment knative/services.yaml gives a function's container."""
-    with (KNATIVE / "services.yaml").open() as stream:
-        for document in yaml.safe_load_all(stream):
-            if (
-                document
-                and document["kind"] == "Service"
-                and document["metadata"]["name"] == service
-            ):
-                (container,) = document["spec"]["template"]["spec"]["containers"]
-                return {e["name"]: str(e.get("value", "")) for e in container.get("env", [])}
-    raise KeyError(f"knative/services.yaml has no Service {service}")
-
-
-def identities_manifest(triggers: list[Trigger]) -> str:
-    """What Knative's controllers make once OIDC is on: an OIDC ServiceAccount for each
-    source and Trigger, and a Role letting the ApiServerSource's adapter (running as
-    qiskit-job-source) request tokens for its own."""
-    accounts = [JOB_SOURCE_IDENTITY, PING_IDENTITY] + [
-        identities.oidc_service_account(identities.TRIGGER, t.name) for t in triggers
-    ]
-    documents: list[dict[str, object]] = [
-        {
-            "apiVersion": "v1",
-            "kind": "ServiceAccount",
-            "metadata": {"name": a, "namespace": NAMESPACE},
-        }
-        for a in accounts
-    ]
-    role = {"name": "qiskit-jobs-create-oidc-token", "namespace": NAMESPACE}
-    documents.append(
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "Role",
-            "metadata": role,
-            "rules": [
-                {
-                    "apiGroups": [""],
-                    "resources": ["serviceaccounts/token"],
-                    "resourceNames": [JOB_SOURCE_IDENTITY],
-                    "verbs": ["create"],
-                }
-            ],
-        }
-    )
-    documents.append(
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": role,
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "Role",
-                "name": role["name"],
-            },
-            "subjects": [
-                {"kind": "ServiceAccount", "name": "qiskit-job-source", "namespace": NAMESPACE}
-            ],
-        }
-    )
-    return yaml.safe_dump_all(documents)
-
-
 @dataclass
 class Stack:
     cluster: DevCluster
@@ -274,6 +213,8 @@ class Stack:
     def _broker_auth(self, admin: KubeConnection) -> BrokerAuth:
         """Knative's Broker with OIDC on: the Broker's audience, its EventPolicies, and
         each Trigger's tokens (requested with the admin's rights, as Knative's are wide)."""
+        # Any ServiceAccount may read the keys (Kubernetes binds the discovery role to
+        # all); the job source's is at hand.
         token = self.workdir / "broker.token"
         token.write_text(
             self.cluster.kubectl(

@@ -26,14 +26,13 @@ from qiskit_operator.events import payloads, types
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.events.http import to_binary
 from qiskit_operator.local.devcluster import ISSUER
-from qiskit_operator.local.stack import (
+from qiskit_operator.local.oidc import (
     BROKER_AUDIENCE,
     JOB_SOURCE_IDENTITY,
     NAMESPACE,
     PING_IDENTITY,
-    Stack,
-    ping_event,
 )
+from qiskit_operator.local.stack import Stack, ping_event
 from tests.conftest import job_manifest
 from tests.e2e.test_kubectl_apply import wait_phase
 

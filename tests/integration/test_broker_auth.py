@@ -31,7 +31,7 @@ from qiskit_operator.auth.verifying import SenderVerifier
 from qiskit_operator.events import types
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.events.http import to_binary
-from qiskit_operator.local.stack import BROKER_AUDIENCE, JOB_SOURCE_IDENTITY, NAMESPACE
+from qiskit_operator.local.oidc import BROKER_AUDIENCE, JOB_SOURCE_IDENTITY, NAMESPACE
 from qiskit_operator.routing.delivery import HttpSubscriber, Subscriber
 from qiskit_operator.routing.ingress import BrokerServer
 from qiskit_operator.routing.routes import Routes

@@ -12,7 +12,7 @@ from qiskit_operator.auth import identities
 from qiskit_operator.auth.policy import BrokerPolicy, PolicyError, load_broker_policy, parse_policy
 from qiskit_operator.events import types
 from qiskit_operator.events.envelope import Envelope
-from qiskit_operator.local.stack import (
+from qiskit_operator.local.oidc import (
     BROKER_AUDIENCE,
     JOB_SOURCE_IDENTITY,
     NAMESPACE,
