@@ -6,14 +6,19 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import logging
 import os
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qiskit_operator import logs
 from qiskit_operator.errors import UserError
 from qiskit_operator.settings import Settings
+
+if TYPE_CHECKING:
+    from qiskit_operator.routing.senders import BrokerAuth
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,6 +99,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SERVICE=URL",
         help="where a Trigger's Service is, e.g. qiskit-validate=http://127.0.0.1:8000/",
     )
+    broker.add_argument(
+        "--broker", default="qiskit", help="its name, for the EventPolicies that apply to it"
+    )
     broker.set_defaults(command=_broker)
 
     dev = commands.add_parser("dev", help="developer tools")
@@ -128,6 +136,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from qiskit_operator.local.pipeline import LocalPipeline
 
     manifest = load_job_manifest(args.job)
+    # --http's servers listen on loopback for this one run, and only its Broker posts
+    # to them: their warning that events go unauthenticated says nothing here.
+    logging.getLogger("qiskit_operator.auth.verifying").setLevel(logging.ERROR)
     with LocalPipeline(settings, http=args.http) as pipeline:
         if args.output == "text":
             printer = PhasePrinter(sys.stdout)
@@ -327,19 +338,33 @@ def _exec(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _watch(args: argparse.Namespace, settings: Settings) -> int:
+    from qiskit_operator.auth.tokens import RequestedToken
     from qiskit_operator.events.envelope import Envelope
     from qiskit_operator.kube.client import KubeConnection
     from qiskit_operator.kube.watching import JobWatcher
-    from qiskit_operator.routing.delivery import HttpSubscriber, deliver_with_retry
+    from qiskit_operator.routing.delivery import (
+        AuthenticatedSubscriber,
+        HttpSubscriber,
+        Subscriber,
+        deliver_with_retry,
+    )
     from qiskit_operator.routing.triggers import DeliverySpec
 
-    sink = HttpSubscriber("sink", args.sink)
+    connection = KubeConnection()
+    sink: Subscriber = HttpSubscriber("sink", args.sink)
+    sender = settings.sender
+    if sender.audience and sender.service_account:
+        # As Knative's ApiServerSource adapter does with the same variables.
+        token = RequestedToken(
+            connection, sender.namespace, sender.service_account, sender.audience
+        )
+        sink = AuthenticatedSubscriber(HttpSubscriber("sink", args.sink), token)
     retry = DeliverySpec(retry=8, backoff_delay_seconds=0.2)
 
     def emit(event: Envelope) -> None:
         deliver_with_retry(sink, event, retry)
 
-    JobWatcher(KubeConnection(), emit, args.namespace).run()
+    JobWatcher(connection, emit, args.namespace).run()
     return 0
 
 
@@ -356,14 +381,47 @@ def _broker(args: argparse.Namespace, settings: Settings) -> int:
             raise UserError(f"--subscriber {pair!r} is not SERVICE=URL")
         subscribers[name] = HttpSubscriber(name, url)
     triggers = load_triggers(settings.knative_dir / "triggers.yaml")
+    auth = _broker_auth(settings, args.broker)
     try:
-        server = BrokerServer(Routes(triggers, subscribers), host=args.host, port=args.port)
+        server = BrokerServer(
+            Routes(triggers, subscribers), host=args.host, port=args.port, auth=auth
+        )
         server.start()
     except ValueError as error:
         raise UserError(f"{error}; give each with --subscriber SERVICE=URL") from error
     print(f"broker listening on {server.url}", flush=True)
     threading.Event().wait()
     return 0
+
+
+def _broker_auth(settings: Settings, broker: str) -> BrokerAuth | None:
+    """With QOP_AUTH_AUDIENCE (the Broker's audience): check tokens and
+    knative/eventpolicies.yaml, and deliver with each Trigger's token, requested
+    with KUBECONFIG's credentials; without, believe every sender (a warning)."""
+    from qiskit_operator.auth.keys import ApiServerDocuments, IssuerKeys
+    from qiskit_operator.auth.policy import PolicyError, load_broker_policy
+    from qiskit_operator.auth.verifying import SenderVerifier
+    from qiskit_operator.kube.client import KubeConnection
+    from qiskit_operator.routing.senders import BrokerAuth, TriggerTokens
+
+    auth = settings.auth
+    if not auth.audience:
+        logging.getLogger("qop.broker").warning(
+            "the Broker takes events without checking who sent them and sends no tokens: "
+            "set QOP_AUTH_AUDIENCE (e.g. eventing.knative.dev/broker/qiskit-operator/qiskit)"
+        )
+        return None
+    path = settings.knative_dir / "eventpolicies.yaml"
+    try:
+        policy = load_broker_policy(path, broker)
+    except (OSError, PolicyError) as error:
+        raise UserError(f"{path}: {error}") from error
+    documents = ApiServerDocuments(auth.api_server, auth.api_ca_file, auth.api_token_file)
+    return BrokerAuth(
+        SenderVerifier(IssuerKeys(documents), auth.audience, senders=()),
+        policy,
+        TriggerTokens(KubeConnection()),
+    )
 
 
 def _dev_cluster(args: argparse.Namespace, settings: Settings) -> int:

@@ -59,6 +59,13 @@ EVENT_ERRORS = Counter(
     ["function", "code"],
     registry=REGISTRY,
 )
+SENDERS_REFUSED = Counter(
+    "qop_event_senders_refused_total",
+    "CloudEvents refused for their sender: 401 (no token, or a bad one), 403 (a good "
+    "token from a sender this function does not expect), by reason.",
+    ["function", "code", "reason"],
+    registry=REGISTRY,
+)
 JOBS = Counter(
     "qop_jobs_total",
     "Jobs a function decided on: validate validated|rejected, execute completed|failed.",

@@ -18,6 +18,7 @@ import flask
 import msgspec
 
 from qiskit_operator import __version__, metrics, tracing
+from qiskit_operator.auth.verifying import SenderRefusedError, SenderVerifier
 from qiskit_operator.errors import TransientError, UserError
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.events.http import NotACloudEventError, from_request, to_binary
@@ -47,6 +48,7 @@ class FunctionEndpoint:
         routes: Mapping[tuple[str, str], Callable[[flask.Request], flask.Response]] | None = None,
         event_routes: Mapping[str, Callable[[Envelope], Envelope | None]] | None = None,
         metrics_addr: str = "",
+        verifier: SenderVerifier | None = None,
     ) -> None:
         self.name = name
         self.handler = handler
@@ -56,6 +58,11 @@ class FunctionEndpoint:
         # METRICS_ADDR (settings.metrics_addr), as the entry point read it.
         self.metrics = metrics.MetricsAddress.parse(metrics_addr)
         metrics.expect(name)
+        # Who may send CloudEvents (auth.sender_verifier); None: events are believed.
+        self.verifier = verifier
+        if verifier is not None:  # at zero, so that a first forged event shows as an increase
+            metrics.SENDERS_REFUSED.labels(name, "401", "no_token")
+            metrics.SENDERS_REFUSED.labels(name, "403", "unexpected_sender")
 
     def close(self) -> None:
         """Release what the handler holds (the validate sandbox), if anything."""
@@ -102,6 +109,9 @@ class FunctionEndpoint:
         self, request: flask.Request, handle: Callable[[Envelope], Envelope | None]
     ) -> flask.Response:
         """One CloudEvent in, `handle` it, at most one out: the reply contract."""
+        refusal = self._check_sender(request)
+        if refusal is not None:
+            return refusal
         try:
             event = from_request(dict(request.headers), request.get_data())
         except NotACloudEventError as error:
@@ -126,6 +136,19 @@ class FunctionEndpoint:
             metrics.EVENTS_REPLIED.labels(self.name, metrics.event_type(reply.type)).inc()
             headers, body = to_binary(reply)
             return flask.Response(body, status=200, headers=headers)
+
+    def _check_sender(self, request: flask.Request) -> flask.Response | None:
+        """401 or 403 before the event is even decoded, unless its sender's token is good."""
+        if self.verifier is None:
+            return None
+        try:
+            self.verifier.sender(request.headers.get("Authorization"))
+        except SenderRefusedError as refused:
+            metrics.SENDERS_REFUSED.labels(self.name, str(refused.status), refused.reason).inc()
+            return self._refuse(refused.status, error=refused.message)
+        except TransientError as error:  # the API server's keys could not be read
+            return self._refuse(503, error=error.message)
+        return None
 
     def serve_metrics(self, request: flask.Request) -> flask.Response:
         """`GET /metrics` for Prometheus; a listener of its own serves nothing else."""

@@ -64,11 +64,47 @@ class UrlSettings:
     """Time to fetch a circuit URL (QOP_URL_TIMEOUT_SECONDS)."""
 
 
+_SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSettings:
+    """Who may send events to a function (auth/, Knative's OIDC sender identity)."""
+
+    audience: str = ""
+    """The audience senders' tokens must be for (QOP_AUTH_AUDIENCE); set, every
+    CloudEvent must carry a valid token; empty, events are believed (a warning at start)."""
+    senders: frozenset[str] = frozenset()
+    """Subjects that may send, comma-separated, e.g.
+    system:serviceaccount:NS:NAME (QOP_AUTH_SENDERS)."""
+    api_server: str = "https://kubernetes.default.svc"
+    """The API server whose keys sign the tokens (QOP_AUTH_API_SERVER)."""
+    api_ca_file: Path | None = _SERVICE_ACCOUNT / "ca.crt"
+    """Its CA bundle (QOP_AUTH_API_CA_FILE)."""
+    api_token_file: Path | None = _SERVICE_ACCOUNT / "token"
+    """Our own token, to read its keys with: anonymous reads are refused
+    (QOP_AUTH_API_TOKEN_FILE)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SenderSettings:
+    """Whose token `qop watch` sends, by the names Knative gives its source adapters."""
+
+    audience: str = ""
+    """The sink's audience (K_AUDIENCE); empty: no token is sent."""
+    service_account: str = ""
+    """The ServiceAccount to request tokens for (K_OIDC_SERVICE_ACCOUNT)."""
+    namespace: str = "default"
+    """Its namespace (NAMESPACE)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     urls: UrlSettings = field(default_factory=UrlSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    sender: SenderSettings = field(default_factory=SenderSettings)
     results_dir: Path = field(
         default_factory=lambda: Path.home() / ".local/share/qiskit-operator/results"
     )
@@ -140,10 +176,28 @@ class Settings:
             ),
             timeout_seconds=float(env.get("QOP_URL_TIMEOUT_SECONDS", 10.0)),
         )
+        auth_defaults = AuthSettings()
+        auth = AuthSettings(
+            audience=env.get("QOP_AUTH_AUDIENCE", "").strip(),
+            senders=frozenset(
+                s.strip() for s in env.get("QOP_AUTH_SENDERS", "").split(",") if s.strip()
+            ),
+            api_server=env.get("QOP_AUTH_API_SERVER", auth_defaults.api_server).strip(),
+            api_ca_file=_path(env.get("QOP_AUTH_API_CA_FILE", str(auth_defaults.api_ca_file))),
+            api_token_file=_path(
+                env.get("QOP_AUTH_API_TOKEN_FILE", str(auth_defaults.api_token_file))
+            ),
+        )
         return cls(
             sandbox=sandbox,
             limits=limits,
             urls=urls,
+            auth=auth,
+            sender=SenderSettings(
+                audience=env.get("K_AUDIENCE", "").strip(),
+                service_account=env.get("K_OIDC_SERVICE_ACCOUNT", "").strip(),
+                namespace=env.get("NAMESPACE", "default").strip(),
+            ),
             results_dir=Path(
                 env.get("QOP_RESULTS_DIR", Path.home() / ".local/share/qiskit-operator/results")
             ),

@@ -10,12 +10,16 @@ import flask
 import functions_framework
 
 from qiskit_operator import wiring
+from qiskit_operator.auth.verifying import sender_verifier
 from qiskit_operator.serving import FunctionEndpoint
 from qiskit_operator.settings import Settings
 
 settings = Settings.from_env()
 endpoint = FunctionEndpoint(
-    "execute", wiring.executor(settings), metrics_addr=settings.metrics_addr
+    "execute",
+    wiring.executor(settings),
+    metrics_addr=settings.metrics_addr,
+    verifier=sender_verifier(settings.auth, "execute"),
 )
 
 

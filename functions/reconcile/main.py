@@ -8,6 +8,7 @@ import flask
 import functions_framework
 
 from qiskit_operator import wiring
+from qiskit_operator.auth.verifying import sender_verifier
 from qiskit_operator.serving import FunctionEndpoint
 from qiskit_operator.settings import Settings
 
@@ -19,6 +20,7 @@ endpoint = FunctionEndpoint(
     reconciler,
     event_routes={"/dead-letter": reconciler.handle_dead_letter},
     metrics_addr=settings.metrics_addr,
+    verifier=sender_verifier(settings.auth, "reconcile"),
 )
 
 

@@ -12,6 +12,7 @@ import functions_framework
 
 from qiskit_operator import wiring
 from qiskit_operator.admission import AdmissionApi, JobAdmission
+from qiskit_operator.auth.verifying import sender_verifier
 from qiskit_operator.serving import FunctionEndpoint
 from qiskit_operator.settings import Settings
 from qiskit_operator.validation_api import ValidationApi
@@ -23,7 +24,11 @@ routes = api.routes()
 if settings.enable_webhooks:
     routes |= AdmissionApi(JobAdmission(validator)).routes()
 endpoint = FunctionEndpoint(
-    "validate", validator, routes=routes, metrics_addr=settings.metrics_addr
+    "validate",
+    validator,
+    routes=routes,
+    metrics_addr=settings.metrics_addr,
+    verifier=sender_verifier(settings.auth, "validate"),
 )
 
 

@@ -91,6 +91,7 @@ class DevCluster:
         self.kubeconfig = workdir / "admin.kubeconfig"
         self.api_port = free_port()
         self.server = f"https://127.0.0.1:{self.api_port}"
+        self.ca_file = workdir / "pki" / "apiserver.crt"  # made by kube-apiserver at start
         self._processes: list[subprocess.Popen[bytes]] = []
         self._logs: list[object] = []
 

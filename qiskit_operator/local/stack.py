@@ -3,6 +3,13 @@
 knative/triggers.yaml, an event source watching QiskitJobs, and a ping every five
 minutes for reconcile's resync, as knative/pingsource.yaml sends on a cluster.
 
+Events are authenticated as on a cluster with Knative's OIDC sender identity on:
+the Stack makes the sources' and Triggers' OIDC ServiceAccounts (Knative's
+controller does on a cluster), each function checks tokens with the audience and
+senders knative/services.yaml gives it, the Broker checks knative/eventpolicies.yaml
+and delivers with each Trigger's token, and the source and the ping send tokens of
+their own (routing/senders.py, auth/).
+
 Used by the e2e tests and benchmarks/cluster.py, on a `DevCluster`.
 """
 
@@ -21,16 +28,31 @@ from typing import IO
 
 import requests
 
+from qiskit_operator.auth.keys import ApiServerDocuments, IssuerKeys
+from qiskit_operator.auth.policy import load_broker_policy
+from qiskit_operator.auth.tokens import RequestedToken, authorization
+from qiskit_operator.auth.verifying import SenderVerifier
 from qiskit_operator.events import types
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.events.http import to_binary
+from qiskit_operator.kube.client import KubeConnection
 from qiskit_operator.local.devcluster import REPO, DevCluster, free_port
+from qiskit_operator.local.oidc import (
+    BROKER,
+    BROKER_AUDIENCE,
+    JOB_SOURCE_IDENTITY,
+    KNATIVE,
+    NAMESPACE,
+    PING_IDENTITY,
+    identities_manifest,
+    service_env,
+)
 from qiskit_operator.routing.delivery import HttpSubscriber, Subscriber
 from qiskit_operator.routing.ingress import BrokerServer
 from qiskit_operator.routing.routes import Routes
+from qiskit_operator.routing.senders import BrokerAuth, TriggerTokens
 from qiskit_operator.routing.triggers import load_triggers
 
-NAMESPACE = "qiskit-operator"
 FUNCTIONS = ("validate", "execute", "reconcile")
 PING_SOURCE = f"/apis/v1/namespaces/{NAMESPACE}/pingsources/qiskit-resync"
 
@@ -122,6 +144,26 @@ def _function_env(cluster: DevCluster, name: str, results: Path) -> dict[str, st
         env["QOP_STATUS_WRITER"] = "kubernetes"
     if name != "execute":  # execute has no Kubernetes access at all
         env["KUBECONFIG"] = str(cluster.service_account_kubeconfig(NAMESPACE, f"qiskit-{name}"))
+    env.update(_auth_env(cluster, name))
+    return env
+
+
+def _auth_env(cluster: DevCluster, name: str) -> dict[str, str]:
+    """Who may send to function `name`, as knative/services.yaml says, and how it reads
+    the API server's keys: with its own ServiceAccount's token, like a pod's."""
+    token = cluster.workdir / f"{name}.token"
+    token.write_text(
+        cluster.kubectl(
+            "create", "token", f"qiskit-{name}", "-n", NAMESPACE, "--duration", "2h"
+        ).stdout.strip()
+    )
+    env = {
+        "QOP_AUTH_API_SERVER": cluster.server,
+        "QOP_AUTH_API_CA_FILE": str(cluster.ca_file),
+        "QOP_AUTH_API_TOKEN_FILE": str(token),
+    }
+    for variable in ("QOP_AUTH_AUDIENCE", "QOP_AUTH_SENDERS"):
+        env[variable] = service_env(f"qiskit-{name}")[variable]
     return env
 
 
@@ -135,10 +177,15 @@ class Stack:
     functions: dict[str, FunctionProcess] = field(default_factory=dict)
     broker: BrokerServer | None = None
     source: Process | None = None
+    _ping_token: RequestedToken | None = None
     _stopping: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> Stack:
         results = self.workdir / "results"
+        triggers = load_triggers(KNATIVE / "triggers.yaml")
+        self.cluster.kubectl("apply", "-f", "-", stdin=identities_manifest(triggers))
+        admin = KubeConnection(str(self.cluster.kubeconfig))
+        self._ping_token = RequestedToken(admin, NAMESPACE, PING_IDENTITY, BROKER_AUDIENCE)
         for name in FUNCTIONS:
             port = free_port()
             self.functions[name] = FunctionProcess(
@@ -156,12 +203,30 @@ class Stack:
             f"qiskit-{name}": HttpSubscriber(f"qiskit-{name}", f.url)
             for name, f in self.functions.items()
         }
-        routes = Routes(load_triggers(REPO / "knative" / "triggers.yaml"), subscribers)
-        self.broker = BrokerServer(routes).start()
+        routes = Routes(triggers, subscribers)
+        self.broker = BrokerServer(routes, auth=self._broker_auth(admin)).start()
         self.restart_source()
         if self.ping_seconds is not None:
             threading.Thread(target=self._pinging, args=(self.ping_seconds,), daemon=True).start()
         return self
+
+    def _broker_auth(self, admin: KubeConnection) -> BrokerAuth:
+        """Knative's Broker with OIDC on: the Broker's audience, its EventPolicies, and
+        each Trigger's tokens (requested with the admin's rights, as Knative's are wide)."""
+        # Any ServiceAccount may read the keys (Kubernetes binds the discovery role to
+        # all); the job source's is at hand.
+        token = self.workdir / "broker.token"
+        token.write_text(
+            self.cluster.kubectl(
+                "create", "token", "qiskit-job-source", "-n", NAMESPACE, "--duration", "2h"
+            ).stdout.strip()
+        )
+        documents = ApiServerDocuments(self.cluster.server, self.cluster.ca_file, token)
+        return BrokerAuth(
+            verifier=SenderVerifier(IssuerKeys(documents), BROKER_AUDIENCE, senders=()),
+            policy=load_broker_policy(KNATIVE / "eventpolicies.yaml", BROKER),
+            tokens=TriggerTokens(admin),
+        )
 
     def restart_source(self) -> None:
         """(Re)start the event source. It sends nothing about what happened while it
@@ -177,6 +242,7 @@ class Stack:
         """Send the Broker one PingSource event: reconcile resyncs (`ping_event`)."""
         assert self.broker is not None, "start() first"
         headers, body = to_binary(ping_event())
+        headers.update(authorization(self._ping_token))  # as the PingSource's identity
         answer = requests.post(self.broker.url, data=body, headers=headers, timeout=30)
         answer.raise_for_status()
 
@@ -190,6 +256,14 @@ class Stack:
     def _source(self, sink: str) -> Process:
         kubeconfig = str(self.cluster.service_account_kubeconfig(NAMESPACE, "qiskit-job-source"))
         env = {**os.environ, "KUBECONFIG": kubeconfig}
+        # As Knative's controller sets them on the adapter; `qop watch` reads the same.
+        env.update(
+            {
+                "K_AUDIENCE": BROKER_AUDIENCE,
+                "K_OIDC_SERVICE_ACCOUNT": JOB_SOURCE_IDENTITY,
+                "NAMESPACE": NAMESPACE,
+            }
+        )
         if self.source_kind == "watch":
             return Process(_qop("watch", "--sink", sink), env, self.workdir / "source.log")
         adapter = self.cluster.binaries.adapter
@@ -229,6 +303,8 @@ def adapter_environment(sink: str, kubeconfig: str) -> dict[str, str]:
     }
     return {
         "K_SINK": sink,
+        "K_AUDIENCE": BROKER_AUDIENCE,
+        "K_OIDC_SERVICE_ACCOUNT": JOB_SOURCE_IDENTITY,
         "K_SOURCE_CONFIG": json.dumps(config),
         "NAME": "qiskit-jobs",
         "NAMESPACE": NAMESPACE,

@@ -14,7 +14,8 @@ from typing import Protocol
 
 import requests
 
-from qiskit_operator.errors import TransientError
+from qiskit_operator.auth.tokens import TokenSource
+from qiskit_operator.errors import OperatorError, TransientError
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.events.http import from_request, to_binary
 from qiskit_operator.routing.triggers import DeliverySpec
@@ -55,8 +56,11 @@ class HttpSubscriber:
         self._session = requests.Session()
         self._session.trust_env = False  # loopback or cluster-local: no proxy look-ups per call
 
-    def deliver(self, event: Envelope) -> Envelope | None:
+    def deliver(self, event: Envelope, authorization: str | None = None) -> Envelope | None:
+        """POST `event`; `authorization` is the sender's `Authorization` header, if any."""
         headers, body = to_binary(event)
+        if authorization is not None:
+            headers["Authorization"] = authorization
         try:
             response = self._session.post(
                 self.url, data=body, headers=headers, timeout=self._timeout
@@ -76,6 +80,23 @@ class HttpSubscriber:
         if "ce-type" not in response.headers and not structured:
             return None  # 2xx without an event: nothing to reply
         return from_request(response.headers, response.content)
+
+
+class AuthenticatedSubscriber:
+    """An HttpSubscriber reached with a sender's token, fetched afresh for each attempt
+    (a cached one is reused until near its end; a projected file may have rotated)."""
+
+    def __init__(self, subscriber: HttpSubscriber, token: TokenSource) -> None:
+        self.name = subscriber.name
+        self._subscriber = subscriber
+        self._token = token
+
+    def deliver(self, event: Envelope) -> Envelope | None:
+        try:
+            authorization = f"Bearer {self._token.token()}"
+        except OperatorError as error:
+            raise DeliveryError(f"no token to reach {self.name}: {error}") from error
+        return self._subscriber.deliver(event, authorization)
 
 
 class PermanentDeliveryError(DeliveryError):

@@ -3,12 +3,15 @@ routes them by the Trigger manifests to function servers, as Knative's Broker do
 
 Takes an event with 202 at once, delivers it to every matching subscriber with
 the Trigger's retries and backoff, and puts each reply back in; an event that
-cannot be delivered becomes a dead letter (see `deadletter`). Used by the e2e
+cannot be delivered becomes a dead letter (see `deadletter`). With `BrokerAuth`
+(routing/senders.py) it checks senders' tokens and the EventPolicies, and delivers
+with each Trigger's token, as Knative's Broker does with OIDC on. Used by the e2e
 tests and `qop broker`, where ApiServerSource (or `qop watch`) sends here.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -19,12 +22,21 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 from qiskit_operator import tracing
+from qiskit_operator.auth.verifying import SenderRefusedError
+from qiskit_operator.errors import TransientError
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.events.http import NotACloudEventError, from_request
 from qiskit_operator.loopback import KeepAliveHandler
 from qiskit_operator.routing.deadletter import dead_letter
-from qiskit_operator.routing.delivery import DeliveryError, Subscriber, deliver_with_retry
+from qiskit_operator.routing.delivery import (
+    AuthenticatedSubscriber,
+    DeliveryError,
+    HttpSubscriber,
+    Subscriber,
+    deliver_with_retry,
+)
 from qiskit_operator.routing.routes import Routes
+from qiskit_operator.routing.senders import BrokerAuth, trigger_subject
 from qiskit_operator.routing.triggers import Trigger
 
 if TYPE_CHECKING:
@@ -40,8 +52,10 @@ class BrokerServer:
         host: str = "127.0.0.1",
         port: int = 0,
         dispatchers: int = 8,
+        auth: BrokerAuth | None = None,
     ) -> None:
         self._routes = routes
+        self._auth = auth
         self._work: queue.Queue[tuple[Trigger, Subscriber, Envelope] | None] = queue.Queue()
         self._dispatchers = [
             threading.Thread(target=self._dispatch, daemon=True, name=f"broker-dispatch-{i}")
@@ -53,6 +67,7 @@ class BrokerServer:
         self.url = f"http://{host}:{self._server.server_port}/"
         self.received = 0
         self.dead_letters: list[Envelope] = []
+        self.refused: list[tuple[str, str]] = []  # (sender, event type) no policy admitted
 
     def start(self) -> BrokerServer:
         threading.Thread(target=self._server.serve_forever, daemon=True, name="broker").start()
@@ -81,17 +96,39 @@ class BrokerServer:
             return Response(
                 '{"error": "POST CloudEvents here"}', status=405, mimetype="application/json"
             )
+        sender = None
+        if self._auth is not None:
+            try:
+                sender = self._auth.verifier.subject(request.headers.get("Authorization"))
+            except SenderRefusedError as refused:
+                return _error(refused.status, refused.message)
+            except TransientError as error:
+                log.warning("cannot check the sender's token: %s", error.message)
+                return _error(503, error.message)
         try:
             event = from_request(dict(request.headers), request.get_data())
         except NotACloudEventError as error:
-            return Response(f'{{"error": "{error}"}}', status=400, mimetype="application/json")
+            return _error(400, str(error))
+        if sender is not None and not self._admits(sender, event):
+            return _error(403, f"no EventPolicy of this Broker admits {event.type} from {sender}")
         self.publish(event)
         return Response(status=202)
+
+    def _admits(self, sender: str, event: Envelope) -> bool:
+        assert self._auth is not None
+        if self._auth.policy.admits(sender, event):
+            return True
+        log.warning("refused %s from %s: no EventPolicy admits it", event.type, sender)
+        self.refused.append((sender, event.type))
+        return False
 
     def _deliver(
         self, trigger: Trigger, subscriber: Subscriber, event: Envelope
     ) -> Envelope | None:
         """One delivery with its retries; what cannot be delivered is dead-lettered."""
+        token = None if self._auth is None else self._auth.tokens.for_trigger(trigger)
+        if token is not None and isinstance(subscriber, HttpSubscriber):
+            subscriber = AuthenticatedSubscriber(subscriber, token)
         try:
             return deliver_with_retry(subscriber, event, trigger.delivery)
         except DeliveryError as error:
@@ -113,5 +150,12 @@ class BrokerServer:
                     reply = self._deliver(trigger, subscriber, event)
             except DeliveryError:
                 continue
-            if reply is not None:
+            # A reply comes back in as the Trigger's identity, as Knative's filter sends it.
+            if reply is not None and (
+                self._auth is None or self._admits(trigger_subject(trigger), reply)
+            ):
                 self.publish(reply)
+
+
+def _error(code: int, message: str) -> Response:
+    return Response(json.dumps({"error": message}), status=code, mimetype="application/json")

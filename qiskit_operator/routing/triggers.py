@@ -104,6 +104,10 @@ class Trigger:
     subscriber: str
     filter: TriggerFilter
     delivery: DeliverySpec
+    namespace: str = "default"
+    subscriber_audience: str | None = None
+    """`spec.subscriber.audience`: with OIDC sender identity on, the Trigger's
+    deliveries carry a token for it (a Knative Service publishes none itself)."""
 
 
 def parse_filter(expression: dict[str, Any]) -> TriggerFilter:
@@ -158,6 +162,8 @@ def parse_trigger(manifest: dict[str, Any]) -> Trigger:
             backoff_delay_seconds=parse_iso_duration(delivery.get("backoffDelay", "PT0S")),
             dead_letter=dead_letter,
         ),
+        namespace=manifest["metadata"].get("namespace", "default"),
+        subscriber_audience=spec["subscriber"].get("audience"),
     )
 
 

@@ -108,6 +108,11 @@ def test_the_kustomization_passes_the_api_servers_validation(knative_cluster: De
         ("Trigger", "reconcile-job-changes"),
         ("Trigger", "reconcile-job-outcomes"),
         ("ServiceAccount", "qiskit-job-source"),
+        ("EventPolicy", "qiskit-job-source"),
+        ("EventPolicy", "qiskit-resync-ping"),
+        ("EventPolicy", "qiskit-validate-replies"),
+        ("EventPolicy", "qiskit-execute-replies"),
+        ("EventPolicy", "qiskit-reconcile-replies"),
     } <= installed
 
 

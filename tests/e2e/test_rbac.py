@@ -20,7 +20,6 @@ ALLOWED = {
         ("patch", "qiskitjobs.quantum.io/status"),
         ("create", "configmaps"),
         ("update", "configmaps"),
-        ("patch", "configmaps"),
         ("create", "events"),
     ],
     "qiskit-job-source": [("watch", "qiskitjobs.quantum.io"), ("list", "qiskitjobs.quantum.io")],
@@ -39,6 +38,7 @@ DENIED = {
         ("get", "secrets"),
         ("create", "events"),
         ("list", "pods"),
+        ("create", "serviceaccounts/token"),  # reads the API server's keys, mints nothing
     ],
     "qiskit-reconcile": [
         ("get", "secrets"),
@@ -49,6 +49,8 @@ DENIED = {
         ("get", "configmaps"),
         ("delete", "qiskitjobs.quantum.io"),
         ("watch", "qiskitjobs.quantum.io"),
+        ("patch", "configmaps"),  # only verbs it uses: it creates or replaces them
+        ("patch", "events"),
     ],
     "qiskit-job-source": [("patch", "qiskitjobs.quantum.io/status"), ("get", "configmaps")],
 }
@@ -98,3 +100,15 @@ def test_reconcile_acts_with_its_own_token_not_as_an_admin(cluster: DevCluster) 
     assert whoami == f"system:serviceaccount:{NS}:qiskit-reconcile"
     refused = cluster.kubectl("get", "secrets", "-n", "default", kubeconfig=kubeconfig, check=False)
     assert refused.returncode != 0 and "Forbidden" in refused.stderr
+
+
+@pytest.mark.parametrize("account", ["qiskit-validate", "qiskit-execute", "qiskit-reconcile"])
+def test_each_function_may_read_the_keys_it_checks_senders_tokens_with(
+    cluster: DevCluster, account: str
+) -> None:
+    # The discovery role Kubernetes binds to every ServiceAccount: nothing of ours.
+    for path in ("/.well-known/openid-configuration", "/openid/v1/jwks"):
+        answer = cluster.kubectl(
+            "get", "--raw", path, f"--as=system:serviceaccount:{NS}:{account}", check=False
+        )
+        assert answer.returncode == 0, answer.stderr
