@@ -15,11 +15,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from qiskit_operator import metrics
 from qiskit_operator.auth.keys import DISCOVERY_PATH, IssuerKeys
 from qiskit_operator.auth.verifying import SenderRefusedError, SenderVerifier, sender_verifier
-from qiskit_operator.circuits import sandbox as sandboxing
 from qiskit_operator.errors import UserError
 from qiskit_operator.events import types
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.events.http import to_binary
+from qiskit_operator.sandbox import pool as sandboxing
 from qiskit_operator.serving import FunctionEndpoint
 from qiskit_operator.settings import AuthSettings, Settings
 from tests.conftest import Counted
