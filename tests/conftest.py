@@ -67,7 +67,9 @@ def job_manifest(name: str = "bell", code: str = BELL_PYTHON, **execution: Any) 
 
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[SandboxPool]:
-    pool = SandboxPool(warm=2, cpu_seconds=5, memory_bytes=512 << 20, timeout=10)
+    # The wall-clock limit well above the CPU limit: on a loaded 2-core machine a busy
+    # loop gets a third of a core, and must still be stopped by its CPU limit first.
+    pool = SandboxPool(warm=2, cpu_seconds=5, memory_bytes=512 << 20, timeout=45)
     assert pool.wait_warm(60), "the sandbox zygote did not start"
     yield pool
     pool.close()
