@@ -10,10 +10,14 @@ import os
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qiskit_operator import logs
 from qiskit_operator.errors import UserError
 from qiskit_operator.settings import Settings
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -204,8 +208,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     tls = _tls_options(settings)
     prometheus = _metrics_options(settings, args.host, port)  # before the function is loaded
     app = functions_framework.create_app(target=args.function, source=str(source))  # type: ignore[no-untyped-call]
+    served, worker = _application(app, settings, threads)
     server = create_server(  # type: ignore[no-untyped-call]
-        app,
+        served,
         debug=False,
         threads=threads,
         workers=workers,
@@ -213,9 +218,39 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         **_without_control_socket(),
         **tls,
         **prometheus,
+        **worker,
     )
     server.run(args.host, port)
     return 0
+
+
+def _application(
+    app: WSGIApplication, settings: Settings, threads: int
+) -> tuple[object, dict[str, object]]:
+    """The application gunicorn serves and its worker class, by QOP_SERVER_MODEL.
+
+    bounded: each request is received whole, within QOP_MAX_REQUEST_BYTES and
+    QOP_REQUEST_RECEIVE_SECONDS, on an event loop, before one of `threads` threads
+    runs the Flask application (qiskit_operator/intake). gthread: gunicorn's threaded
+    worker as before, where a slow client holds a thread: kept only to compare them.
+    """
+    bounds = settings.requests
+    if bounds.server_model == "gthread":
+        return app, {}
+    if bounds.server_model != "bounded":
+        raise UserError(
+            f"QOP_SERVER_MODEL is {bounds.server_model!r}; use bounded (the default) or gthread"
+        )
+    from qiskit_operator.intake.buffering import BufferedWsgi
+    from qiskit_operator.intake.worker import BoundedWorker
+
+    buffered = BufferedWsgi(
+        app,
+        threads=threads,
+        max_body_bytes=bounds.max_body_bytes,
+        receive_seconds=bounds.receive_seconds,
+    )
+    return buffered, {"worker_class": BoundedWorker}
 
 
 def _without_control_socket() -> dict[str, bool]:
@@ -357,7 +392,12 @@ def _broker(args: argparse.Namespace, settings: Settings) -> int:
         subscribers[name] = HttpSubscriber(name, url)
     triggers = load_triggers(settings.knative_dir / "triggers.yaml")
     try:
-        server = BrokerServer(Routes(triggers, subscribers), host=args.host, port=args.port)
+        server = BrokerServer(
+            Routes(triggers, subscribers),
+            host=args.host,
+            port=args.port,
+            max_body_bytes=settings.requests.max_body_bytes,
+        )
         server.start()
     except ValueError as error:
         raise UserError(f"{error}; give each with --subscriber SERVICE=URL") from error

@@ -9,12 +9,14 @@ tests and `qop broker`, where ApiServerSource (or `qop watch`) sends here.
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
@@ -40,8 +42,11 @@ class BrokerServer:
         host: str = "127.0.0.1",
         port: int = 0,
         dispatchers: int = 8,
+        max_body_bytes: int = 8 << 20,
     ) -> None:
         self._routes = routes
+        # QOP_MAX_REQUEST_BYTES: a bigger event is refused before it is read whole.
+        self._max_body_bytes = max_body_bytes
         self._work: queue.Queue[tuple[Trigger, Subscriber, Envelope] | None] = queue.Queue()
         self._dispatchers = [
             threading.Thread(target=self._dispatch, daemon=True, name=f"broker-dispatch-{i}")
@@ -81,8 +86,15 @@ class BrokerServer:
             return Response(
                 '{"error": "POST CloudEvents here"}', status=405, mimetype="application/json"
             )
+        # From Content-Length before reading, or while reading a chunked body.
+        request.max_content_length = self._max_body_bytes
         try:
-            event = from_request(dict(request.headers), request.get_data())
+            body = request.get_data()
+        except RequestEntityTooLarge:
+            error = f"the event is over the limit of {self._max_body_bytes} bytes; send less"
+            return Response(json.dumps({"error": error}), status=413, mimetype="application/json")
+        try:
+            event = from_request(dict(request.headers), body)
         except NotACloudEventError as error:
             return Response(f'{{"error": "{error}"}}', status=400, mimetype="application/json")
         self.publish(event)
