@@ -86,13 +86,22 @@ class BrokerServer:
             return Response(
                 '{"error": "POST CloudEvents here"}', status=405, mimetype="application/json"
             )
-        # From Content-Length before reading, or while reading a chunked body.
-        request.max_content_length = self._max_body_bytes
+        # From Content-Length before reading, or while reading a chunked body: werkzeug
+        # stops a chunked body at the maximum without saying so, hence one byte more.
+        request.max_content_length = self._max_body_bytes + 1
         try:
             body = request.get_data()
         except RequestEntityTooLarge:
+            body = None
+        if body is None or len(body) > self._max_body_bytes:
             error = f"the event is over the limit of {self._max_body_bytes} bytes; send less"
-            return Response(json.dumps({"error": error}), status=413, mimetype="application/json")
+            # The rest of the body is unread, so the connection cannot carry another request.
+            return Response(
+                json.dumps({"error": error}),
+                status=413,
+                mimetype="application/json",
+                headers={"Connection": "close"},
+            )
         try:
             event = from_request(dict(request.headers), body)
         except NotACloudEventError as error:
