@@ -221,3 +221,49 @@ def test_the_broker_ingress_refuses_an_event_over_the_limit() -> None:
         assert broker.received == 0
     finally:
         broker.stop()
+
+
+DEEP = b"[" * 5000 + b"]" * 5000
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize(
+    ("function", "path", "event_type", "data"),
+    [
+        ("execute", "/", "io.qiskit.operator.job.validated", b'{"work": ' + DEEP + b"}"),
+        ("reconcile", "/", "io.qiskit.operator.job.completed", b'{"ref": ' + DEEP + b"}"),
+        ("reconcile", "/", "dev.knative.apiserver.resource.add", b'{"metadata": ' + DEEP + b"}"),
+        ("validate", "/", "dev.knative.apiserver.resource.add", b'{"spec": ' + DEEP + b"}"),
+    ],
+)
+def test_event_data_nested_too_deeply_is_a_clear_refusal_not_a_500(
+    functions: dict[str, int], function: str, path: str, event_type: str, data: bytes
+) -> None:
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-type": event_type,
+        "ce-source": "/tests",
+        "ce-id": "deep-1",
+        "ce-subject": "/apis/quantum.io/v1/namespaces/default/qiskitjobs/deep",
+        "content-type": "application/json",
+    }
+    answer = requests.post(
+        f"http://{HOST}:{functions[function]}{path}", data=data, headers=headers, timeout=30
+    )
+    assert answer.status_code < 500, answer.text
+    assert answer.headers["content-type"].startswith("application/json") or answer.status_code in (
+        200,
+        202,
+    )
+
+
+@pytest.mark.timeout(240)
+def test_a_validation_request_nested_too_deeply_is_a_400(functions: dict[str, int]) -> None:
+    answer = requests.post(
+        f"http://{HOST}:{functions['validate']}/validate",
+        data=b'{"code": ' + DEEP + b"}",
+        headers={"content-type": "application/json"},
+        timeout=30,
+    )
+    assert answer.status_code == 400
+    assert "nested too deeply" in answer.json()["error"]

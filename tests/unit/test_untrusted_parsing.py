@@ -12,6 +12,7 @@ from qiskit_operator.circuits.includes import check_includes
 from qiskit_operator.circuits.loading import load_source
 from qiskit_operator.circuits.sandbox import SandboxPool
 from qiskit_operator.errors import UserError
+from qiskit_operator.events import payloads, types
 from qiskit_operator.events.http import NotACloudEventError, from_request
 
 SECRET = "zebracorn_7f3a91"  # a token only the file below holds
@@ -140,3 +141,9 @@ def test_a_structured_cloudevent_nested_too_deeply_is_not_a_cloudevent() -> None
     body += "[" * 100_000 + "]" * 100_000 + "}"
     with pytest.raises(NotACloudEventError, match="nested too deeply"):
         from_request({"content-type": "application/cloudevents+json"}, body.encode())
+
+
+def test_event_data_nested_too_deeply_is_a_payload_error() -> None:
+    deep = b'{"work": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with pytest.raises(payloads.PayloadError, match="nested too deeply"):
+        payloads.decode(types.JOB_VALIDATED, deep)
