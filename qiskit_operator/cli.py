@@ -241,6 +241,12 @@ def _application(
         raise UserError(
             f"QOP_SERVER_MODEL is {bounds.server_model!r}; use bounded (the default) or gthread"
         )
+    if bounds.max_buffered_bytes < bounds.max_body_bytes:
+        raise UserError(
+            f"QOP_MAX_BUFFERED_BYTES ({bounds.max_buffered_bytes}) is below "
+            f"QOP_MAX_REQUEST_BYTES ({bounds.max_body_bytes}): a worker could take no "
+            "request of the largest size; raise it, or lower QOP_MAX_REQUEST_BYTES"
+        )
     from qiskit_operator.intake.buffering import BufferedWsgi
     from qiskit_operator.intake.worker import BoundedWorker
 
@@ -249,6 +255,7 @@ def _application(
         threads=threads,
         max_body_bytes=bounds.max_body_bytes,
         receive_seconds=bounds.receive_seconds,
+        max_buffered_bytes=bounds.max_buffered_bytes,
     )
     return buffered, {"worker_class": BoundedWorker}
 

@@ -57,6 +57,9 @@ class RequestSettings:
     max_body_bytes: int = 8 << 20
     """Largest request body `qop serve` and `qop broker` take; a bigger one gets a 413
     (QOP_MAX_REQUEST_BYTES)."""
+    max_buffered_bytes: int = 64 << 20
+    """Request bodies one `qop serve` worker holds at once, from their first byte to
+    their answer; a body that would pass it is answered 503 (QOP_MAX_BUFFERED_BYTES)."""
     receive_seconds: float = 15.0
     """Time a client has to send a whole request, headers and body, before it gets a
     408 and its connection is closed (QOP_REQUEST_RECEIVE_SECONDS)."""
@@ -138,6 +141,9 @@ class Settings:
         request_defaults = RequestSettings()
         requests = RequestSettings(
             max_body_bytes=int(env.get("QOP_MAX_REQUEST_BYTES", request_defaults.max_body_bytes)),
+            max_buffered_bytes=int(
+                env.get("QOP_MAX_BUFFERED_BYTES", request_defaults.max_buffered_bytes)
+            ),
             receive_seconds=float(
                 env.get("QOP_REQUEST_RECEIVE_SECONDS", request_defaults.receive_seconds)
             ),

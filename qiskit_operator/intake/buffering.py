@@ -6,6 +6,11 @@ Content-Length over it is answered 413 before anything is read, and a chunked bo
 is cut off with a 413 as soon as it passes it. Only then does a thread of a fixed
 pool (THREADS of them) call the WSGI application, with the body in memory, so a
 slow or oversized request never holds one of the threads that serve the others.
+
+Bodies being received wait for no thread, so many clients could together make a
+worker hold many bodies at once: what one worker holds, from the first byte of a
+body until its answer is sent, is bounded too, and a body that would pass that
+bound is answered 503 (retry) instead.
 """
 
 from __future__ import annotations
@@ -46,11 +51,15 @@ class BufferedWsgi:
         threads: int,
         max_body_bytes: int,
         receive_seconds: float,
+        max_buffered_bytes: int,
     ) -> None:
         self.app = app
         self.threads = threads
         self.max_body_bytes = max_body_bytes
         self.receive_seconds = receive_seconds
+        self.max_buffered_bytes = max_buffered_bytes
+        # Only the event loop's thread changes it: no lock.
+        self._buffered = 0
         self._pool: ThreadPoolExecutor | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -79,26 +88,40 @@ class BufferedWsgi:
                 await _refuse(send, 400, "Content-Length is not a number of bytes")
             return
         body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return  # the client left, or was cut off by the receive deadline
-            body += message.get("body", b"")
-            if len(body) > self.max_body_bytes:
-                await _refuse(send, 413, self._too_large())
-                return
-            if not message.get("more_body", False):
-                break
-        environ = _environ(scope, bytes(body))
-        loop = asyncio.get_running_loop()
-        status, headers, chunks = await loop.run_in_executor(
-            self._threads(), _call, self.app, environ
-        )
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": chunks})
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return  # the client left, or was cut off by the receive deadline
+                chunk = message.get("body", b"")
+                if self._buffered + len(chunk) > self.max_buffered_bytes:
+                    await _refuse(send, 503, self._busy(), retry_after=1)
+                    return
+                self._buffered += len(chunk)
+                body += chunk
+                if len(body) > self.max_body_bytes:
+                    await _refuse(send, 413, self._too_large())
+                    return
+                if not message.get("more_body", False):
+                    break
+            environ = _environ(scope, bytes(body))
+            loop = asyncio.get_running_loop()
+            status, headers, chunks = await loop.run_in_executor(
+                self._threads(), _call, self.app, environ
+            )
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": chunks})
+        finally:
+            self._buffered -= len(body)
 
     def _too_large(self) -> str:
         return f"the request body is over the limit of {self.max_body_bytes} bytes; send less"
+
+    def _busy(self) -> str:
+        return (
+            f"this server holds {self.max_buffered_bytes} bytes of request bodies at most "
+            "and has no room for this one now; retry shortly"
+        )
 
     def _threads(self) -> ThreadPoolExecutor:
         # Made on first use, in the worker process: a pool made before gunicorn forks
@@ -115,20 +138,17 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def _refuse(send: Send, status: int, error: str) -> None:
+async def _refuse(send: Send, status: int, error: str, retry_after: int | None = None) -> None:
     """A JSON error, and the connection closed after it: the rest of the body is unread."""
     body = json.dumps({"error": error}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

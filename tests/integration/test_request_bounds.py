@@ -267,3 +267,24 @@ def test_a_validation_request_nested_too_deeply_is_a_400(functions: dict[str, in
     )
     assert answer.status_code == 400
     assert "nested too deeply" in answer.json()["error"]
+
+
+@pytest.mark.timeout(120)
+def test_a_worker_holding_its_budget_of_bodies_answers_503_to_the_next(tmp_path: Path) -> None:
+    # Room for two unfinished bodies of 60 KiB, not three.
+    env = {**BOUNDS, "QOP_MAX_BUFFERED_BYTES": str(2 * LIMIT), "WORKERS": "1"}
+    with served("reconcile", tmp_path, **env) as (_, base):
+        port = int(base.rsplit(":", 1)[1])
+        head = f"POST / HTTP/1.1\r\nhost: x\r\n{CLOUDEVENT_HEADERS}content-length: {LIMIT}\r\n\r\n"
+        with contextlib.ExitStack() as held:
+            connections = []
+            for _ in range(3):
+                connection = held.enter_context(socket.create_connection((HOST, port), timeout=30))
+                connection.sendall(head.encode() + b"x" * (60 * 1024))
+                connections.append(connection)
+            # Each is answered: 503 for what did not fit, 408 at the deadline for the rest.
+            answers = [read_answer(connection) for connection in connections]
+    busy = [a for a in answers if a.startswith(b"HTTP/1.1 503 ")]
+    assert busy, [a[:100] for a in answers]
+    assert b"retry-after: 1" in busy[0].lower()
+    assert b"retry shortly" in busy[0]
