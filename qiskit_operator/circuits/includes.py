@@ -28,17 +28,19 @@ ALLOWED: dict[Language, str] = {"OpenQASM 2": "qelib1.inc", "OpenQASM 3": "stdga
 _SHOWN_CHARS = 80
 
 # One token at a time, strings before comments, so that "//" in a string is not a
-# comment and a quote in a comment is not a string; white space counts as a comment. A
-# quote with no closing one on its line is not a string in either language: it falls to
-# `other`, and scanning goes on.
+# comment and a quote in a comment is not a string; white space counts as a comment.
+# A quote with no closing one on its line is not a string in either language: it falls
+# to `other`, and scanning goes on. `other` takes everything else in long runs, which
+# stop only where a string, a comment or the word `include` could start.
 _TOKENS: dict[Language, re.Pattern[str]] = {
     "OpenQASM 2": re.compile(
-        r'(?P<string>"[^"\n]*")|(?P<comment>//[^\n]*|\s+)|(?P<word>\w+)|(?P<other>.)',
+        r'(?P<string>"[^"\n]*")|(?P<comment>//[^\n]*|\s+)'
+        r'|(?P<include>(?<!\w)include(?!\w))|(?P<other>[^"/i\s][^"/i]*|.)',
         re.DOTALL,
     ),
     "OpenQASM 3": re.compile(
         r"""(?P<string>"[^"\n]*"|'[^'\n]*')|(?P<comment>//[^\n]*|/\*.*?(?:\*/|\Z)|\s+)"""
-        r"|(?P<word>\w+)|(?P<other>.)",
+        r"""|(?P<include>(?<!\w)include(?!\w))|(?P<other>[^"'/i\s][^"'/i]*|.)""",
         re.DOTALL,
     ),
 }
@@ -61,7 +63,7 @@ def check_includes(source: str, language: Language) -> None:
                 reason="IncludeRefused",
                 line=line,
             )
-        after_include = kind == "word" and token.group() == "include"
+        after_include = kind == "include"
 
 
 def _shown(name: str) -> str:
