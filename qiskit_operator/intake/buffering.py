@@ -88,6 +88,7 @@ class BufferedWsgi:
                 await _refuse(send, 400, "Content-Length is not a number of bytes")
             return
         body = bytearray()
+        held = 0  # what this request counts in `_buffered`
         try:
             while True:
                 message = await receive()
@@ -98,6 +99,7 @@ class BufferedWsgi:
                     await _refuse(send, 503, self._busy(), retry_after=1)
                     return
                 self._buffered += len(chunk)
+                held += len(chunk)
                 body += chunk
                 if len(body) > self.max_body_bytes:
                     await _refuse(send, 413, self._too_large())
@@ -105,6 +107,7 @@ class BufferedWsgi:
                 if not message.get("more_body", False):
                     break
             environ = _environ(scope, bytes(body))
+            del body  # one copy while the application runs, not two
             loop = asyncio.get_running_loop()
             status, headers, chunks = await loop.run_in_executor(
                 self._threads(), _call, self.app, environ
@@ -112,7 +115,7 @@ class BufferedWsgi:
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": chunks})
         finally:
-            self._buffered -= len(body)
+            self._buffered -= held
 
     def _too_large(self) -> str:
         return f"the request body is over the limit of {self.max_body_bytes} bytes; send less"
