@@ -18,6 +18,8 @@ from qiskit_operator.errors import UserError
 from qiskit_operator.settings import Settings
 
 if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
+
     from qiskit_operator.routing.senders import BrokerAuth
 
 
@@ -215,8 +217,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     tls = _tls_options(settings)
     prometheus = _metrics_options(settings, args.host, port)  # before the function is loaded
     app = functions_framework.create_app(target=args.function, source=str(source))  # type: ignore[no-untyped-call]
+    served, worker = _application(app, settings, threads)
     server = create_server(  # type: ignore[no-untyped-call]
-        app,
+        served,
         debug=False,
         threads=threads,
         workers=workers,
@@ -224,9 +227,46 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         **_without_control_socket(),
         **tls,
         **prometheus,
+        **worker,
     )
     server.run(args.host, port)
     return 0
+
+
+def _application(
+    app: WSGIApplication, settings: Settings, threads: int
+) -> tuple[object, dict[str, object]]:
+    """The application gunicorn serves and its worker class, by QOP_SERVER_MODEL.
+
+    bounded: each request is received whole, within QOP_MAX_REQUEST_BYTES and
+    QOP_REQUEST_RECEIVE_SECONDS, on an event loop, before one of `threads` threads
+    runs the Flask application (qiskit_operator/intake). gthread: gunicorn's threaded
+    worker as before, where a slow client holds a thread: kept only to compare them.
+    """
+    bounds = settings.requests
+    if bounds.server_model == "gthread":
+        return app, {}
+    if bounds.server_model != "bounded":
+        raise UserError(
+            f"QOP_SERVER_MODEL is {bounds.server_model!r}; use bounded (the default) or gthread"
+        )
+    if bounds.max_buffered_bytes < bounds.max_body_bytes:
+        raise UserError(
+            f"QOP_MAX_BUFFERED_BYTES ({bounds.max_buffered_bytes}) is below "
+            f"QOP_MAX_REQUEST_BYTES ({bounds.max_body_bytes}): a worker could take no "
+            "request of the largest size; raise it, or lower QOP_MAX_REQUEST_BYTES"
+        )
+    from qiskit_operator.intake.buffering import BufferedWsgi
+    from qiskit_operator.intake.worker import BoundedWorker
+
+    buffered = BufferedWsgi(
+        app,
+        threads=threads,
+        max_body_bytes=bounds.max_body_bytes,
+        receive_seconds=bounds.receive_seconds,
+        max_buffered_bytes=bounds.max_buffered_bytes,
+    )
+    return buffered, {"worker_class": BoundedWorker}
 
 
 def _without_control_socket() -> dict[str, bool]:
@@ -384,7 +424,11 @@ def _broker(args: argparse.Namespace, settings: Settings) -> int:
     auth = _broker_auth(settings, args.broker)
     try:
         server = BrokerServer(
-            Routes(triggers, subscribers), host=args.host, port=args.port, auth=auth
+            Routes(triggers, subscribers),
+            host=args.host,
+            port=args.port,
+            auth=auth,
+            max_body_bytes=settings.requests.max_body_bytes,
         )
         server.start()
     except ValueError as error:

@@ -22,6 +22,7 @@ from qiskit_operator.auth.verifying import SenderRefusedError, SenderVerifier
 from qiskit_operator.errors import TransientError, UserError
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.events.http import NotACloudEventError, from_request, to_binary
+from qiskit_operator.events.payloads import PayloadError
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,10 @@ class FunctionEndpoint:
                 return self._refuse(503, error=error.message)
             except UserError as error:
                 return self._refuse(400, error=error.message, reason=error.reason)
+            except PayloadError as error:  # the data is not what its type promises
+                return self._refuse(400, error=str(error))
+            except RecursionError:  # a parser given data nested deeper than it follows
+                return self._refuse(400, error=f"event {event.id}'s data is nested too deeply")
             except Exception:
                 log.exception("%s failed on event %s (%s)", self.name, event.id, event.type)
                 return self._refuse(

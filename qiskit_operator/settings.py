@@ -99,12 +99,30 @@ class SenderSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RequestSettings:
+    max_body_bytes: int = 8 << 20
+    """Largest request body `qop serve` and `qop broker` take; a bigger one gets a 413
+    (QOP_MAX_REQUEST_BYTES)."""
+    max_buffered_bytes: int = 64 << 20
+    """Request bodies one `qop serve` worker holds at once, from their first byte to
+    their answer; a body that would pass it is answered 503 (QOP_MAX_BUFFERED_BYTES)."""
+    receive_seconds: float = 15.0
+    """Time a client has to send a whole request, headers and body, before it gets a
+    408 and its connection is closed (QOP_REQUEST_RECEIVE_SECONDS)."""
+    server_model: str = "bounded"
+    """QOP_SERVER_MODEL: bounded (each request received whole on an event loop before
+    a thread serves it) or gthread (gunicorn's threaded worker, which has neither
+    bound: only to compare them, as benchmarks/slow_clients.py does)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     urls: UrlSettings = field(default_factory=UrlSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     sender: SenderSettings = field(default_factory=SenderSettings)
+    requests: RequestSettings = field(default_factory=RequestSettings)
     results_dir: Path = field(
         default_factory=lambda: Path.home() / ".local/share/qiskit-operator/results"
     )
@@ -188,6 +206,17 @@ class Settings:
                 env.get("QOP_AUTH_API_TOKEN_FILE", str(auth_defaults.api_token_file))
             ),
         )
+        request_defaults = RequestSettings()
+        requests = RequestSettings(
+            max_body_bytes=int(env.get("QOP_MAX_REQUEST_BYTES", request_defaults.max_body_bytes)),
+            max_buffered_bytes=int(
+                env.get("QOP_MAX_BUFFERED_BYTES", request_defaults.max_buffered_bytes)
+            ),
+            receive_seconds=float(
+                env.get("QOP_REQUEST_RECEIVE_SECONDS", request_defaults.receive_seconds)
+            ),
+            server_model=env.get("QOP_SERVER_MODEL", request_defaults.server_model).strip().lower(),
+        )
         return cls(
             sandbox=sandbox,
             limits=limits,
@@ -198,6 +227,7 @@ class Settings:
                 service_account=env.get("K_OIDC_SERVICE_ACCOUNT", "").strip(),
                 namespace=env.get("NAMESPACE", "default").strip(),
             ),
+            requests=requests,
             results_dir=Path(
                 env.get("QOP_RESULTS_DIR", Path.home() / ".local/share/qiskit-operator/results")
             ),

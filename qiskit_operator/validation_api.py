@@ -135,6 +135,8 @@ class ValidationApi:
             payload = json.loads(body)
         except (ValueError, UnicodeDecodeError) as error:
             return _json(400, ErrorBody(error=f"the body is not JSON: {error}"))
+        except RecursionError:
+            return _json(400, ErrorBody(error="the body's JSON is nested too deeply"))
         try:
             parsed = ValidateRequest.model_validate(payload)
         except pydantic.ValidationError as error:

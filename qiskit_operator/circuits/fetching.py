@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-import time
 from dataclasses import dataclass
 from typing import TypeAlias
 from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
@@ -27,7 +26,8 @@ from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 import requests
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from qiskit_operator.errors import TransientError, UserError
+from qiskit_operator.circuits.fetch_deadline import FetchDeadline, session
+from qiskit_operator.errors import OperatorError, TransientError, UserError
 
 _IP: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
@@ -50,12 +50,11 @@ class UrlPolicy:
 
 def fetch_circuit(url: str, policy: UrlPolicy) -> str:
     """The text at `url`, following at most `policy.max_redirects` redirects."""
-    deadline = time.monotonic() + policy.timeout_seconds
-    with requests.Session() as session:
-        session.trust_env = False  # no proxies or netrc from the environment
+    # Connecting, headers and body, of every hop: all within the one deadline.
+    with FetchDeadline(policy.timeout_seconds).running() as deadline, session() as opened:
         for _ in range(policy.max_redirects + 1):
             target = _checked(url, policy)
-            body, location = _get(session, target, policy, deadline)
+            body, location = _get(opened, target, policy, deadline)
             if location is None:
                 return _decoded(body, target)
             url = urljoin(url, location)
@@ -160,7 +159,7 @@ def _is_public(address: _IP) -> bool:
 
 
 def _get(
-    session: requests.Session, target: _Target, policy: UrlPolicy, deadline: float
+    session: requests.Session, target: _Target, policy: UrlPolicy, deadline: FetchDeadline
 ) -> tuple[bytes, str | None]:
     """The body, or the redirect's Location (with an empty body)."""
     shown = _shown(target.parts)
@@ -177,21 +176,28 @@ def _get(
                     reason="CircuitNotFetched",
                 )
             return _read(response, shown, policy, deadline), None
-    except requests.Timeout as e:
-        raise TransientError(f"circuit.url {shown} timed out; retrying may help") from e
-    except requests.exceptions.SSLError as e:
-        raise _refuse(f"circuit.url {shown} failed TLS verification; check its certificate") from e
-    except (requests.exceptions.InvalidURL, requests.exceptions.InvalidHeader) as e:
-        raise _refuse(f"circuit.url {shown} is not a valid URL") from e
     except (requests.RequestException, Urllib3Error, OSError) as e:
-        raise TransientError(
-            f"circuit.url {shown} could not be fetched ({type(e).__name__}); retrying may help"
-        ) from e
+        raise _failed(e, shown, deadline) from e
 
 
-def _opened(session: requests.Session, target: _Target, deadline: float) -> requests.Response:
+def _failed(error: Exception, shown: str, deadline: FetchDeadline) -> OperatorError:
+    # Once the deadline's timer has cut the connection, whatever broke broke late.
+    if deadline.passed or isinstance(error, requests.Timeout):
+        return TransientError(f"circuit.url {shown} timed out; retrying may help")
+    if isinstance(error, requests.exceptions.SSLError):
+        return _refuse(f"circuit.url {shown} failed TLS verification; check its certificate")
+    if isinstance(error, (requests.exceptions.InvalidURL, requests.exceptions.InvalidHeader)):
+        return _refuse(f"circuit.url {shown} is not a valid URL")
+    return TransientError(
+        f"circuit.url {shown} could not be fetched ({type(error).__name__}); retrying may help"
+    )
+
+
+def _opened(
+    session: requests.Session, target: _Target, deadline: FetchDeadline
+) -> requests.Response:
     def get(url: str, headers: dict[str, str]) -> requests.Response:
-        timeout = max(deadline - time.monotonic(), 0.001)
+        timeout = deadline.remaining()
         return session.get(
             url, headers=headers, stream=True, allow_redirects=False, timeout=timeout
         )
@@ -212,7 +218,9 @@ def _opened(session: requests.Session, target: _Target, deadline: float) -> requ
     raise refused[-1]
 
 
-def _read(response: requests.Response, shown: str, policy: UrlPolicy, deadline: float) -> bytes:
+def _read(
+    response: requests.Response, shown: str, policy: UrlPolicy, deadline: FetchDeadline
+) -> bytes:
     too_big = UserError(
         f"circuit.url {shown} is larger than the limit of {policy.max_bytes} bytes",
         reason="CircuitTooLarge",
@@ -225,8 +233,10 @@ def _read(response: requests.Response, shown: str, policy: UrlPolicy, deadline: 
         body += chunk
         if len(body) > policy.max_bytes:
             raise too_big
-        if time.monotonic() > deadline:
-            raise TransientError(f"circuit.url {shown} timed out; retrying may help")
+    if deadline.passed:
+        # A body with no length ends where the connection does, also where the timer
+        # cut it: what arrived is not the whole circuit.
+        raise TransientError(f"circuit.url {shown} timed out; retrying may help")
     return bytes(body)
 
 

@@ -11,7 +11,7 @@ from qiskit import QuantumCircuit
 
 from qiskit_operator.circuits import straightline
 from qiskit_operator.circuits.formats import detect_format
-from qiskit_operator.circuits.qasm import load_qasm2, load_qasm3
+from qiskit_operator.circuits.qasm import load_qasm2, load_qasm3, too_deep
 from qiskit_operator.circuits.serialization import from_qpy, from_qpy_base64
 from qiskit_operator.errors import UserError
 from qiskit_operator.models.spec import CircuitFormat
@@ -58,6 +58,9 @@ def _load_python(
             reason="SyntaxError",
             line=error.lineno,
         ) from error
+    except (RecursionError, MemoryError) as error:
+        # CPython's compiler gives up on deep nesting with one or the other.
+        raise too_deep("Python") from error
     read = straightline.read(code, variable, max_qubits)
     if read is not None:  # nothing in it needs running (see `straightline`)
         circuit, chosen, names = read

@@ -1,4 +1,8 @@
-"""OpenQASM 2 and 3 sources to circuits, with errors that name the line."""
+"""OpenQASM 2 and 3 sources to circuits, with errors that name the line.
+
+Called by `loading.load_source`. Nothing here reads a file: includes are checked
+first (`includes`), and the OpenQASM 2 parser gets an empty include path besides.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import re
 
 from qiskit import QuantumCircuit, qasm2, qasm3
 
+from qiskit_operator.circuits.includes import check_includes
 from qiskit_operator.errors import UserError
 
 _QASM2_PLACE = re.compile(r"<input>:(\d+),(\d+):\s*(.*)", re.DOTALL)
@@ -13,17 +18,25 @@ _QASM3_PLACE = re.compile(r"^(?:L)?(\d+)[:,]\s*(?:C)?(\d+):\s*(.*)", re.DOTALL)
 
 
 def load_qasm2(source: str) -> QuantumCircuit:
+    check_includes(source, "OpenQASM 2")
     try:
-        return qasm2.loads(source, custom_instructions=qasm2.LEGACY_CUSTOM_INSTRUCTIONS)
+        return qasm2.loads(
+            source, include_path=(), custom_instructions=qasm2.LEGACY_CUSTOM_INSTRUCTIONS
+        )
     except qasm2.QASM2Error as error:
         raise _located("OpenQASM 2", str(error).strip('"'), _QASM2_PLACE) from error
 
 
 def load_qasm3(source: str) -> QuantumCircuit:
+    check_includes(source, "OpenQASM 3")
     try:
         return qasm3.loads(source)
     except qasm3.QASM3Error as error:
         raise _located("OpenQASM 3", str(error).strip('"'), _QASM3_PLACE) from error
+    except RecursionError as error:
+        # The parser recurses once per level of nesting; parsing again would only recurse
+        # as deep again.
+        raise too_deep("OpenQASM 3") from error
     except Exception as error:
         # The OpenQASM 3 parser bails out without a message; parse again to find it.
         line, column, message = _qasm3_syntax_error(source)
@@ -37,6 +50,15 @@ def load_qasm3(source: str) -> QuantumCircuit:
             reason="SyntaxError",
             line=line,
         ) from error
+
+
+def too_deep(language: str) -> UserError:
+    """The refusal of a source nested deeper than its parser can follow."""
+    return UserError(
+        f"{language} is nested too deeply to read (brackets or blocks inside one another); "
+        "flatten it, e.g. with intermediate variables",
+        reason="NestedTooDeeply",
+    )
 
 
 def _located(language: str, text: str, pattern: re.Pattern[str]) -> UserError:

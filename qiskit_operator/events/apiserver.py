@@ -70,7 +70,7 @@ def job_ref_from_raw(envelope: Envelope) -> JobRef | None:
             uid=meta.get("uid", ""),
             generation=int(meta.get("generation") or 1),
         )
-    except (ValueError, KeyError, AttributeError, TypeError):
+    except (ValueError, KeyError, AttributeError, TypeError, RecursionError):
         return None
 
 

@@ -56,16 +56,17 @@ def from_request(headers: Mapping[str, str], body: bytes) -> Envelope:
     """Decode a binary- or structured-mode request; raise NotACloudEventError."""
     try:
         event = from_http(dict(headers), body, data_unmarshaller=_raw)
+        attributes = dict(event.get_attributes())
+        data = event.get_data()
+        if isinstance(data, str):
+            data = data.encode()
+        elif data is not None and not isinstance(data, bytes):
+            # Structured mode: the SDK has already parsed JSON data into Python values.
+            data = json.dumps(data, separators=(",", ":")).encode()
     except _SDKError as error:
         raise NotACloudEventError(f"not a CloudEvent: {error}") from error
-    attributes = dict(event.get_attributes())
-    data = event.get_data()
-    if isinstance(data, str):
-        data = data.encode()
-    elif data is not None and not isinstance(data, bytes):
-        # Structured mode: the SDK has already parsed JSON data into Python values.
-
-        data = json.dumps(data, separators=(",", ":")).encode()
+    except RecursionError as error:  # json recurses once per level of a structured body
+        raise NotACloudEventError("not a CloudEvent: its JSON is nested too deeply") from error
     extensions = {
         k: str(v)
         for k, v in attributes.items()

@@ -40,7 +40,7 @@ def job_of(event: Envelope) -> JobRef | None:
     if event.data and "json" in event.datacontenttype:
         try:
             probe = _PROBE.decode(event.data)
-        except msgspec.MsgspecError:
+        except (msgspec.MsgspecError, RecursionError):  # not ours to refuse: only a probe
             probe = _Probe()
         found = probe.job or probe.metadata
     uid = event.extension(types.EXT_JOB_UID) or (found.uid if found else "")

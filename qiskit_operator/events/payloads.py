@@ -164,3 +164,5 @@ def decode(event_type: str, data: bytes) -> Reply:
         raise PayloadError(f"{event_type}: {error}") from error
     except msgspec.DecodeError as error:
         raise PayloadError(f"{event_type}: data is not JSON: {error}") from error
+    except RecursionError as error:  # msgspec recurses once per level, also when skipping
+        raise PayloadError(f"{event_type}: data is nested too deeply") from error

@@ -12,7 +12,16 @@ from tests.conftest import ROOT
 
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize(
-    "script", ["pipeline.py", "execute.py", "validate.py", "coldstart.py", "load.py", "sandbox.py"]
+    "script",
+    [
+        "pipeline.py",
+        "execute.py",
+        "validate.py",
+        "coldstart.py",
+        "load.py",
+        "sandbox.py",
+        "slow_clients.py",
+    ],
 )
 def test_the_benchmark_runs_and_prints_its_figures(script: str) -> None:
     result = subprocess.run(

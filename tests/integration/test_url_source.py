@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,6 +84,13 @@ def server(elsewhere: CircuitServer) -> Iterator[CircuitServer]:
 
     released = threading.Event()
 
+    def trickle() -> Iterator[bytes]:
+        # A byte every 50 ms for up to 20 s: each read is quick, the whole is not.
+        for _ in range(400):
+            if released.wait(0.05):
+                return
+            yield b"x"
+
     def slow(_: Request) -> Response:
         released.wait(timeout=2)
         return Response(BELL_QASM2)
@@ -102,6 +110,8 @@ def server(elsewhere: CircuitServer) -> Iterator[CircuitServer]:
         "/broken.qasm": lambda _: Response("boom", status=500),
         "/busy.qasm": lambda _: Response("later", status=429),
         "/slow.qasm": slow,
+        "/trickle.qasm": lambda _: Response(trickle(), mimetype="text/plain"),
+        "/trickle-sized.qasm": lambda _: Response(trickle(), headers={"Content-Length": "400"}),
         "/latin1.qasm": lambda _: Response("// caf\xe9\n".encode("latin-1")),
     }
     try:
@@ -251,6 +261,66 @@ def test_server_errors_and_throttling_are_transient(
 def test_a_slow_server_times_out_as_a_transient_error(server: CircuitServer) -> None:
     with pytest.raises(TransientError, match="timed out"):
         fetch_circuit(server.url("/slow.qasm"), allowing(server, timeout_seconds=0.5))
+
+
+@pytest.mark.parametrize("path", ["/trickle.qasm", "/trickle-sized.qasm"])
+def test_a_body_that_trickles_in_is_cut_off_at_the_total_deadline(
+    server: CircuitServer, path: str
+) -> None:
+    started = time.monotonic()
+    with pytest.raises(TransientError, match="timed out"):
+        fetch_circuit(server.url(path), allowing(server, timeout_seconds=1.0))
+    # The server would trickle for 20 s; the bound is loose, the deadline 1 s.
+    assert time.monotonic() - started < 10
+
+
+@pytest.fixture
+def trickling_headers() -> Iterator[int]:
+    """A raw HTTP server on loopback that sends its status line, then a header one byte
+    every 50 ms, for up to 20 s or until the client leaves; yields its port."""
+    stop = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.recv(65536)
+                try:
+                    connection.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                    for _ in range(400):
+                        if stop.wait(0.05):
+                            return
+                        connection.sendall(b"a")
+                except OSError:
+                    continue  # the client left
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
+
+
+def test_headers_that_trickle_in_are_cut_off_at_the_total_deadline(
+    trickling_headers: int,
+) -> None:
+    policy = UrlPolicy(
+        allow_http=True,
+        allowed_hosts=frozenset({f"127.0.0.1:{trickling_headers}"}),
+        timeout_seconds=1.0,
+    )
+    started = time.monotonic()
+    with pytest.raises(TransientError, match="timed out"):
+        fetch_circuit(f"http://127.0.0.1:{trickling_headers}/bell.qasm", policy)
+    assert time.monotonic() - started < 10
 
 
 def test_a_closed_port_is_a_transient_error() -> None:

@@ -1,0 +1,29 @@
+"""The gunicorn worker class of `qop serve`: uvicorn's, with the receive deadline.
+
+gunicorn's master stays what it was (WORKERS processes, TLS_CERT_FILE and
+TLS_KEY_FILE, the METRICS_ADDR listener and the metrics hooks, the graceful
+SIGTERM); only what a worker does with a connection changes. gunicorn's own
+threaded worker hands a connection to a thread as soon as it is readable, and the
+thread then waits for the rest of the request: 32 slow clients held all 16 threads
+of two workers. Here each worker reads requests on an event loop (`deadline`) and
+runs the application in threads only once a request is whole (`buffering`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from uvicorn_worker import UvicornWorker  # type: ignore[import-untyped]
+
+from qiskit_operator.intake.deadline import DeadlineH11Protocol
+
+
+class BoundedWorker(UvicornWorker):  # type: ignore[misc]
+    CONFIG_KWARGS: ClassVar[dict[str, Any]] = {
+        "loop": "asyncio",
+        "http": DeadlineH11Protocol,
+        # BufferedWsgi answers lifespan itself: to close its thread pool.
+        "lifespan": "on",
+        # A line per request is noise here, as in gunicorn's default (no access log).
+        "access_log": False,
+    }
