@@ -7,13 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from qiskit_operator.sandbox.pool import SandboxPool
 
 from qiskit_operator.circuits.includes import check_includes
 from qiskit_operator.circuits.loading import load_source
 from qiskit_operator.errors import UserError
 from qiskit_operator.events import payloads, types
 from qiskit_operator.events.http import NotACloudEventError, from_request
+from qiskit_operator.sandbox.pool import SandboxPool
 
 SECRET = "zebracorn_7f3a91"  # a token only the file below holds
 
