@@ -31,8 +31,9 @@ from qiskit_operator.sandbox import confinement
 from qiskit_operator.sandbox.pool import SandboxPool
 
 OFFERED = confinement.available()
+# A laptop whose kernel lacks a layer skips; CI's kernel has them all, so there it fails.
 pytestmark = pytest.mark.skipif(
-    bool(OFFERED.missing) or OFFERED.landlock_abi < 6,
+    (bool(OFFERED.missing) or OFFERED.landlock_abi < 6) and os.environ.get("CI") != "true",
     reason=f"this kernel lacks a confinement layer these tests rely on: {OFFERED}",
 )
 
@@ -303,12 +304,11 @@ def test_an_escape_leaves_no_trace_with_the_guard_on_or_off(
         assert any(answer in outcome for answer in escape.refused_as), outcome
 
 
+@pytest.mark.parametrize("sandbox", [False], ids=["guard-off"], indirect=True)
 def test_with_the_guard_off_a_program_really_reaches_os_and_ctypes(
     sandbox: Sandbox, tmp_path: Path, listener: socket.socket
 ) -> None:
     # The escapes above are meaningful only if, unguarded, they get as far as the kernel.
-    if sandbox.guard:
-        pytest.skip("the guard stops these in Python")
     body = 'return (OS.getpid() > 0, IMPORT("ctypes").CDLL(None).getpid() > 0)'
     assert run_escape(sandbox, body, tmp_path, 1, "unused") == "outcome (True, True)"
 
