@@ -1,7 +1,8 @@
 """Events are claims: forged ones POSTed straight to the reconcile process of the Stack
 change nothing on the real API server, and a ConfigMap a job does not own is never
-overwritten or deleted. (Who may send events at all is the authentication layer's
-business; these tests are about what reconcile checks in what an event says.)"""
+overwritten or deleted. Who may send events at all is the authentication layer's
+business (test_authenticated_events.py); these events carry a real token of a sender
+reconcile expects, so they reach the checks of what an event says."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.events.http import to_binary
 from qiskit_operator.local.stack import Stack
 from tests.conftest import example
+from tests.e2e.test_authenticated_events import audience, issued, trigger_account
 from tests.e2e.test_kubectl_apply import wait_phase
 
 
@@ -27,11 +29,13 @@ def get(stack: Stack, kind: str, name: str, namespace: str = "default") -> dict[
 
 
 def post(stack: Stack, payload: payloads.Reply) -> requests.Response:
-    """The event POSTed to reconcile itself, as a forger inside the cluster could."""
+    """The event POSTed to reconcile itself by a sender it expects, which lies."""
     envelope = Envelope(
         type=payloads.TYPE_OF[type(payload)], source="/forger", data=payloads.encode(payload)
     )
     headers, body = to_binary(envelope)
+    token = issued(stack, trigger_account("reconcile"), audience("reconcile"))
+    headers["Authorization"] = f"Bearer {token}"
     return requests.post(stack.functions["reconcile"].url, data=body, headers=headers, timeout=30)
 
 

@@ -19,7 +19,7 @@ ALLOWED = {
         ("list", "qiskitjobs.quantum.io"),  # the resync's one list a ping
         ("patch", "qiskitjobs.quantum.io/status"),
         ("create", "configmaps"),
-        ("update", "configmaps"),
+        ("patch", "configmaps"),  # the owner-tested JSON patch of its own results
         ("create", "events"),
     ],
     "qiskit-job-source": [("watch", "qiskitjobs.quantum.io"), ("list", "qiskitjobs.quantum.io")],
@@ -49,7 +49,7 @@ DENIED = {
         ("get", "configmaps"),
         ("delete", "qiskitjobs.quantum.io"),
         ("watch", "qiskitjobs.quantum.io"),
-        ("patch", "configmaps"),  # only verbs it uses: it creates or replaces them
+        ("update", "configmaps"),  # only verbs it uses: it creates or patches them
         ("patch", "events"),
     ],
     "qiskit-job-source": [("patch", "qiskitjobs.quantum.io/status"), ("get", "configmaps")],
