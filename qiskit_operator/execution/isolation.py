@@ -27,6 +27,7 @@ from qiskit_operator.execution.aer import Outcome, Workload
 from qiskit_operator.execution.worker import WorkerLimits
 from qiskit_operator.framing import recv_frame, send_frame
 from qiskit_operator.sandbox import confinement
+from qiskit_operator.sandbox.environment import untrusted_environment
 
 # Address space on top of what the worker has mapped once Qiskit and Aer are loaded
 # and of the simulation's own memory: transpiling, results, each OpenMP thread's stack.
@@ -143,27 +144,13 @@ def _malformed() -> UserError:
     )
 
 
-# The worker gets only what Python, Aer and OpenMP need from the server's
-# environment: a circuit must not find credentials there.
-_PASSED_ENV = (
-    "PATH",
-    "LANG",
-    "LC_ALL",
-    "PYTHONPATH",
-    "VIRTUAL_ENV",
-    "HOME",
-    "TZ",
-    "OMP_NUM_THREADS",
-    "OPENBLAS_CORETYPE",
-)
-
-
 def _worker_environment() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k in _PASSED_ENV}
-    # OpenBLAS starts its threads when numpy loads, before the worker confines itself,
-    # and Landlock would not bind them; Aer's own parallelism is OpenMP's, started later.
-    env.update(OPENBLAS_NUM_THREADS="1")
-    # Each thread's malloc arena reserves 64 MiB of address space: keep the count
-    # of arenas, and so the memory limit's headroom, small.
-    env.setdefault("MALLOC_ARENA_MAX", "2")
-    return env
+    return untrusted_environment(
+        ("OMP_NUM_THREADS",),
+        # OpenBLAS starts its threads when numpy loads, before the worker confines
+        # itself, and Landlock would not bind them; Aer's parallelism is OpenMP's, later.
+        OPENBLAS_NUM_THREADS="1",
+        # Each thread's malloc arena reserves 64 MiB of address space: keep the count
+        # of arenas, and so the memory limit's headroom, small.
+        MALLOC_ARENA_MAX=os.environ.get("MALLOC_ARENA_MAX", "2"),
+    )

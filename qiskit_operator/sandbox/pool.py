@@ -28,6 +28,7 @@ from qiskit_operator import metrics
 from qiskit_operator.errors import TransientError, UserError
 from qiskit_operator.framing import recv_frame, send_frame
 from qiskit_operator.sandbox import confinement, replies
+from qiskit_operator.sandbox.environment import untrusted_environment
 from qiskit_operator.sandbox.zygote import READY, ChildLimits
 
 
@@ -295,23 +296,6 @@ _REASONS = {
 }
 
 
-# The zygote gets only what Python and numpy need from the server's environment:
-# a program must not find credentials there.
-_PASSED_ENV = (
-    "PATH",
-    "LANG",
-    "LC_ALL",
-    "PYTHONPATH",
-    "VIRTUAL_ENV",
-    "HOME",
-    "TZ",
-    "OPENBLAS_CORETYPE",
-    "OPENBLAS_L2_SIZE",
-)
-
-
 def _zygote_environment() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k in _PASSED_ENV}
     # Thread pools do not survive fork; one thread per child is also its fair share.
-    env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    return env
+    return untrusted_environment(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
