@@ -11,7 +11,7 @@ import sys
 import threading
 from pathlib import Path
 
-from qiskit_operator import logs
+from qiskit_operator import __version__, logs
 from qiskit_operator.errors import UserError
 from qiskit_operator.settings import Settings
 
@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qop", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="run a QiskitJob YAML through the whole pipeline")
