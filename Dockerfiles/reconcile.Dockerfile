@@ -34,8 +34,12 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 COPY Dockerfiles/zip_package.py /tmp/zip_package.py
 RUN /opt/venv/bin/python /tmp/zip_package.py /opt/venv/lib/python3*/site-packages \
         kubernetes opentelemetry
-COPY pyproject.toml README.md /src/
+COPY pyproject.toml setup.py MANIFEST.in README.md /src/
 COPY qiskit_operator /src/qiskit_operator
+# setup.py puts these two folders into the package, as into the wheel users install:
+# `qop serve` loads the function's main.py from there.
+COPY knative /src/knative
+COPY functions /src/functions
 # --no-deps: the list above is this function's whole set; the package's metadata asks
 # for every function's.
 RUN --mount=type=cache,target=/root/.cache/pip \
@@ -53,17 +57,12 @@ RUN groupadd --gid 1000 qop \
     && useradd --uid 1000 --gid 1000 --create-home --shell /usr/sbin/nologin qop \
     && install -d -o 1000 -g 1000 /var/lib/qiskit-operator/results
 COPY --from=build /opt/venv /opt/venv
-COPY functions/reconcile /app/functions/reconcile
-COPY knative /app/knative
-# The package is installed, not next to functions/ and knative/ as in the source
-# tree, so say where they are. The results directory is a volume on a cluster
+# The results directory is a volume on a cluster
 # (execute writes it, reconcile reads it). os.cpu_count() in a container is the
 # node's cores, not the pod's CPU limit: set WORKERS to the limit.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    QOP_FUNCTIONS_DIR=/app/functions \
-    QOP_KNATIVE_DIR=/app/knative \
     QOP_RESULTS_DIR=/var/lib/qiskit-operator/results \
     WORKERS=2
 WORKDIR /app

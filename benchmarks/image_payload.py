@@ -55,7 +55,6 @@ class Payload:
     site_packages: int = 0
     pyc: int = 0
     venv: int = 0
-    app: int = 0
     install_seconds: float = 0.0
     ready_seconds: float | None = None
     qiskit: bool = False
@@ -67,7 +66,8 @@ class Payload:
 
     @property
     def image_estimate(self) -> int:
-        return BASE_IMAGE_MB * MB + self.venv + self.app
+        # knative/ and functions/ are in the venv: the package carries them.
+        return BASE_IMAGE_MB * MB + self.venv
 
 
 def tree_bytes(path: Path) -> int:
@@ -151,7 +151,6 @@ def measure(image: str, venv: Path, payload: Payload) -> None:
     payload.site_packages = tree_bytes(site)
     payload.venv = tree_bytes(venv)
     payload.pyc = sum(p.stat().st_size for p in site.rglob("*.pyc"))
-    payload.app = tree_bytes(ROOT / "functions" / image) + tree_bytes(ROOT / "knative")
     infos = [p.name for p in site.glob("*.dist-info")]
     payload.packages = len(infos)
     payload.qiskit = any(name.startswith("qiskit-") for name in infos)
@@ -173,8 +172,6 @@ def time_to_ready(image: str, venv: Path, workdir: Path) -> float:
         "LANG": "C.UTF-8",
         "PYTHONDONTWRITEBYTECODE": "1",  # as in the image, whose venv is read-only
         "WORKERS": "1",
-        "QOP_FUNCTIONS_DIR": str(ROOT / "functions"),
-        "QOP_KNATIVE_DIR": str(ROOT / "knative"),
         "QOP_RESULTS_DIR": str(workdir / "results"),
     }
     log = (workdir / "serve.log").open("wb")
@@ -316,7 +313,7 @@ def report(payloads: list[Payload]) -> None:
     print()
     print(
         f"image, estimated = python:3.11-slim (about {BASE_IMAGE_MB} MB uncompressed; "
-        "not measured, no Docker engine here) + the venv + functions/NAME and knative/."
+        "not measured, no Docker engine here) + the venv."
     )
     print("The original's images: 1.3 GB and 1.5 GB. MB = 10^6 bytes, as `docker images`.")
     print("ready after: `qop serve NAME` from the venv, WORKERS=1, until GET /ready is 200.")

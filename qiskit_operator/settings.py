@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-_REPO = Path(__file__).resolve().parent.parent
+from qiskit_operator import package_files
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,10 +138,12 @@ class Settings:
     stalled_after_seconds: float = 3600.0
     """How long nothing may move a seen, unfinished job before the resync fails it as
     stalled (QOP_STALLED_AFTER_SECONDS; 0: never)."""
-    knative_dir: Path = _REPO / "knative"
-    """Where the Trigger manifests are read from (QOP_KNATIVE_DIR)."""
-    functions_dir: Path = _REPO / "functions"
-    """Where the functions' entry points are (QOP_FUNCTIONS_DIR)."""
+    knative_dir: Path = field(default_factory=package_files.knative_dir)
+    """Where the Trigger manifests are read from (QOP_KNATIVE_DIR): the checkout's
+    knative/, else the copy the wheel carries."""
+    functions_dir: Path = field(default_factory=package_files.functions_dir)
+    """Where the functions' entry points are (QOP_FUNCTIONS_DIR): the checkout's
+    functions/, else the copy the wheel carries."""
     log_level: str = "INFO"
     """LOG_LEVEL."""
     log_format: str = ""
@@ -235,8 +237,8 @@ class Settings:
             resync_after_seconds=float(env.get("QOP_RESYNC_AFTER_SECONDS", 60.0)),
             stalled_after_seconds=float(env.get("QOP_STALLED_AFTER_SECONDS", 3600.0)),
             status_writer=env.get("QOP_STATUS_WRITER", "memory"),
-            knative_dir=Path(env.get("QOP_KNATIVE_DIR", _REPO / "knative")),
-            functions_dir=Path(env.get("QOP_FUNCTIONS_DIR", _REPO / "functions")),
+            knative_dir=Path(env.get("QOP_KNATIVE_DIR", package_files.knative_dir())),
+            functions_dir=Path(env.get("QOP_FUNCTIONS_DIR", package_files.functions_dir())),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             log_format=env.get("LOG_FORMAT", "").strip().lower(),
             enable_webhooks=_flag(env.get("ENABLE_WEBHOOKS")),

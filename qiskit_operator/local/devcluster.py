@@ -22,6 +22,7 @@ from pathlib import Path
 
 import yaml
 
+from qiskit_operator import package_files
 from qiskit_operator.errors import OperatorError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,6 +46,13 @@ class Binaries:
     @classmethod
     def build(cls, with_adapter: bool = False) -> Binaries:
         """Build what is missing (minutes, once per version), then find everything."""
+        if package_files.checkout() is None:
+            raise ClusterError(
+                "qop dev needs a checkout of the qiskit-operator repository: it builds etcd "
+                "and Kubernetes from their Go modules with controlplane/build.sh, which the "
+                "installed package does not carry. Clone the repository, `pip install -e .` "
+                "there and run `qop dev up` from it; `qop run JOB.yaml` needs no cluster."
+            )
         parts = ["etcd", "kubernetes"] + (["adapter"] if with_adapter else [])
         bin_dir = ""
         for part in parts:

@@ -118,16 +118,30 @@ def test_the_final_stage_serves_the_function_as_uid_1000_and_installs_nothing(
     instructions = set(final)
     assert ("USER", "1000:1000") in instructions
     assert ("COPY", "--from=build /opt/venv /opt/venv") in instructions
-    assert ("COPY", f"functions/{image} /app/functions/{image}") in instructions
-    assert ("COPY", "knative /app/knative") in instructions
     assert ("ENTRYPOINT", '["qop"]') in instructions
     assert ("CMD", f'["serve", "{image}", "--host", "0.0.0.0"]') in instructions
-    env = " ".join(arguments for keyword, arguments in final if keyword == "ENV")
-    assert "QOP_FUNCTIONS_DIR=/app/functions" in env.split()
-    assert "QOP_KNATIVE_DIR=/app/knative" in env.split()
     # No package manager runs in the final stage, so no compiler can come in.
     final_runs = " ".join(arguments for keyword, arguments in final if keyword == "RUN")
     assert not re.search(r"\b(apt-get|apt|pip|gcc|make)\b", final_runs), final_runs
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_the_build_stage_installs_the_package_with_the_folders_the_wheel_carries(
+    image: str,
+) -> None:
+    # setup.py refuses to build without knative/ and functions/ beside it, and the
+    # function's main.py is served from the installed package's copy, as from a wheel.
+    _, build, final = stages(image)
+    copied = set()
+    for keyword, arguments in build:
+        if keyword == "COPY" and arguments.split()[-1].startswith("/src"):
+            copied.update(arguments.split()[:-1])
+    assert {"pyproject.toml", "setup.py", "MANIFEST.in", "README.md"} <= copied
+    assert {"qiskit_operator", "knative", "functions"} <= copied
+    let_in = (ROOT / ".dockerignore").read_text().split()
+    assert all(f"!{name}" in let_in or f"!{name}/" in let_in for name in copied)
+    env = " ".join(arguments for keyword, arguments in final if keyword == "ENV")
+    assert "QOP_FUNCTIONS_DIR" not in env and "QOP_KNATIVE_DIR" not in env
 
 
 def test_the_reconcile_image_carries_no_qiskit_and_validate_no_aer() -> None:
