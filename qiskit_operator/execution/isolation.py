@@ -152,5 +152,5 @@ def _worker_environment() -> dict[str, str]:
         OPENBLAS_NUM_THREADS="1",
         # Each thread's malloc arena reserves 64 MiB of address space: keep the count
         # of arenas, and so the memory limit's headroom, small.
-        MALLOC_ARENA_MAX=os.environ.get("MALLOC_ARENA_MAX", "2"),
+        MALLOC_ARENA_MAX="2",
     )

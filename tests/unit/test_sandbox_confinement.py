@@ -70,7 +70,23 @@ def test_the_readable_directories_are_pythons_and_never_the_whole_disk_or_tmp() 
     assert os.path.realpath(sys.prefix) in roots
     assert os.path.dirname(os.path.realpath(confinement.__file__)).rsplit("/", 1)[0] in roots
     assert "/" not in roots
-    assert not any(root.startswith(os.path.realpath(tempfile.gettempdir())) for root in roots)
+    # Under the temporary directory only Python's own prefix and a loaded package's own
+    # folder (a checkout and its venv there, as CI's clone may be), never the directory
+    # itself nor anything else in it.
+    tmp = os.path.realpath(tempfile.gettempdir())
+    packages = {
+        os.path.realpath(folder)
+        for name, module in list(sys.modules.items())
+        if "." not in name
+        for folder in getattr(module, "__path__", None) or ()
+    }
+    assert tmp not in roots
+    prefix = os.path.realpath(sys.prefix)
+    assert not any(
+        root.startswith(tmp + os.sep)
+        for root in roots
+        if root not in packages and not (root + os.sep).startswith(prefix + os.sep)
+    )
     assert not any(
         root.startswith(("/etc/", "/home", "/root/.ssh", "/proc"))
         for root in roots
