@@ -72,7 +72,7 @@ class ChildLimits(msgspec.Struct, frozen=True, kw_only=True):
 
 
 _PR_SET_PDEATHSIG = 1
-_MAX_USER_TASKS = 512
+_MAX_USER_TASKS = 4096
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -113,10 +113,12 @@ def _confinement(limits: ChildLimits) -> Confinement:
         ResourceLimits(
             cpu_seconds=limits.cpu_seconds,
             memory_bytes=limits.memory_bytes,
-            # Counts every task of this user, threads too, and a program may need
-            # threads (Qiskit's transpiler starts a Rayon pool): a ceiling on a thread
-            # bomb for the whole container, not a per-child count. seccomp is what
-            # stops new processes. (The kernel does not apply it to root.)
+            # Counts every task of this uid on the whole node, threads too, without
+            # user namespaces: other pods running as uid 1000 count against it, so it
+            # sits well above what a busy node's pods hold (512 made children fail to
+            # start a thread beside a neighbour holding 600). seccomp stops new
+            # processes; a child's threads are bounded by its address space (each
+            # stack reserves 8 MiB) and the pod's pids limit. Root is exempt.
             max_processes=_MAX_USER_TASKS,
             max_open_files=limits.max_open_files,
         ),
