@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
 
-from qiskit_operator.circuits.scanning import Language, Token, line_of, tokens
+from qiskit_operator.circuits.scanning import Language, Token, keywords, line_of, tokens
 from qiskit_operator.errors import UserError
 
 
@@ -41,8 +41,8 @@ DEFAULT_LIMITS = SizeLimits()
 _HUGE = 10**18
 _MAX_LITERAL_CHARS = 64
 _BASES = {"0x": (16, "0123456789abcdef"), "0o": (8, "01234567"), "0b": (2, "01")}
-# Tokens read looking for a designator's closing bracket before giving up on it.
-_MAX_DESIGNATOR_TOKENS = 256
+# Tokens of a size that is not a literal quoted in its refusal.
+_SHOWN_TOKENS = 8
 _SHOWN_CHARS = 40
 
 
@@ -71,67 +71,62 @@ def _check_total(kind: str, total: int, limits: SizeLimits, line: int | None = N
     )
 
 
+_KEYWORDS: dict[Language, frozenset[str]] = {
+    "OpenQASM 2": frozenset({"qreg", "creg"}),
+    "OpenQASM 3": frozenset({"qreg", "creg", "qubit", "bit", "$"}),
+}
+
+
 def _declarations(
     source: str, language: Language, limits: SizeLimits
 ) -> Iterator[tuple[str, int, Token]]:
     """(qubits or clbits, size, the keyword's token) for each declaration in the source."""
-    ahead = _Lookahead(tokens(source, language))
-    while (token := ahead.peek(0)) is not None:
-        used = 1
-        if token.kind == "physical" and language == "OpenQASM 3":
+    for token in keywords(source, language, _KEYWORDS[language]):
+        if token.kind == "physical":
             _check_physical(source, token, limits)
-        elif token.kind == "word" and token.text in ("qreg", "creg"):
+            continue
+        # The keyword, then the few tokens after it that make a declaration.
+        ahead = _Lookahead(tokens(source, language, token.start))
+        if token.text in ("qreg", "creg"):
             kind = "qubits" if token.text == "qreg" else "clbits"
             name = ahead.peek(1)
             if name is not None and name.kind == "word":
                 opening = ahead.peek(2)
                 if opening is not None and opening.text == "[":
-                    size, used = _designator(source, ahead, 2)
+                    size, _ = _designator(source, ahead, 2)
                     yield kind, _required(source, size, token, language), token
                 elif language == "OpenQASM 3":  # `qreg q;` is one qubit there
                     yield kind, 1, token
-                    used = 2
-        elif token.kind == "word" and token.text in ("qubit", "bit") and language == "OpenQASM 3":
+        else:
             kind = "qubits" if token.text == "qubit" else "clbits"
             following = ahead.peek(1)
             if following is not None and following.kind == "word":
                 yield kind, 1, token
-                used = 2
             elif following is not None and following.text == "[":
                 size, used = _designator(source, ahead, 1)
                 name = ahead.peek(used)
-                # `bit[n](x)` is a cast, not a declaration; a `qubit[...]` is always one.
-                if token.text == "qubit" or (name is not None and name.kind == "word"):
+                # `bit[4](x)` is a cast, not a declaration. A size that is not a literal
+                # is refused wherever it is, as its closing bracket may be far away.
+                if isinstance(size, str) or token.text == "qubit" or (name and name.kind == "word"):
                     yield kind, _required(source, size, token, language), token
-        ahead.advance(used)
 
 
 def _designator(source: str, ahead: _Lookahead, at: int) -> tuple[int | str, int]:
-    """The size in the brackets opening at `at` (an int, or the text of what is not a
-    literal) and how many tokens the keyword and its designator take."""
-    depth, index = 0, at
-    inside: list[Token] = []
-    while index - at < _MAX_DESIGNATOR_TOKENS:
-        token = ahead.peek(index)
-        if token is None:
-            break
-        index += 1
-        if token.text == "[":
-            depth += 1
-            if depth == 1:
-                continue
-        elif token.text == "]":
-            depth -= 1
-            if depth == 0:
-                break
-        inside.append(token)
-    if len(inside) == 1 and inside[0].kind == "number":
-        value = literal(inside[0].text)
+    """The size in the brackets opening at `at` (an int, or the start of what is there
+    instead of a literal) and how many tokens the keyword and its designator take."""
+    size, closing = ahead.peek(at + 1), ahead.peek(at + 2)
+    if size is not None and size.kind == "number" and closing is not None and closing.text == "]":
+        value = literal(size.text)
         if value is not None:
-            return value, index
+            return value, at + 3
+    # Not `[literal]`: only a few tokens are shown, and none looked for past them, so
+    # that `bit[bit[bit[...` costs no more than `bit[5]` each.
+    shown = [t for t in (ahead.peek(at + i) for i in range(1, _SHOWN_TOKENS + 1)) if t]
+    ending = next((i for i, t in enumerate(shown) if t.text == "]"), len(shown))
+    inside = shown[:ending]
     if not inside:
-        return "", index
-    return source[inside[0].start : inside[-1].start + len(inside[-1].text)], index
+        return "", at + 1 + ending
+    return source[inside[0].start : inside[-1].start + len(inside[-1].text)], at + 1 + ending
 
 
 def _required(source: str, size: int | str, keyword: Token, language: Language) -> int:
@@ -188,10 +183,6 @@ class _Lookahead:
         if index >= len(self._ahead):
             self._ahead.extend(islice(self._stream, index + 1 - len(self._ahead)))
         return self._ahead[index] if index < len(self._ahead) else None
-
-    def advance(self, count: int) -> None:
-        self.peek(count)
-        del self._ahead[:count]
 
 
 # QPY: the file header, then (format 16 on) a table of each circuit's offset, then

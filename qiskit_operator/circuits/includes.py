@@ -13,7 +13,7 @@ and strings cannot hide an include from it.
 
 from __future__ import annotations
 
-from qiskit_operator.circuits.scanning import Language, line_of, tokens
+from qiskit_operator.circuits.scanning import Language, keywords, line_of, tokens
 from qiskit_operator.errors import UserError
 
 __all__ = ["ALLOWED", "Language", "check_includes"]
@@ -21,23 +21,23 @@ __all__ = ["ALLOWED", "Language", "check_includes"]
 ALLOWED: dict[Language, str] = {"OpenQASM 2": "qelib1.inc", "OpenQASM 3": "stdgates.inc"}
 
 _SHOWN_CHARS = 80
+_INCLUDE = frozenset({"include"})
 
 
 def check_includes(source: str, language: Language) -> None:
     """Raise `UserError` naming the first include of anything but the allowed file."""
     allowed = ALLOWED[language]
-    after_include = False
-    for token in tokens(source, language):
-        if after_include and token.kind == "string" and token.text[1:-1] != allowed:
-            line = line_of(source, token.start)
+    for keyword in keywords(source, language, _INCLUDE):
+        name = next(tokens(source, language, keyword.start + len(keyword.text)), None)
+        if name is not None and name.kind == "string" and name.text[1:-1] != allowed:
+            line = line_of(source, name.start)
             raise UserError(
                 f"{language} may include only {allowed!r}; line {line} includes "
-                f"{_shown(token.text[1:-1])}: put what you need from it in the circuit "
+                f"{_shown(name.text[1:-1])}: put what you need from it in the circuit "
                 "itself",
                 reason="IncludeRefused",
                 line=line,
             )
-        after_include = token.kind == "word" and token.text == "include"
 
 
 def _shown(name: str) -> str:

@@ -14,7 +14,7 @@ from qiskit import QuantumCircuit, qpy
 
 from qiskit_operator.circuits.declarations import SizeLimits, check_qasm, check_qpy, literal
 from qiskit_operator.circuits.qasm import load_qasm2, load_qasm3
-from qiskit_operator.circuits.scanning import tokens
+from qiskit_operator.circuits.scanning import keywords, tokens
 from qiskit_operator.circuits.serialization import from_qpy
 from qiskit_operator.errors import UserError
 
@@ -66,6 +66,27 @@ def test_the_scanner_skips_comments_and_keeps_strings_brackets_and_physical_qubi
     ]
 
 
+def test_the_keyword_scan_finds_whole_words_outside_comments_and_strings_only() -> None:
+    source = (
+        'qubit a; myqubit b; qubit_c; "qubit" // qubit\n/* qubit */ bit[2] c; $7 $x '
+        "'qubit' 1qubit qubit"
+    )
+    found = [
+        (t.kind, t.text) for t in keywords(source, "OpenQASM 3", frozenset({"qubit", "bit", "$"}))
+    ]
+    assert found == [
+        ("keyword", "qubit"),
+        ("keyword", "bit"),
+        ("physical", "$7"),
+        ("keyword", "qubit"),
+    ]
+    # OpenQASM 2 has no block comments and no single-quoted strings.
+    found = [
+        t.text for t in keywords("/* qreg */ 'qreg' // qreg", "OpenQASM 2", frozenset({"qreg"}))
+    ]
+    assert found == ["qreg", "qreg"]
+
+
 @pytest.mark.parametrize(
     ("source", "words"),
     [
@@ -84,6 +105,8 @@ def test_the_scanner_skips_comments_and_keeps_strings_brackets_and_physical_qubi
         (Q3 + "qubit q0;\n" * 65, "declares 65 qubits"),
         (Q3 + "const uint n = 1000000000;\nqubit[n] q;", "declare registers with literal sizes"),
         (Q3 + "qubit[10 * 10000000] q;", "declare registers with literal sizes"),
+        (Q3 + "bit[" * 10_000, "declare registers with literal sizes"),
+        (Q3 + "bit[n](x);", "declare registers with literal sizes"),
         (Q3 + "h $100000000;", "physical qubit $100000000; at most 64 qubits"),
         (Q3 + '// a quote " in a comment\nqubit[100000000] q;', "declares 100000000 qubits"),
         (Q3 + "\"a string\" 'and' qubit[100000000] q;", "declares 100000000 qubits"),
