@@ -14,6 +14,7 @@ from importlib.metadata import version
 from typing import Any
 
 from qiskit_operator import metrics
+from qiskit_operator.circuits.declarations import SizeLimits
 from qiskit_operator.circuits.serialization import from_qpy
 from qiskit_operator.errors import TransientError, UserError
 from qiskit_operator.events import payloads, types
@@ -38,6 +39,10 @@ log = logging.getLogger(__name__)
 _VERSIONS = {"qiskit": version("qiskit"), "qiskit-aer": version("qiskit-aer")}
 
 
+# A validated event carries one circuit.
+ONE_CIRCUIT = SizeLimits(max_circuits=1)
+
+
 class Executor:
     def __init__(
         self,
@@ -46,6 +51,7 @@ class Executor:
         sleep: Any = time.sleep,
         isolated: IsolatedRunner | None = None,
         confined_deadline: float | None = None,
+        sizes: SizeLimits = ONE_CIRCUIT,
     ) -> None:
         """`confined_deadline` set: every job's QPY is loaded and simulated only in the
         confined worker, stopped after that many seconds unless the job sets its own
@@ -55,6 +61,7 @@ class Executor:
         self.isolated = isolated or IsolatedRunner()
         self._confined_deadline = confined_deadline
         self._sleep = sleep
+        self._sizes = sizes
 
     def ready(self) -> bool:
         return True
@@ -126,7 +133,7 @@ class Executor:
     def _run_here(self, work: payloads.JobValidated) -> Outcome:
         """In this process: for `qop run` on one's own machine, where isolation is not required."""
         request = work.execution
-        circuits = from_qpy(base64.b64decode(work.circuit_qpy))
+        circuits = from_qpy(base64.b64decode(work.circuit_qpy), self._sizes)
         if not circuits:
             raise UserError("the validated event holds no circuit", reason="NoCircuit")
         workload = Workload(

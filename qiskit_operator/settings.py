@@ -40,6 +40,8 @@ class LimitSettings:
     """Largest circuit source accepted, in bytes (QOP_MAX_SOURCE_BYTES)."""
     max_qubits: int = 64
     """Most qubits a circuit may have (QOP_MAX_QUBITS)."""
+    max_clbits: int = 1024
+    """Most classical bits a circuit may have (QOP_MAX_CLBITS)."""
     max_depth: int = 100_000
     """Deepest circuit accepted (QOP_MAX_DEPTH)."""
     max_circuits: int = 32
@@ -178,6 +180,7 @@ class Settings:
         limits = LimitSettings(
             max_source_bytes=int(env.get("QOP_MAX_SOURCE_BYTES", limit_defaults.max_source_bytes)),
             max_qubits=int(env.get("QOP_MAX_QUBITS", limit_defaults.max_qubits)),
+            max_clbits=int(env.get("QOP_MAX_CLBITS", limit_defaults.max_clbits)),
             max_depth=int(env.get("QOP_MAX_DEPTH", limit_defaults.max_depth)),
             max_circuits=int(env.get("QOP_MAX_CIRCUITS", limit_defaults.max_circuits)),
             simulation_memory_bytes=int(

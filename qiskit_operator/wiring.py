@@ -79,6 +79,7 @@ def validator(settings: Settings, configmaps: ConfigMapReader | None = None) -> 
 
 
 def executor(settings: Settings) -> Executor:
+    from qiskit_operator.circuits.declarations import SizeLimits
     from qiskit_operator.executing import Executor
     from qiskit_operator.execution.isolation import IsolatedRunner
     from qiskit_operator.sandbox import confinement
@@ -88,11 +89,20 @@ def executor(settings: Settings) -> Executor:
     isolated = IsolatedRunner(
         simulation_memory_bytes=settings.limits.simulation_memory_bytes,
         require_isolation=required,
+        max_qubits=settings.limits.max_qubits,
+        max_clbits=settings.limits.max_clbits,
     )
     # Where isolation is required, no circuit is loaded or simulated outside the worker.
     deadline = settings.limits.simulation_timeout_seconds if required else None
     return Executor(
-        ResultStore(settings.results_dir), isolated=isolated, confined_deadline=deadline
+        ResultStore(settings.results_dir),
+        isolated=isolated,
+        confined_deadline=deadline,
+        sizes=SizeLimits(
+            max_qubits=settings.limits.max_qubits,
+            max_clbits=settings.limits.max_clbits,
+            max_circuits=1,
+        ),
     )
 
 

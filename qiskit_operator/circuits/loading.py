@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from qiskit import QuantumCircuit
 
 from qiskit_operator.circuits import straightline
+from qiskit_operator.circuits.declarations import DEFAULT_LIMITS, SizeLimits
 from qiskit_operator.circuits.formats import detect_format
 from qiskit_operator.circuits.qasm import load_qasm2, load_qasm3, too_deep
 from qiskit_operator.circuits.serialization import from_qpy, from_qpy_base64
@@ -31,22 +32,22 @@ def load_source(
     fmt: CircuitFormat | None,
     sandbox: SandboxPool,
     variable: str | None = None,
-    max_qubits: int = 64,
+    limits: SizeLimits = DEFAULT_LIMITS,
 ) -> LoadedCircuit:
     if not code.strip():
         raise UserError("circuit.code is empty; put the circuit there", reason="EmptyCircuit")
     fmt = fmt or detect_format(code)
     if fmt == "qasm2":
-        return LoadedCircuit(load_qasm2(code), fmt)
+        return LoadedCircuit(load_qasm2(code, limits), fmt)
     if fmt == "qasm3":
-        return LoadedCircuit(load_qasm3(code), fmt)
+        return LoadedCircuit(load_qasm3(code, limits), fmt)
     if fmt == "qpy":
-        return _first(from_qpy_base64(code), fmt)
-    return _load_python(code, sandbox, variable, max_qubits)
+        return _first(from_qpy_base64(code, limits), fmt)
+    return _load_python(code, sandbox, variable, limits)
 
 
 def _load_python(
-    code: str, sandbox: SandboxPool, variable: str | None, max_qubits: int
+    code: str, sandbox: SandboxPool, variable: str | None, limits: SizeLimits
 ) -> LoadedCircuit:
     # Compiling does not run anything: a syntax error is found here, in the
     # server, without spending a sandbox child on it.
@@ -61,12 +62,12 @@ def _load_python(
     except (RecursionError, MemoryError) as error:
         # CPython's compiler gives up on deep nesting with one or the other.
         raise too_deep("Python") from error
-    read = straightline.read(code, variable, max_qubits)
+    read = straightline.read(code, variable, limits.max_qubits)
     if read is not None:  # nothing in it needs running (see `straightline`)
         circuit, chosen, names = read
         return LoadedCircuit(circuit, "python", chosen, names)
     result = sandbox.run(code, variable)
-    loaded = _first(from_qpy(result.qpy), "python")
+    loaded = _first(from_qpy(result.qpy, limits), "python")
     return LoadedCircuit(loaded.circuit, "python", result.variable, result.circuits)
 
 

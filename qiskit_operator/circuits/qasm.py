@@ -1,7 +1,8 @@
 """OpenQASM 2 and 3 sources to circuits, with errors that name the line.
 
 Called by `loading.load_source`. Nothing here reads a file: includes are checked
-first (`includes`), and the OpenQASM 2 parser gets an empty include path besides.
+first (`includes`), and the OpenQASM 2 parser gets an empty include path besides;
+declared sizes are checked before parsing too (`declarations`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import re
 
 from qiskit import QuantumCircuit, qasm2, qasm3
 
+from qiskit_operator.circuits.declarations import DEFAULT_LIMITS, SizeLimits, check_qasm
 from qiskit_operator.circuits.includes import check_includes
 from qiskit_operator.errors import UserError
 
@@ -17,8 +19,9 @@ _QASM2_PLACE = re.compile(r"<input>:(\d+),(\d+):\s*(.*)", re.DOTALL)
 _QASM3_PLACE = re.compile(r"^(?:L)?(\d+)[:,]\s*(?:C)?(\d+):\s*(.*)", re.DOTALL)
 
 
-def load_qasm2(source: str) -> QuantumCircuit:
+def load_qasm2(source: str, limits: SizeLimits = DEFAULT_LIMITS) -> QuantumCircuit:
     check_includes(source, "OpenQASM 2")
+    check_qasm(source, "OpenQASM 2", limits)
     try:
         return qasm2.loads(
             source, include_path=(), custom_instructions=qasm2.LEGACY_CUSTOM_INSTRUCTIONS
@@ -27,8 +30,9 @@ def load_qasm2(source: str) -> QuantumCircuit:
         raise _located("OpenQASM 2", str(error).strip('"'), _QASM2_PLACE) from error
 
 
-def load_qasm3(source: str) -> QuantumCircuit:
+def load_qasm3(source: str, limits: SizeLimits = DEFAULT_LIMITS) -> QuantumCircuit:
     check_includes(source, "OpenQASM 3")
+    check_qasm(source, "OpenQASM 3", limits)
     try:
         return qasm3.loads(source)
     except qasm3.QASM3Error as error:

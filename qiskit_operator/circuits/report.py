@@ -55,8 +55,15 @@ def check_circuit(
         )
     if circuit.num_qubits > limits.max_qubits:
         raise UserError(
-            f"the circuit has {circuit.num_qubits} qubits; the limit is {limits.max_qubits}",
+            f"the circuit has {circuit.num_qubits} qubits; at most {limits.max_qubits} are "
+            "allowed (QOP_MAX_QUBITS)",
             reason="TooManyQubits",
+        )
+    if circuit.num_clbits > limits.max_clbits:
+        raise UserError(
+            f"the circuit has {circuit.num_clbits} classical bits; at most "
+            f"{limits.max_clbits} are allowed (QOP_MAX_CLBITS)",
+            reason="TooManyClbits",
         )
     qpy_bytes, circuit_hash = canonical_qpy(circuit)
     summary = summarise(circuit, circuit_hash)

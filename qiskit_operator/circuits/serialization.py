@@ -9,6 +9,7 @@ import io
 
 from qiskit import QuantumCircuit, qpy
 
+from qiskit_operator.circuits.declarations import DEFAULT_LIMITS, SizeLimits, check_qpy
 from qiskit_operator.errors import UserError
 
 
@@ -18,7 +19,9 @@ def to_qpy(circuit: QuantumCircuit) -> bytes:
     return buffer.getvalue()
 
 
-def from_qpy(data: bytes) -> list[QuantumCircuit]:
+def from_qpy(data: bytes, limits: SizeLimits = DEFAULT_LIMITS) -> list[QuantumCircuit]:
+    """The circuits in QPY data, refused before reading if they declare more than `limits`."""
+    check_qpy(data, limits)
     try:
         loaded = qpy.load(io.BytesIO(data))
     except Exception as error:  # QPY raises several unrelated types on corrupt input
@@ -26,7 +29,7 @@ def from_qpy(data: bytes) -> list[QuantumCircuit]:
     return [c for c in loaded if isinstance(c, QuantumCircuit)]
 
 
-def from_qpy_base64(text: str) -> list[QuantumCircuit]:
+def from_qpy_base64(text: str, limits: SizeLimits = DEFAULT_LIMITS) -> list[QuantumCircuit]:
     try:
         data = base64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError) as error:
@@ -35,7 +38,7 @@ def from_qpy_base64(text: str) -> list[QuantumCircuit]:
             "encode the .qpy file with `base64 -w0 circuit.qpy`",
             reason="InvalidQPY",
         ) from error
-    return from_qpy(data)
+    return from_qpy(data, limits)
 
 
 def canonical(circuit: QuantumCircuit) -> QuantumCircuit:

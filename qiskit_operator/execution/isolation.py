@@ -38,7 +38,12 @@ _PER_CORE_BYTES = 64 << 20
 
 class IsolatedRunner:
     def __init__(
-        self, *, simulation_memory_bytes: int = 2 << 30, require_isolation: bool = False
+        self,
+        *,
+        simulation_memory_bytes: int = 2 << 30,
+        require_isolation: bool = False,
+        max_qubits: int = 64,
+        max_clbits: int = 1024,
     ) -> None:
         self._lock = threading.Lock()  # one simulation at a time owns the worker
         self._process: subprocess.Popen[bytes] | None = None
@@ -48,6 +53,8 @@ class IsolatedRunner:
             + _HEADROOM_BYTES
             + (os.cpu_count() or 1) * _PER_CORE_BYTES,
             require_isolation=require_isolation,
+            max_qubits=max_qubits,
+            max_clbits=max_clbits,
         )
         self._isolation: confinement.Isolation | None = None
 

@@ -19,6 +19,7 @@ import sys
 
 import msgspec
 
+from qiskit_operator.circuits.declarations import SizeLimits
 from qiskit_operator.circuits.serialization import from_qpy
 from qiskit_operator.errors import UserError
 from qiskit_operator.execution import messages
@@ -33,6 +34,9 @@ class WorkerLimits(msgspec.Struct, frozen=True, kw_only=True):
 
     memory_bytes: int
     require_isolation: bool = False
+    # What a circuit may declare, checked before its QPY is read (`declarations`).
+    max_qubits: int = 64
+    max_clbits: int = 1024
 
 
 def confine(limits: WorkerLimits) -> None:
@@ -58,14 +62,16 @@ def confine(limits: WorkerLimits) -> None:
 def main() -> None:
     sock = socket.socket(fileno=int(sys.argv[1]))
     runner = AerRunner()
-    confine(msgspec.json.decode(sys.argv[2], type=WorkerLimits))
+    limits = msgspec.json.decode(sys.argv[2], type=WorkerLimits)
+    confine(limits)
+    sizes = SizeLimits(max_qubits=limits.max_qubits, max_clbits=limits.max_clbits, max_circuits=1)
     while True:
         frame = recv_frame(sock, messages.MAX_WORKLOAD)
         if frame is None:
             return
         try:
             asked = messages.decode_workload(frame)
-            circuits = from_qpy(asked.qpy)
+            circuits = from_qpy(asked.qpy, sizes)
             if not circuits:
                 raise UserError("the validated event holds no circuit", reason="NoCircuit")
             work = Workload(

@@ -176,7 +176,7 @@ def ghz_qasm(qubits: int) -> str:
     ("code", "fields", "reason", "words"),
     [
         ("x = 1\n" * 5000, {}, "SourceTooLarge", "limit is 20000"),
-        (ghz_qasm(41), {}, "TooManyQubits", "limit is 40"),
+        (ghz_qasm(41), {}, "TooManyQubits", "at most 40 are allowed (QOP_MAX_QUBITS)"),
         ("OPENQASM 2.0;\nqreg q[1];\n" + "U(0.1,0,0) q[0];\n" * 501, {}, "TooDeep", "limit is 500"),
         (
             "from qiskit import QuantumCircuit\n"

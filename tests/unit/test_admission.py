@@ -192,7 +192,7 @@ def test_a_good_job_is_allowed_without_warnings(admission: JobAdmission) -> None
     [
         (
             {"circuit": {"code": 'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[9];\nh q[0];\n'}},
-            "the circuit has 9 qubits; the limit is 8",
+            "the circuit declares 9 qubits; at most 8 are allowed (QOP_MAX_QUBITS)",
         ),
         ({"backend": {"type": "ibm_quantum"}}, "backend.type ibm_quantum is not available"),
         ({"backend": {"name": "ibm_brisbane"}}, "backend.name ibm_brisbane is not a simulator"),
