@@ -15,7 +15,6 @@ from typing import Any
 
 from qiskit_operator import metrics
 from qiskit_operator.circuits.declarations import SizeLimits
-from qiskit_operator.circuits.serialization import from_qpy
 from qiskit_operator.errors import TransientError, UserError
 from qiskit_operator.events import payloads, types
 from qiskit_operator.events.envelope import Envelope
@@ -24,7 +23,6 @@ from qiskit_operator.execution.aer import (
     AerRunner,
     Outcome,
     Point,
-    Workload,
     bitstring_counts,
     top_counts,
 )
@@ -99,58 +97,22 @@ class Executor:
         request = work.execution
         if request.not_before is not None:  # a retry waits out its backoff
             self._sleep(min(max(0.0, request.not_before - time.time()), MAX_RETRY_WAIT))
-        if request.max_execution_seconds is not None or self._confined_deadline is not None:
-            result = self._run_confined(work)
-        else:
-            result = self._run_here(work)
+        message = _workload_message(work)
+        with metrics.EXECUTION_SECONDS.labels(message.primitive).time():
+            result = self._run(message, request.max_execution_seconds)
         location = self._store(work, result)
         return summarise(work, result, location)
 
-    def _run_confined(self, work: payloads.JobValidated) -> Outcome:
-        """In the worker, which alone loads the QPY: the kernel confines what it can do."""
-        request = work.execution
-        message = messages.WorkloadMessage(
-            qpy=base64.b64decode(work.circuit_qpy),
-            circuit_hash=work.metadata.hash,
-            shots=request.shots,
-            seed=request.seed,
-            method=request.method,
-            optimization_level=request.optimization_level,
-            primitive="estimator" if request.primitive == "estimator" else "sampler",
-            observables=list(request.observables),
-            parameter_values=[list(row) for row in request.parameter_values],
-            precision=request.precision,
-            noise_model=request.noise_model,
-        )
-        with metrics.EXECUTION_SECONDS.labels(message.primitive).time():
-            if request.max_execution_seconds is not None:
-                return self.isolated.run_message(message, request.max_execution_seconds)
-            assert self._confined_deadline is not None
+    def _run(self, message: messages.WorkloadMessage, job_limit: float | None) -> Outcome:
+        """In the confined worker, which alone then loads the QPY, when the job sets a time
+        limit or isolation is required; else here, for `qop run` on one's own machine."""
+        if job_limit is not None:
+            return self.isolated.run_message(message, job_limit)
+        if self._confined_deadline is not None:
             return self.isolated.run_message(
                 message, self._confined_deadline, limit="QOP_SIMULATION_TIMEOUT_SECONDS"
             )
-
-    def _run_here(self, work: payloads.JobValidated) -> Outcome:
-        """In this process: for `qop run` on one's own machine, where isolation is not required."""
-        request = work.execution
-        circuits = from_qpy(base64.b64decode(work.circuit_qpy), self._sizes)
-        if not circuits:
-            raise UserError("the validated event holds no circuit", reason="NoCircuit")
-        workload = Workload(
-            circuit=circuits[0],
-            circuit_hash=work.metadata.hash,
-            shots=request.shots,
-            seed=request.seed,
-            method=request.method,
-            optimization_level=request.optimization_level,
-            primitive="estimator" if request.primitive == "estimator" else "sampler",
-            observables=tuple(request.observables),
-            parameter_values=tuple(tuple(row) for row in request.parameter_values),
-            precision=request.precision,
-            noise_model=request.noise_model,
-        )
-        with metrics.EXECUTION_SECONDS.labels(workload.primitive).time():
-            return self.runner.run(workload)
+        return self.runner.run(messages.workload_of(message, self._sizes))
 
     def _store(self, work: payloads.JobValidated, result: Outcome) -> str | None:
         output = work.execution.output
@@ -175,6 +137,23 @@ def _reproducibility(work: payloads.JobValidated, result: Outcome) -> payloads.R
         method=result.method,
         transpiled_depth=result.transpiled_depth,
         noise_model=work.execution.noise_model,
+    )
+
+
+def _workload_message(work: payloads.JobValidated) -> messages.WorkloadMessage:
+    request = work.execution
+    return messages.WorkloadMessage(
+        qpy=base64.b64decode(work.circuit_qpy),
+        circuit_hash=work.metadata.hash,
+        shots=request.shots,
+        seed=request.seed,
+        method=request.method,
+        optimization_level=request.optimization_level,
+        primitive="estimator" if request.primitive == "estimator" else "sampler",
+        observables=list(request.observables),
+        parameter_values=[list(row) for row in request.parameter_values],
+        precision=request.precision,
+        noise_model=request.noise_model,
     )
 
 

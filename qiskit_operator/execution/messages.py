@@ -13,6 +13,8 @@ from typing import Annotated
 
 import msgspec
 
+from qiskit_operator.circuits.declarations import SizeLimits
+from qiskit_operator.circuits.serialization import from_qpy
 from qiskit_operator.errors import UserError
 from qiskit_operator.execution.aer import Outcome, Point, Workload
 
@@ -101,6 +103,27 @@ def encode_workload(message: WorkloadMessage) -> bytes:
 
 def decode_workload(frame: bytes) -> WorkloadMessage:
     return _WORKLOAD.decode(frame)
+
+
+def workload_of(message: WorkloadMessage, sizes: SizeLimits) -> Workload:
+    """The workload `message` asks for, its QPY loaded here within `sizes`: in the worker,
+    or in execute's own process where isolation is not required."""
+    circuits = from_qpy(message.qpy, sizes)
+    if not circuits:
+        raise UserError("the validated event holds no circuit", reason="NoCircuit")
+    return Workload(
+        circuit=circuits[0],
+        circuit_hash=message.circuit_hash,
+        shots=message.shots,
+        seed=message.seed,
+        method=message.method,
+        optimization_level=message.optimization_level,
+        primitive="estimator" if message.primitive == "estimator" else "sampler",
+        observables=tuple(message.observables),
+        parameter_values=tuple(tuple(row) for row in message.parameter_values),
+        precision=message.precision,
+        noise_model=message.noise_model,
+    )
 
 
 def encode_outcome(outcome: Outcome) -> bytes:

@@ -20,10 +20,9 @@ import sys
 import msgspec
 
 from qiskit_operator.circuits.declarations import SizeLimits
-from qiskit_operator.circuits.serialization import from_qpy
 from qiskit_operator.errors import UserError
 from qiskit_operator.execution import messages
-from qiskit_operator.execution.aer import AerRunner, Workload
+from qiskit_operator.execution.aer import AerRunner
 from qiskit_operator.framing import recv_frame, send_frame
 from qiskit_operator.sandbox.confinement import Confinement
 from qiskit_operator.sandbox.rlimits import ResourceLimits
@@ -70,23 +69,7 @@ def main() -> None:
         if frame is None:
             return
         try:
-            asked = messages.decode_workload(frame)
-            circuits = from_qpy(asked.qpy, sizes)
-            if not circuits:
-                raise UserError("the validated event holds no circuit", reason="NoCircuit")
-            work = Workload(
-                circuit=circuits[0],
-                circuit_hash=asked.circuit_hash,
-                shots=asked.shots,
-                seed=asked.seed,
-                method=asked.method,
-                optimization_level=asked.optimization_level,
-                primitive="estimator" if asked.primitive == "estimator" else "sampler",
-                observables=tuple(asked.observables),
-                parameter_values=tuple(tuple(row) for row in asked.parameter_values),
-                precision=asked.precision,
-                noise_model=asked.noise_model,
-            )
+            work = messages.workload_of(messages.decode_workload(frame), sizes)
             reply = messages.encode_outcome(runner.run(work))
         except UserError as error:
             reply = messages.encode_failure(error.message, error.reason)
