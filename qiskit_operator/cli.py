@@ -218,7 +218,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     tls = _tls_options(settings)
     prometheus = _metrics_options(settings, args.host, port)  # before the function is loaded
     app = functions_framework.create_app(target=args.function, source=str(source))  # type: ignore[no-untyped-call]
-    served, worker = _application(app, settings, threads)
+    served, worker = _application(app, settings, threads, args.function)
     server = create_server(  # type: ignore[no-untyped-call]
         served,
         debug=False,
@@ -235,7 +235,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _application(
-    app: WSGIApplication, settings: Settings, threads: int
+    app: WSGIApplication, settings: Settings, threads: int, function: str
 ) -> tuple[object, dict[str, object]]:
     """The application gunicorn serves and its worker class, by QOP_SERVER_MODEL.
 
@@ -266,6 +266,7 @@ def _application(
         max_body_bytes=bounds.max_body_bytes,
         receive_seconds=bounds.receive_seconds,
         max_buffered_bytes=bounds.max_buffered_bytes,
+        function=function,
     )
     return buffered, {"worker_class": BoundedWorker}
 

@@ -66,6 +66,15 @@ SENDERS_REFUSED = Counter(
     ["function", "code", "reason"],
     registry=REGISTRY,
 )
+REQUESTS_REFUSED = Counter(
+    "qop_requests_refused_total",
+    "Requests refused before a thread saw them (qop serve's intake): 400 (a Content-Length "
+    "that is no number), 408 (not received whole in time), 413 (a body over the limit), "
+    "503 (the worker's budget of buffered bodies is full).",
+    ["function", "code"],
+    registry=REGISTRY,
+)
+REFUSAL_CODES = ("400", "408", "413", "503")
 JOBS = Counter(
     "qop_jobs_total",
     "Jobs a function decided on: validate validated|rejected, execute completed|failed.",
@@ -196,6 +205,8 @@ def expect(function: str) -> None:
     pod is an increase Prometheus sees (a series born at 1 shows none)."""
     for metric, labels in _EXPECTED.get(function, []):
         metric.labels(*labels)
+    for code in REFUSAL_CODES:
+        REQUESTS_REFUSED.labels(function, code)
 
 
 def event_type(value: str) -> str:

@@ -23,6 +23,8 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from qiskit_operator import metrics
+
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
@@ -52,8 +54,11 @@ class BufferedWsgi:
         max_body_bytes: int,
         receive_seconds: float,
         max_buffered_bytes: int,
+        function: str = "",
     ) -> None:
         self.app = app
+        # The function served, for the `function` label of refused requests.
+        self.function = function
         self.threads = threads
         self.max_body_bytes = max_body_bytes
         self.receive_seconds = receive_seconds
@@ -83,9 +88,9 @@ class BufferedWsgi:
         declared = _header(scope, b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
             if declared.isdigit():
-                await _refuse(send, 413, self._too_large())
+                await self._refuse(send, 413, self._too_large())
             else:
-                await _refuse(send, 400, "Content-Length is not a number of bytes")
+                await self._refuse(send, 400, "Content-Length is not a number of bytes")
             return
         body = bytearray()
         held = 0  # what this request counts in `_buffered`
@@ -96,13 +101,13 @@ class BufferedWsgi:
                     return  # the client left, or was cut off by the receive deadline
                 chunk = message.get("body", b"")
                 if self._buffered + len(chunk) > self.max_buffered_bytes:
-                    await _refuse(send, 503, self._busy(), retry_after=1)
+                    await self._refuse(send, 503, self._busy(), retry_after=1)
                     return
                 self._buffered += len(chunk)
                 held += len(chunk)
                 body += chunk
                 if len(body) > self.max_body_bytes:
-                    await _refuse(send, 413, self._too_large())
+                    await self._refuse(send, 413, self._too_large())
                     return
                 if not message.get("more_body", False):
                     break
@@ -116,6 +121,12 @@ class BufferedWsgi:
             await send({"type": "http.response.body", "body": chunks})
         finally:
             self._buffered -= held
+
+    async def _refuse(
+        self, send: Send, status: int, error: str, retry_after: int | None = None
+    ) -> None:
+        metrics.REQUESTS_REFUSED.labels(self.function, str(status)).inc()
+        await _refuse(send, status, error, retry_after)
 
     def _too_large(self) -> str:
         return f"the request body is over the limit of {self.max_body_bytes} bytes; send less"

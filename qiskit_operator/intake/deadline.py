@@ -19,6 +19,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
+from qiskit_operator import metrics
 from qiskit_operator.intake.buffering import BufferedWsgi
 from qiskit_operator.intake.certificates import ServingCertificate
 
@@ -66,6 +67,7 @@ class DeadlineH11Protocol(H11Protocol):
         self.receive_seconds = (
             app.receive_seconds if isinstance(app, BufferedWsgi) else DEFAULT_RECEIVE_SECONDS
         )
+        self.function = app.function if isinstance(app, BufferedWsgi) else ""
         self._receive_deadline: asyncio.TimerHandle | None = None
         self._certificate = _certificate(config)
 
@@ -106,5 +108,6 @@ class DeadlineH11Protocol(H11Protocol):
             return  # answering already: the request was received, or refused early
         # h11's state no longer matters: the connection ends here. Closing it makes the
         # application's receive() say the client left, so no thread ever sees this request.
+        metrics.REQUESTS_REFUSED.labels(self.function, "408").inc()
         self.transport.write(_timeout_response(self.receive_seconds))
         self.transport.close()

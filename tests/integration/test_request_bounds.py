@@ -291,3 +291,27 @@ def test_a_worker_holding_its_budget_of_bodies_answers_503_to_the_next(tmp_path:
     assert busy, [a[:100] for a in answers]
     assert b"retry-after: 1" in busy[0].lower()
     assert b"retry shortly" in busy[0]
+
+
+def refused(port: int, code: str) -> float:
+    """`qop_requests_refused_total` of reconcile for `code`, as a scrape of its /metrics sees it."""
+    scrape = requests.get(f"http://{HOST}:{port}/metrics", timeout=30).text
+    wanted = f'qop_requests_refused_total{{code="{code}",function="reconcile"}} '
+    lines = [line for line in scrape.splitlines() if line.startswith(wanted)]
+    assert lines, f"no {wanted.strip()} series in the scrape"
+    return float(lines[0].rsplit(" ", 1)[1])
+
+
+@pytest.mark.timeout(120)
+def test_refused_requests_are_counted_by_function_and_status(functions: dict[str, int]) -> None:
+    port = functions["reconcile"]
+    before = {code: refused(port, code) for code in ("408", "413")}
+    head = f"POST / HTTP/1.1\r\nhost: x\r\n{CLOUDEVENT_HEADERS}content-length: {600 << 20}\r\n\r\n"
+    assert exchange(port, head, [b"{}"])[0] == 413
+    with socket.create_connection((HOST, port), timeout=30) as connection:
+        connection.sendall(b"POST / HTTP/1.1\r\nhost: x\r\n")  # and never the rest
+        with contextlib.suppress(ConnectionResetError):
+            while connection.recv(65536):
+                pass
+    assert refused(port, "413") == before["413"] + 1
+    assert refused(port, "408") == before["408"] + 1
