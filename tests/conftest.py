@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from qiskit_operator import metrics
+from qiskit_operator.events import payloads
 from qiskit_operator.logs import JsonFormatter
 from qiskit_operator.sandbox.pool import SandboxPool
 
@@ -106,3 +107,25 @@ class Counted:
 
     def __exit__(self, *_: object) -> None:
         self.by = value(self.name, **self.labels) - self.before
+
+
+def claimed_completion(
+    job: payloads.JobRef,
+    location: str | None,
+    output: payloads.OutputRequest | None = None,
+    shots: int = 1,
+) -> payloads.JobCompleted:
+    """A `job.completed` as execute would send it for `job`: what the claims tests forge."""
+    return payloads.JobCompleted(
+        job=job,
+        counts={"00": shots},
+        shots=shots,
+        backend="aer_simulator",
+        method="stabilizer",
+        seed=1,
+        transpiled=False,
+        transpile_seconds=0.0,
+        execution_seconds=0.0,
+        location=location,
+        output=output,
+    )

@@ -16,7 +16,7 @@ from qiskit_operator.events import payloads
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.events.http import to_binary
 from qiskit_operator.local.stack import Stack
-from tests.conftest import example
+from tests.conftest import claimed_completion, example
 from tests.e2e.test_authenticated_events import audience, issued, trigger_account
 from tests.e2e.test_kubectl_apply import wait_phase
 
@@ -40,18 +40,8 @@ def post(stack: Stack, payload: payloads.Reply) -> requests.Response:
 
 
 def completed(ref: payloads.JobRef, location: str | None) -> payloads.JobCompleted:
-    return payloads.JobCompleted(
-        job=ref,
-        counts={"00": 7},
-        shots=7,
-        backend="aer_simulator",
-        method="stabilizer",
-        seed=1,
-        transpiled=False,
-        transpile_seconds=0.0,
-        execution_seconds=0.0,
-        location=location,
-        output=payloads.OutputRequest(type="configmap", location="victim-results"),
+    return claimed_completion(
+        ref, location, payloads.OutputRequest(type="configmap", location="victim-results"), 7
     )
 
 

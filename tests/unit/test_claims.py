@@ -10,6 +10,7 @@ from qiskit_operator.models import JobStatus, Phase
 from qiskit_operator.models.spec import OutputSpec
 from qiskit_operator.status.claims import Verdict, judge
 from qiskit_operator.status.writer import JobNow
+from tests.conftest import claimed_completion
 
 JOB = payloads.JobRef(namespace="team-a", name="bell", uid="uid-a", generation=2)
 WHERE = "file:///results/team-a/bell-uid-a-g2.json"
@@ -30,18 +31,7 @@ def rejected(job: payloads.JobRef) -> payloads.JobRejected:
 
 
 def completed(job: payloads.JobRef, location: str | None = WHERE) -> payloads.JobCompleted:
-    return payloads.JobCompleted(
-        job=job,
-        counts={"00": 1},
-        shots=1,
-        backend="aer_simulator",
-        method="stabilizer",
-        seed=1,
-        transpiled=False,
-        transpile_seconds=0.0,
-        execution_seconds=0.0,
-        location=location,
-    )
+    return claimed_completion(job, location)
 
 
 def test_a_claim_about_the_job_as_it_is_now_is_accepted() -> None:

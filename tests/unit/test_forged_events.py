@@ -15,7 +15,7 @@ from qiskit_operator.models.spec import CircuitSpec, JobSpec, OutputSpec
 from qiskit_operator.reconciling import Reconciler
 from qiskit_operator.results import ResultStore
 from qiskit_operator.status.writer import MemoryStatusStore, OwnedConfigMap
-from tests.conftest import Counted
+from tests.conftest import Counted, claimed_completion
 
 NOW = datetime(2026, 11, 30, 5, 0, tzinfo=UTC)
 REF = payloads.JobRef(namespace="team-a", name="bell", uid="uid-a", generation=1)
@@ -58,21 +58,7 @@ def validated(ref: payloads.JobRef = REF) -> Envelope:
 
 
 def completed(ref: payloads.JobRef, location: str | None) -> Envelope:
-    return event(
-        payloads.JobCompleted(
-            job=ref,
-            counts={"00": 1},
-            shots=1,
-            backend="aer_simulator",
-            method="stabilizer",
-            seed=1,
-            transpiled=False,
-            transpile_seconds=0.0,
-            execution_seconds=0.0,
-            location=location,
-            output=OUTPUT,
-        )
-    )
+    return event(claimed_completion(ref, location, OUTPUT))
 
 
 def rejected(ref: payloads.JobRef) -> Envelope:
