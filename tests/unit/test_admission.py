@@ -194,6 +194,16 @@ def test_a_good_job_is_allowed_without_warnings(admission: JobAdmission) -> None
             {"circuit": {"code": 'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[9];\nh q[0];\n'}},
             "the circuit declares 9 qubits; at most 8 are allowed (QOP_MAX_QUBITS)",
         ),
+        (
+            {
+                "circuit": {
+                    "code": 'OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[2] q;\n'
+                    "for int i in [0:1000000000] { h q[0]; }\n",
+                    "format": "qasm3",
+                }
+            },
+            "at most 1000000 are allowed (QOP_MAX_INSTRUCTIONS)",
+        ),
         ({"backend": {"type": "ibm_quantum"}}, "backend.type ibm_quantum is not available"),
         ({"backend": {"name": "ibm_brisbane"}}, "backend.name ibm_brisbane is not a simulator"),
         ({"execution": {"primitive": "estimator", "observables": ["ZZZ"]}}, "3-qubit term"),
