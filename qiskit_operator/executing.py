@@ -29,6 +29,7 @@ from qiskit_operator.execution.aer import (
 from qiskit_operator.execution.isolation import IsolatedRunner
 from qiskit_operator.results import CONFIGMAP_LIMIT, ResultStore, render
 from qiskit_operator.sandbox.confinement import Isolation
+from qiskit_operator.settings import LimitSettings
 
 SOURCE = "/qiskit-operator/execute"
 TOP_OUTCOMES = 16
@@ -50,14 +51,17 @@ class Executor:
         isolated: IsolatedRunner | None = None,
         confined_deadline: float | None = None,
         sizes: SizeLimits = ONE_CIRCUIT,
+        noisy_deadline: float = LimitSettings().simulation_timeout_seconds,
     ) -> None:
         """`confined_deadline` set: every job's QPY is loaded and simulated only in the
         confined worker, stopped after that many seconds unless the job sets its own
-        `maxExecutionTime`; None: only jobs with a `maxExecutionTime` go there."""
+        `maxExecutionTime`; None: only jobs with a `maxExecutionTime` go there, and jobs
+        with a noise model, stopped after `noisy_deadline`."""
         self.store = store
         self.runner = runner or AerRunner()
         self.isolated = isolated or IsolatedRunner()
         self._confined_deadline = confined_deadline
+        self._noisy_deadline = noisy_deadline
         self._sleep = sleep
         self._sizes = sizes
 
@@ -105,12 +109,17 @@ class Executor:
 
     def _run(self, message: messages.WorkloadMessage, job_limit: float | None) -> Outcome:
         """In the confined worker, which alone then loads the QPY, when the job sets a time
-        limit or isolation is required; else here, for `qop run` on one's own machine."""
+        limit, isolation is required or the job has a noise model (building one takes up
+        to minutes, and only a process can be stopped); else here, for `qop run` on
+        one's own machine."""
         if job_limit is not None:
             return self.isolated.run_message(message, job_limit)
-        if self._confined_deadline is not None:
+        deadline = self._confined_deadline
+        if deadline is None and message.noise_model is not None:
+            deadline = self._noisy_deadline
+        if deadline is not None:
             return self.isolated.run_message(
-                message, self._confined_deadline, limit="QOP_SIMULATION_TIMEOUT_SECONDS"
+                message, deadline, limit="QOP_SIMULATION_TIMEOUT_SECONDS"
             )
         return self.runner.run(messages.workload_of(message, self._sizes))
 

@@ -51,7 +51,12 @@ class LimitSettings:
     (QOP_SIMULATION_MEMORY_MB, in MiB)."""
     simulation_timeout_seconds: float = 570.0
     """Wall time a simulation without execution.maxExecutionTime may take where every run
-    is confined (QOP_SIMULATION_TIMEOUT_SECONDS); under execute's 600 s Knative timeout."""
+    is confined, and any noisy one (QOP_SIMULATION_TIMEOUT_SECONDS); under execute's
+    600 s Knative timeout."""
+    max_noise_model_qubits: int = 32
+    """Largest backend whose noise model is built (QOP_MAX_NOISE_MODEL_QUBITS): its cost
+    grows with the square of the qubits, about 10 s and 140 MiB at 33, 81 s and 1.5 GiB
+    at 127."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +194,9 @@ class Settings:
             << 20,
             simulation_timeout_seconds=float(
                 env.get("QOP_SIMULATION_TIMEOUT_SECONDS", limit_defaults.simulation_timeout_seconds)
+            ),
+            max_noise_model_qubits=int(
+                env.get("QOP_MAX_NOISE_MODEL_QUBITS", limit_defaults.max_noise_model_qubits)
             ),
         )
         urls = UrlSettings(

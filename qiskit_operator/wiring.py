@@ -81,6 +81,7 @@ def validator(settings: Settings, configmaps: ConfigMapReader | None = None) -> 
 def executor(settings: Settings) -> Executor:
     from qiskit_operator.circuits.declarations import SizeLimits
     from qiskit_operator.executing import Executor
+    from qiskit_operator.execution.aer import AerRunner
     from qiskit_operator.execution.isolation import IsolatedRunner
     from qiskit_operator.sandbox import confinement
 
@@ -91,13 +92,16 @@ def executor(settings: Settings) -> Executor:
         require_isolation=required,
         max_qubits=settings.limits.max_qubits,
         max_clbits=settings.limits.max_clbits,
+        max_noise_model_qubits=settings.limits.max_noise_model_qubits,
     )
     # Where isolation is required, no circuit is loaded or simulated outside the worker.
     deadline = settings.limits.simulation_timeout_seconds if required else None
     return Executor(
         ResultStore(settings.results_dir),
+        runner=AerRunner(max_noise_model_qubits=settings.limits.max_noise_model_qubits),
         isolated=isolated,
         confined_deadline=deadline,
+        noisy_deadline=settings.limits.simulation_timeout_seconds,
         sizes=SizeLimits(
             max_qubits=settings.limits.max_qubits,
             max_clbits=settings.limits.max_clbits,

@@ -20,6 +20,7 @@ import threading
 
 import msgspec
 
+from qiskit_operator.caches import RemoteCacheCounts
 from qiskit_operator.circuits.serialization import to_qpy
 from qiskit_operator.errors import TransientError, UserError
 from qiskit_operator.execution import messages
@@ -44,6 +45,7 @@ class IsolatedRunner:
         require_isolation: bool = False,
         max_qubits: int = 64,
         max_clbits: int = 1024,
+        max_noise_model_qubits: int = 32,
     ) -> None:
         self._lock = threading.Lock()  # one simulation at a time owns the worker
         self._process: subprocess.Popen[bytes] | None = None
@@ -55,8 +57,10 @@ class IsolatedRunner:
             require_isolation=require_isolation,
             max_qubits=max_qubits,
             max_clbits=max_clbits,
+            max_noise_model_qubits=max_noise_model_qubits,
         )
         self._isolation: confinement.Isolation | None = None
+        self._caches = RemoteCacheCounts()
 
     def isolation(self) -> confinement.Isolation:
         """What the kernel offers the worker (it confines itself with all of it)."""
@@ -122,7 +126,7 @@ class IsolatedRunner:
                     f"the simulation worker died (exit code {code}); it may have run out of memory"
                 )
             try:
-                return messages.decode_reply(frame)
+                return messages.decode_reply(frame, self._caches)
             except messages.MalformedReplyError as error:
                 self._stop()
                 raise _malformed() from error
@@ -137,6 +141,7 @@ class IsolatedRunner:
         if self._sock is not None:
             self._sock.close()
         self._process, self._sock = None, None
+        self._caches.restarted()
         return code
 
     def close(self) -> None:
