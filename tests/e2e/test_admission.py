@@ -209,12 +209,12 @@ def exists(cluster: DevCluster, name: str, namespace: str = CHECKED) -> bool:
 def test_a_python_syntax_error_is_refused_at_apply_with_the_line_and_the_reason(
     admitted: DevCluster,
 ) -> None:
-    started = time.monotonic()
+    # The webhook's own answer, not the API server's after the webhook's timeout: that
+    # would say "failed calling webhook", and with failurePolicy Ignore even admit it.
     refused = apply(admitted, example("broken.yaml"))
-    took = time.monotonic() - started
     assert refused.returncode != 0
     assert f"{DENIED}: {SYNTAX_ERROR}" in refused.stderr
-    assert took < 5, f"kubectl apply took {took:.1f} s"
+    assert "failed calling webhook" not in refused.stderr
     assert not exists(admitted, "broken")
 
 

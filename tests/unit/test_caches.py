@@ -3,6 +3,8 @@ counted; backend names have one spelling, so one backend is one entry."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
 from qiskit_operator import metrics
@@ -26,7 +28,7 @@ def test_a_cache_keeps_at_most_its_entries_and_drops_the_least_recently_used_fir
         return key.upper()
 
     for key in ("a", "b", "a", "c", "a", "b"):
-        assert cache.get(key, lambda key=key: build(key)) == key.upper()
+        assert cache.get(key, partial(build, key)) == key.upper()
     # "a" was used just before "c" came, so "b" went; then "b" came back and "c" went.
     assert built == ["a", "b", "c", "b"]
     assert cache.counts() == CacheCounts(name="backends", hits=2, misses=4, evictions=2, entries=2)
@@ -39,7 +41,7 @@ def test_a_cache_counts_hits_misses_evictions_and_entries_as_metrics() -> None:
     }
     cache: BoundedCache[int, int] = BoundedCache("simulators", max_entries=1)
     for key in (1, 1, 2):
-        cache.get(key, lambda key=key: key)
+        cache.get(key, partial(int, key))
     assert (
         sample("qop_cache_hits_total", "simulators", "function")
         == before["qop_cache_hits_total"] + 1
