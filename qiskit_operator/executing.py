@@ -2,21 +2,27 @@
 
 Input: `job.validated`. Reply: `job.completed` (top outcomes, expectation values,
 sweep points, where the full result is) or `job.failed` (`kind: transient`
-carries the work, so reconcile can send it again). Needs no Kubernetes access.
+carries the work, so reconcile can send it again). Also a job's delete event:
+the result files execute wrote for it go with it (docs/retention.md). Needs no
+Kubernetes access.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import time
 from importlib.metadata import version
 from typing import Any
 
+import pydantic
+
 from qiskit_operator import metrics
 from qiskit_operator.circuits.declarations import SizeLimits
 from qiskit_operator.errors import TransientError, UserError
 from qiskit_operator.events import payloads, types
+from qiskit_operator.events.apiserver import job_ref_from_raw
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.execution import messages
 from qiskit_operator.execution.aer import (
@@ -27,6 +33,7 @@ from qiskit_operator.execution.aer import (
     top_counts,
 )
 from qiskit_operator.execution.isolation import IsolatedRunner
+from qiskit_operator.models.spec import OutputSpec
 from qiskit_operator.results import CONFIGMAP_LIMIT, ResultStore, render
 from qiskit_operator.sandbox.confinement import Isolation
 from qiskit_operator.settings import LimitSettings
@@ -76,6 +83,9 @@ class Executor:
         self.isolated.close()
 
     def handle(self, event: Envelope) -> Envelope | None:
+        if event.type == types.APISERVER_DELETE:
+            self._forget(event)
+            return None
         if event.type != types.JOB_VALIDATED:
             return None
         work = payloads.decode(event.type, event.data)
@@ -96,6 +106,18 @@ class Executor:
         outcome_label = "completed" if isinstance(outcome, payloads.JobCompleted) else "failed"
         metrics.JOBS.labels("execute", outcome_label).inc()
         return event.reply(payloads.TYPE_OF[type(outcome)], SOURCE, payloads.encode(outcome))
+
+    def _forget(self, event: Envelope) -> None:
+        """The job is deleted: remove the result files written for it (this uid)."""
+        ref = job_ref_from_raw(event)
+        if ref is None or not ref.uid:
+            return
+        try:
+            removed = self.store.remove_job(ref, _output_of(event))
+        except UserError as error:  # an output.path the API server would have refused
+            log.warning("result files of %s not removed: %s", ref.key, error.message)
+            return
+        log.info("%s deleted: removed %d result files", ref.key, removed)
 
     def execute(self, work: payloads.JobValidated) -> payloads.JobCompleted:
         request = work.execution
@@ -136,6 +158,18 @@ class Executor:
                 reason="ResultTooLarge",
             )
         return self.store.put(work.job, output, document)
+
+
+def _output_of(event: Envelope) -> payloads.OutputRequest | None:
+    """spec.output of the object a delete event carries, read leniently: the job may
+    never have validated."""
+    try:
+        output = OutputSpec.model_validate(json.loads(event.data)["spec"]["output"])
+    except (ValueError, KeyError, TypeError, RecursionError, pydantic.ValidationError):
+        return None
+    return payloads.OutputRequest(
+        type=output.type, location=output.location, path=output.path, format=output.format
+    )
 
 
 def _reproducibility(work: payloads.JobValidated, result: Outcome) -> payloads.Reproducibility:

@@ -143,6 +143,12 @@ RESYNCS = Counter(
     ["action"],
     registry=REGISTRY,
 )
+JOBS_EXPIRED = Counter(
+    "qop_jobs_expired_total",
+    "Finished jobs reconcile deleted when their time to live ran out"
+    " (spec.ttlSecondsAfterFinished, output.retention or QOP_JOB_TTL_SECONDS).",
+    registry=REGISTRY,
+)
 EVENT_CLAIMS = Counter(
     "qop_event_claims_total",
     "Replies reconcile checked against their job before acting (docs/tenancy.md), by"

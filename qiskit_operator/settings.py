@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qiskit_operator import package_files
+from qiskit_operator.errors import UserError
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +146,10 @@ class Settings:
     stalled_after_seconds: float = 3600.0
     """How long nothing may move a seen, unfinished job before the resync fails it as
     stalled (QOP_STALLED_AFTER_SECONDS; 0: never)."""
+    job_ttl_seconds: int | None = None
+    """Seconds after a finished job is deleted, with what it produced, when it sets neither
+    spec.ttlSecondsAfterFinished nor output.retention (QOP_JOB_TTL_SECONDS); None (unset):
+    kept."""
     knative_dir: Path = field(default_factory=package_files.knative_dir)
     """Where the Trigger manifests are read from (QOP_KNATIVE_DIR): the checkout's
     knative/, else the copy the wheel carries."""
@@ -247,6 +252,7 @@ class Settings:
             max_retries=int(env.get("QOP_MAX_RETRIES", 3)),
             resync_after_seconds=float(env.get("QOP_RESYNC_AFTER_SECONDS", 60.0)),
             stalled_after_seconds=float(env.get("QOP_STALLED_AFTER_SECONDS", 3600.0)),
+            job_ttl_seconds=_ttl(env.get("QOP_JOB_TTL_SECONDS")),
             status_writer=env.get("QOP_STATUS_WRITER", "memory"),
             knative_dir=Path(env.get("QOP_KNATIVE_DIR", package_files.knative_dir())),
             functions_dir=Path(env.get("QOP_FUNCTIONS_DIR", package_files.functions_dir())),
@@ -257,6 +263,19 @@ class Settings:
             tls_cert_file=_path(env.get("TLS_CERT_FILE")),
             tls_key_file=_path(env.get("TLS_KEY_FILE")),
         )
+
+
+def _ttl(value: str | None) -> int | None:
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if not text.isdigit():
+        raise UserError(
+            f"QOP_JOB_TTL_SECONDS {value!r} is not a whole number of seconds (0 or more); "
+            "leave it unset to keep finished jobs",
+            reason="InvalidSetting",
+        )
+    return int(text)
 
 
 def _path(value: str | None) -> Path | None:

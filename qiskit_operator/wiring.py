@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from qiskit_operator.kube.client import KubeConnection
 from qiskit_operator.reconciling import Reconciler
 from qiskit_operator.results import ResultStore
+from qiskit_operator.retention import Expiry, MemoryRetention
 from qiskit_operator.settings import Settings
 from qiskit_operator.status.writer import MemoryStatusStore, StatusWriter
 
@@ -112,10 +113,25 @@ def executor(settings: Settings) -> Executor:
 
 def reconciler(settings: Settings, store: StatusWriter | None = None) -> Reconciler:
     stalled = settings.stalled_after_seconds
+    writer = store or status_writer(settings)
     return Reconciler(
-        store or status_writer(settings),
+        writer,
         results=ResultStore(settings.results_dir),
         max_retries=settings.max_retries,
         resync_after=timedelta(seconds=settings.resync_after_seconds),
         stalled_after=timedelta(seconds=stalled) if stalled > 0 else None,
+        expiry=expiry(settings, writer),
     )
+
+
+def expiry(settings: Settings, writer: StatusWriter) -> Expiry | None:
+    """Deletion of finished jobs on the store reconcile writes to."""
+    default = settings.job_ttl_seconds
+    ttl = timedelta(seconds=default) if default is not None else None
+    if isinstance(writer, MemoryStatusStore):
+        return Expiry(MemoryRetention(writer), ttl)
+    if settings.status_writer == "kubernetes":
+        from qiskit_operator.kube.retention import KubeRetention
+
+        return Expiry(KubeRetention(kube_connection()), ttl)
+    return None  # a store of a test's own
