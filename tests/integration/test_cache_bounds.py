@@ -110,3 +110,19 @@ def test_a_noisy_job_runs_in_the_worker_whose_cache_counts_reach_the_metrics(
     assert worker("qop_cache_misses_total", "noise_models") == built + 1
     assert worker("qop_cache_hits_total", "simulators") == reused + 1
     assert worker("qop_cache_entries", "noise_models") == 1
+
+
+def test_building_a_noise_model_is_stopped_at_the_jobs_time_limit(
+    pipeline: LocalPipeline,
+) -> None:
+    # The noise model of 32 qubits takes about 9 s of CPU to build, inside the worker.
+    stopped = pipeline.run(
+        job(
+            "noisy-slow",
+            BELL_PYTHON,
+            {"maxExecutionTime": "1s"},
+            backend={"noiseModel": "generic_backend_32q"},
+        )
+    )
+    assert stopped.status is not None and stopped.status.phase is Phase.FAILED
+    assert "maxExecutionTime (1 s)" in (stopped.status.message or "")
