@@ -198,11 +198,14 @@ class Reconciler:
     def _expire(self, event: Envelope) -> None:
         """A job's final status write comes back as its update event: with a time to
         live of 0 (or one already over), the job is deleted now, not at the next ping."""
-        if self.expiry is None or not _announces_an_end(event):
+        if self.expiry is None:
             return
-        ref = job_ref_from_raw(event)
-        if ref is not None:
-            self.expiry.check(ref, self.clock())
+        try:
+            item = json.loads(event.data)
+        except ValueError:
+            return
+        if isinstance(item, dict):
+            self.expiry.check(item, self.clock())
 
     def _transient(self, event: Envelope, failure: payloads.JobFailed) -> Envelope | None:
         now = self.clock()
@@ -301,15 +304,6 @@ class Reconciler:
             self.writer.record_event(ref, "Normal", "Completed", message)
         elif isinstance(payload, payloads.JobRejected | payloads.JobFailed):
             self.writer.record_event(ref, "Warning", payload.reason, message)
-
-
-def _announces_an_end(event: Envelope) -> bool:
-    """Whether the object an API server event carries is in a final phase."""
-    try:
-        status = json.loads(event.data).get("status") or {}
-        return Phase(str(status.get("phase"))).is_terminal
-    except (ValueError, AttributeError, TypeError, RecursionError):
-        return False
 
 
 def _requested(output: OutputSpec) -> payloads.OutputRequest:

@@ -21,7 +21,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
+
+import pydantic
 
 from qiskit_operator import metrics
 from qiskit_operator.durations import parse_duration
@@ -65,6 +67,36 @@ def finished(ref: JobRef, status: JobStatus | None, ttl: timedelta | None) -> Fi
     return FinishedJob(ref, status.completion_time, ttl)
 
 
+def finished_object(item: dict[str, Any]) -> FinishedJob | None:
+    """A QiskitJob as the API server serves it (a list's item, or what an event carries)
+    if its current generation ended; read from the raw object, whose spec may not
+    validate."""
+    meta = item.get("metadata") or {}
+    if not meta.get("name") or not item.get("status"):
+        return None
+    ref = JobRef(
+        namespace=meta.get("namespace", "default"),
+        name=meta["name"],
+        uid=meta.get("uid", ""),
+        generation=int(meta.get("generation") or 1),
+    )
+    spec = item.get("spec") or {}
+    output = spec.get("output") or {}
+    ttl_seconds, retention = spec.get("ttlSecondsAfterFinished"), output.get("retention")
+    try:
+        status = JobStatus.model_validate(item["status"])
+    except pydantic.ValidationError:
+        return None  # the resync says why; a status reconcile cannot read is not finished
+    ttl = job_ttl(
+        ttl_seconds if isinstance(ttl_seconds, int) else None,
+        retention if isinstance(retention, str) else None,
+    )
+    job = finished(ref, status, ttl)
+    if job is None:
+        return None
+    return FinishedJob(job.ref, job.finished_at, job.ttl, meta.get("resourceVersion"))
+
+
 def due(job: FinishedJob, now: datetime, default: timedelta | None) -> bool:
     """Whether `job`'s time is up, with `default` for a job that sets none."""
     ttl = job.ttl if job.ttl is not None else default
@@ -74,9 +106,6 @@ def due(job: FinishedJob, now: datetime, default: timedelta | None) -> bool:
 class JobRetention(Protocol):
     def finished_jobs(self) -> list[FinishedJob]:
         """Every job, in every namespace, whose current generation ended."""
-
-    def finished_job(self, ref: JobRef) -> FinishedJob | None:
-        """The job `ref` names (this uid) if its current generation ended."""
 
     def delete(self, job: FinishedJob) -> bool:
         """Delete the job as it was seen; False when it is gone or changed since."""
@@ -104,14 +133,15 @@ class MemoryRetention:
     def delete(self, job: FinishedJob) -> bool:
         current = self.finished_job(job.ref)
         if current is None or current.ref.generation != job.ref.generation:
-            return False
+            return False  # gone, created again, or changed since
         self._store.delete(job.ref.key)
         return True
 
 
 class Expiry:
     """Deletes finished jobs whose time is up: all of them on the resync's ping
-    (`sweep`), one on the update event of its final status write (`check`)."""
+    (`sweep`), one on the update event of its final status write (`check`, from the
+    object the event carries: no read)."""
 
     def __init__(self, retention: JobRetention, default: timedelta | None) -> None:
         self._retention = retention
@@ -124,8 +154,8 @@ class Expiry:
             if due(job, now, self._default) and self._delete(job)
         ]
 
-    def check(self, ref: JobRef, now: datetime) -> bool:
-        job = self._retention.finished_job(ref)
+    def check(self, item: dict[str, Any], now: datetime) -> bool:
+        job = finished_object(item)
         return job is not None and due(job, now, self._default) and self._delete(job)
 
     def _delete(self, job: FinishedJob) -> bool:
