@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -298,9 +297,9 @@ def test_a_job_created_with_generate_name_is_checked(admission: JobAdmission) ->
 def test_a_check_that_would_outlast_the_budget_is_allowed_with_a_warning(
     admission: JobAdmission,
 ) -> None:
-    started = time.monotonic()
+    # The warning is the verdict of a wait that ended at the budget, with the check
+    # still running: had decide waited for the check, it would carry none.
     verdict = decide(admission, review("CREATE", job_manifest("slow", SLOW_PYTHON)), budget=0.01)
-    assert time.monotonic() - started < 0.5
     assert verdict.allowed
     assert verdict.warnings == (
         "default/slow: the circuit was not checked within 0.01 s; it is checked after "
