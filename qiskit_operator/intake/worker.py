@@ -26,4 +26,7 @@ class BoundedWorker(UvicornWorker):  # type: ignore[misc]
         "lifespan": "on",
         # A line per request is noise here, as in gunicorn's default (no access log).
         "access_log": False,
+        # Nothing here reads the client's address, so the middleware that rewrites it
+        # from X-Forwarded-For on every request (about 4 % of a worker) is left out.
+        "proxy_headers": False,
     }
