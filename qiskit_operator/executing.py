@@ -14,7 +14,7 @@ from importlib.metadata import version
 from typing import Any
 
 from qiskit_operator import metrics
-from qiskit_operator.circuits.declarations import SizeLimits
+from qiskit_operator.circuits.declarations import ONE_CIRCUIT, SizeLimits
 from qiskit_operator.errors import TransientError, UserError
 from qiskit_operator.events import payloads, types
 from qiskit_operator.events.envelope import Envelope
@@ -35,10 +35,6 @@ TOP_OUTCOMES = 16
 MAX_RETRY_WAIT = 60.0
 log = logging.getLogger(__name__)
 _VERSIONS = {"qiskit": version("qiskit"), "qiskit-aer": version("qiskit-aer")}
-
-
-# A validated event carries one circuit.
-ONE_CIRCUIT = SizeLimits(max_circuits=1)
 
 
 class Executor:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qiskit_operator import package_files
+from qiskit_operator.circuits.declarations import SizeLimits
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +47,28 @@ class LimitSettings:
     """Deepest circuit accepted (QOP_MAX_DEPTH)."""
     max_circuits: int = 32
     """Most circuits one Python program may build (QOP_MAX_CIRCUITS)."""
+    max_instructions: int = 1_000_000
+    """Most instructions a circuit may unroll to, gate definitions and loops expanded
+    (QOP_MAX_INSTRUCTIONS)."""
+    max_nesting: int = 64
+    """Most levels of gate definitions and control flow inside one another (QOP_MAX_NESTING)."""
     simulation_memory_bytes: int = 2 << 30
     """Memory a simulation may use; bigger states are refused before running
     (QOP_SIMULATION_MEMORY_MB, in MiB)."""
     simulation_timeout_seconds: float = 570.0
     """Wall time a simulation without execution.maxExecutionTime may take where every run
     is confined (QOP_SIMULATION_TIMEOUT_SECONDS); under execute's 600 s Knative timeout."""
+
+    def sizes(self, circuits: int | None = None) -> SizeLimits:
+        """What a circuit may declare and unroll to, checked while it is read (`declarations`,
+        `expansion`); `circuits` overrides how many one source may hold."""
+        return SizeLimits(
+            max_qubits=self.max_qubits,
+            max_clbits=self.max_clbits,
+            max_circuits=self.max_circuits if circuits is None else circuits,
+            max_instructions=self.max_instructions,
+            max_nesting=self.max_nesting,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +200,8 @@ class Settings:
             max_clbits=int(env.get("QOP_MAX_CLBITS", limit_defaults.max_clbits)),
             max_depth=int(env.get("QOP_MAX_DEPTH", limit_defaults.max_depth)),
             max_circuits=int(env.get("QOP_MAX_CIRCUITS", limit_defaults.max_circuits)),
+            max_instructions=int(env.get("QOP_MAX_INSTRUCTIONS", limit_defaults.max_instructions)),
+            max_nesting=int(env.get("QOP_MAX_NESTING", limit_defaults.max_nesting)),
             simulation_memory_bytes=int(
                 env.get("QOP_SIMULATION_MEMORY_MB", limit_defaults.simulation_memory_bytes >> 20)
             )

@@ -15,7 +15,6 @@ import time
 
 from qiskit_operator import metrics
 from qiskit_operator.circuits.backends import is_aer
-from qiskit_operator.circuits.declarations import SizeLimits
 from qiskit_operator.circuits.formats import detect_format
 from qiskit_operator.circuits.loading import load_source
 from qiskit_operator.circuits.report import CircuitReport, check_circuit
@@ -75,7 +74,7 @@ class Validator:
             )
         fmt = fmt or detect_format(code)
         with metrics.VALIDATION_SECONDS.labels(fmt).time():
-            loaded = load_source(code, fmt, self.sandbox, variable, size_limits(self.limits))
+            loaded = load_source(code, fmt, self.sandbox, variable, self.limits.sizes())
             return check_circuit(
                 loaded,
                 backend=backend,
@@ -136,15 +135,6 @@ class Validator:
             estimated_cost="$0.00",
             validation_seconds=time.perf_counter() - started,
         )
-
-
-def size_limits(limits: LimitSettings) -> SizeLimits:
-    """The limits the declared sizes of a circuit are checked against, before parsing."""
-    return SizeLimits(
-        max_qubits=limits.max_qubits,
-        max_clbits=limits.max_clbits,
-        max_circuits=limits.max_circuits,
-    )
 
 
 def execution_request(job: QiskitJob, report: CircuitReport) -> payloads.ExecutionRequest:

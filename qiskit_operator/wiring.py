@@ -79,7 +79,6 @@ def validator(settings: Settings, configmaps: ConfigMapReader | None = None) -> 
 
 
 def executor(settings: Settings) -> Executor:
-    from qiskit_operator.circuits.declarations import SizeLimits
     from qiskit_operator.executing import Executor
     from qiskit_operator.execution.isolation import IsolatedRunner
     from qiskit_operator.sandbox import confinement
@@ -89,8 +88,7 @@ def executor(settings: Settings) -> Executor:
     isolated = IsolatedRunner(
         simulation_memory_bytes=settings.limits.simulation_memory_bytes,
         require_isolation=required,
-        max_qubits=settings.limits.max_qubits,
-        max_clbits=settings.limits.max_clbits,
+        sizes=settings.limits.sizes(circuits=1),
     )
     # Where isolation is required, no circuit is loaded or simulated outside the worker.
     deadline = settings.limits.simulation_timeout_seconds if required else None
@@ -98,11 +96,7 @@ def executor(settings: Settings) -> Executor:
         ResultStore(settings.results_dir),
         isolated=isolated,
         confined_deadline=deadline,
-        sizes=SizeLimits(
-            max_qubits=settings.limits.max_qubits,
-            max_clbits=settings.limits.max_clbits,
-            max_circuits=1,
-        ),
+        sizes=settings.limits.sizes(circuits=1),
     )
 
 

@@ -31,9 +31,15 @@ class SizeLimits:
     """QOP_MAX_CLBITS."""
     max_circuits: int = 32
     """QOP_MAX_CIRCUITS: circuits one QPY file may hold."""
+    max_instructions: int = 1_000_000
+    """QOP_MAX_INSTRUCTIONS: instructions after gate definitions and loops are unrolled."""
+    max_nesting: int = 64
+    """QOP_MAX_NESTING: gate definitions and control-flow blocks inside one another."""
 
 
 DEFAULT_LIMITS = SizeLimits()
+ONE_CIRCUIT = SizeLimits(max_circuits=1)
+"""What execute reads: a validated event carries one circuit."""
 
 
 # Any size at least this big is over every limit; literals are cut to it before int(),
@@ -192,6 +198,9 @@ class _Lookahead:
 _FILE_HEADER = struct.Struct("!6sBBBBQ")
 _OFFSET = struct.Struct("!Q")
 _SIZES = struct.Struct("!II")
+# After the sizes: metadata_size (Q) and num_registers (I), then num_instructions (Q),
+# the circuit's top-level instructions (nested blocks are counted by `expansion`).
+_INSTRUCTIONS = struct.Struct("!QIQ")
 
 
 def check_qpy(data: bytes, limits: SizeLimits) -> None:
@@ -232,3 +241,12 @@ def check_qpy(data: bytes, limits: SizeLimits) -> None:
         qubits, clbits = _SIZES.unpack_from(data, start + sizes_at)
         _check_total("qubits", qubits, limits)
         _check_total("clbits", clbits, limits)
+        at = start + sizes_at + _SIZES.size
+        if at + _INSTRUCTIONS.size <= len(data):
+            _, _, instructions = _INSTRUCTIONS.unpack_from(data, at)
+            if instructions > limits.max_instructions:
+                raise UserError(
+                    f"the QPY data declares a circuit of {instructions} instructions; at "
+                    f"most {limits.max_instructions} are allowed (QOP_MAX_INSTRUCTIONS)",
+                    reason="TooManyInstructions",
+                )

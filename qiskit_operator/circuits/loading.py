@@ -12,7 +12,7 @@ from qiskit import QuantumCircuit
 from qiskit_operator.circuits import straightline
 from qiskit_operator.circuits.declarations import DEFAULT_LIMITS, SizeLimits
 from qiskit_operator.circuits.formats import detect_format
-from qiskit_operator.circuits.qasm import load_qasm2, load_qasm3, too_deep
+from qiskit_operator.circuits.qasm import check_qasm3, load_qasm2, too_deep
 from qiskit_operator.circuits.serialization import from_qpy, from_qpy_base64
 from qiskit_operator.errors import UserError
 from qiskit_operator.models.spec import CircuitFormat
@@ -40,7 +40,9 @@ def load_source(
     if fmt == "qasm2":
         return LoadedCircuit(load_qasm2(code, limits), fmt)
     if fmt == "qasm3":
-        return LoadedCircuit(load_qasm3(code, limits), fmt)
+        # Its parser has no bound of its own: it runs in a sandbox child (`parsing`).
+        check_qasm3(code, limits)
+        return _first(from_qpy(sandbox.parse_qasm3(code), limits), fmt)
     if fmt == "qpy":
         return _first(from_qpy_base64(code, limits), fmt)
     return _load_python(code, sandbox, variable, limits)

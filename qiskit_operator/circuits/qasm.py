@@ -12,7 +12,10 @@ import re
 from qiskit import QuantumCircuit, qasm2, qasm3
 
 from qiskit_operator.circuits.declarations import DEFAULT_LIMITS, SizeLimits, check_qasm
+from qiskit_operator.circuits.definitions import check_definitions
+from qiskit_operator.circuits.expansion import check_expansion
 from qiskit_operator.circuits.includes import check_includes
+from qiskit_operator.circuits.scanning import Language, deepest_bracket
 from qiskit_operator.errors import UserError
 
 _QASM2_PLACE = re.compile(r"<input>:(\d+),(\d+):\s*(.*)", re.DOTALL)
@@ -20,19 +23,49 @@ _QASM3_PLACE = re.compile(r"^(?:L)?(\d+)[:,]\s*(?:C)?(\d+):\s*(.*)", re.DOTALL)
 
 
 def load_qasm2(source: str, limits: SizeLimits = DEFAULT_LIMITS) -> QuantumCircuit:
-    check_includes(source, "OpenQASM 2")
-    check_qasm(source, "OpenQASM 2", limits)
+    _check_before_parsing(source, "OpenQASM 2", limits)
     try:
-        return qasm2.loads(
+        circuit = qasm2.loads(
             source, include_path=(), custom_instructions=qasm2.LEGACY_CUSTOM_INSTRUCTIONS
         )
     except qasm2.QASM2Error as error:
         raise _located("OpenQASM 2", str(error).strip('"'), _QASM2_PLACE) from error
+    check_expansion(circuit, limits)
+    return circuit
 
 
 def load_qasm3(source: str, limits: SizeLimits = DEFAULT_LIMITS) -> QuantumCircuit:
-    check_includes(source, "OpenQASM 3")
-    check_qasm(source, "OpenQASM 3", limits)
+    """Check and parse in this process: for sources a caller has bounded already. The
+    validate path parses in a sandbox child instead (`check_qasm3`, then `parse_qasm3`
+    there)."""
+    check_qasm3(source, limits)
+    circuit = parse_qasm3(source)
+    check_expansion(circuit, limits)
+    return circuit
+
+
+def check_qasm3(source: str, limits: SizeLimits = DEFAULT_LIMITS) -> None:
+    """What can be refused before parsing: includes, declared sizes."""
+    _check_before_parsing(source, "OpenQASM 3", limits)
+
+
+def _check_before_parsing(source: str, language: Language, limits: SizeLimits) -> None:
+    check_includes(source, language)
+    check_qasm(source, language, limits)
+    line = deepest_bracket(source, language, limits.max_nesting)
+    if line is not None:
+        raise UserError(
+            f"{language} is nested too deeply to read: brackets or blocks more than "
+            f"{limits.max_nesting} levels inside one another at line {line} "
+            "(QOP_MAX_NESTING); flatten it, e.g. with intermediate variables",
+            reason="NestedTooDeeply",
+            line=line,
+        )
+    check_definitions(source, language, limits)
+
+
+def parse_qasm3(source: str) -> QuantumCircuit:
+    """Parse OpenQASM 3; UserError with the line of the first syntax error."""
     try:
         return qasm3.loads(source)
     except qasm3.QASM3Error as error:

@@ -20,6 +20,8 @@ import re
 from collections.abc import Iterator
 from typing import Literal, NamedTuple
 
+import numpy as np
+
 Language = Literal["OpenQASM 2", "OpenQASM 3"]
 
 # A quote with no closing one on its line is not a string in either language: it is
@@ -38,6 +40,10 @@ _COMMENT: dict[Language, str] = {
 }
 _QUOTES: dict[Language, str] = {"OpenQASM 2": '"', "OpenQASM 3": "\"'"}
 _LONE_SLASH: dict[Language, str] = {"OpenQASM 2": r"/(?!/)", "OpenQASM 3": r"/(?![/*])"}
+
+
+_OPENING = np.frombuffer(b"([{", dtype=np.uint8)
+_CLOSING = np.frombuffer(b")]}", dtype=np.uint8)
 
 
 class Token(NamedTuple):
@@ -67,6 +73,32 @@ def tokens(source: str, language: Language, start: int = 0) -> Iterator[Token]:
             yield Token(kind, match.group(), match.start())
 
 
+def deepest_bracket(source: str, language: Language, limit: int) -> int | None:
+    """The line of the first bracket, outside comments and strings, that opens more than
+    `limit` levels of `(`, `[` and `{` inside one another; None if none does.
+
+    A megabyte of `()` is half a million brackets: the depth is a running sum worked
+    out by numpy over the source with its comments and strings blanked, not a loop."""
+    if sum(source.count(bracket) for bracket in "([{") <= limit:
+        return None
+    blanked = _quoted_pattern(language).sub(_blank, source).encode()
+    # UTF-8 keeps ASCII bytes for ASCII characters only, so bytes find the brackets.
+    codes = np.frombuffer(blanked, dtype=np.uint8)
+    steps = np.isin(codes, _OPENING).astype(np.int64) - np.isin(codes, _CLOSING)
+    total = np.cumsum(steps)
+    # A closing bracket with nothing open is a syntax error, not a level below zero.
+    depth = total - np.minimum.accumulate(np.minimum(total, 0))
+    over = np.flatnonzero(depth > limit)
+    if not over.size:
+        return None
+    return blanked.count(b"\n", 0, int(over[0])) + 1
+
+
+def _blank(match: re.Match[str]) -> str:
+    # Keeps the line breaks of a block comment, so lines are counted as in the source.
+    return "\n" * match.group().count("\n") or " "
+
+
 def line_of(source: str, offset: int) -> int:
     return source.count("\n", 0, offset) + 1
 
@@ -82,6 +114,11 @@ def _token_pattern(language: Language) -> re.Pattern[str]:
         rf"|(?P<other>[^\w\s{quotes}/\[\]$]+|.)",
         re.DOTALL,
     )
+
+
+@functools.cache
+def _quoted_pattern(language: Language) -> re.Pattern[str]:
+    return re.compile(f"{_STRING[language]}|{_COMMENT[language]}|{_UNCLOSED[language]}", re.DOTALL)
 
 
 @functools.cache

@@ -10,6 +10,7 @@ import io
 from qiskit import QuantumCircuit, qpy
 
 from qiskit_operator.circuits.declarations import DEFAULT_LIMITS, SizeLimits, check_qpy
+from qiskit_operator.circuits.expansion import check_expansion
 from qiskit_operator.errors import UserError
 
 
@@ -20,13 +21,17 @@ def to_qpy(circuit: QuantumCircuit) -> bytes:
 
 
 def from_qpy(data: bytes, limits: SizeLimits = DEFAULT_LIMITS) -> list[QuantumCircuit]:
-    """The circuits in QPY data, refused before reading if they declare more than `limits`."""
+    """The circuits in QPY data: refused before reading if their headers declare more
+    than `limits`, and after reading if they unroll to more (`expansion`)."""
     check_qpy(data, limits)
     try:
         loaded = qpy.load(io.BytesIO(data))
     except Exception as error:  # QPY raises several unrelated types on corrupt input
         raise UserError(f"the QPY data could not be read: {error}", reason="InvalidQPY") from error
-    return [c for c in loaded if isinstance(c, QuantumCircuit)]
+    circuits = [c for c in loaded if isinstance(c, QuantumCircuit)]
+    for circuit in circuits:
+        check_expansion(circuit, limits)
+    return circuits
 
 
 def from_qpy_base64(text: str, limits: SizeLimits = DEFAULT_LIMITS) -> list[QuantumCircuit]:

@@ -20,6 +20,7 @@ import threading
 
 import msgspec
 
+from qiskit_operator.circuits.declarations import ONE_CIRCUIT, SizeLimits
 from qiskit_operator.circuits.serialization import to_qpy
 from qiskit_operator.errors import TransientError, UserError
 from qiskit_operator.execution import messages
@@ -42,8 +43,7 @@ class IsolatedRunner:
         *,
         simulation_memory_bytes: int = 2 << 30,
         require_isolation: bool = False,
-        max_qubits: int = 64,
-        max_clbits: int = 1024,
+        sizes: SizeLimits = ONE_CIRCUIT,
     ) -> None:
         self._lock = threading.Lock()  # one simulation at a time owns the worker
         self._process: subprocess.Popen[bytes] | None = None
@@ -53,8 +53,7 @@ class IsolatedRunner:
             + _HEADROOM_BYTES
             + (os.cpu_count() or 1) * _PER_CORE_BYTES,
             require_isolation=require_isolation,
-            max_qubits=max_qubits,
-            max_clbits=max_clbits,
+            sizes=sizes,
         )
         self._isolation: confinement.Isolation | None = None
 

@@ -19,7 +19,7 @@ import sys
 
 import msgspec
 
-from qiskit_operator.circuits.declarations import SizeLimits
+from qiskit_operator.circuits.declarations import ONE_CIRCUIT, SizeLimits
 from qiskit_operator.errors import UserError
 from qiskit_operator.execution import messages
 from qiskit_operator.execution.aer import AerRunner
@@ -33,9 +33,9 @@ class WorkerLimits(msgspec.Struct, frozen=True, kw_only=True):
 
     memory_bytes: int
     require_isolation: bool = False
-    # What a circuit may declare, checked before its QPY is read (`declarations`).
-    max_qubits: int = 64
-    max_clbits: int = 1024
+    # What a circuit may declare and unroll to, checked while its QPY is read
+    # (`declarations`, `expansion`).
+    sizes: SizeLimits = ONE_CIRCUIT
 
 
 def confine(limits: WorkerLimits) -> None:
@@ -63,13 +63,12 @@ def main() -> None:
     runner = AerRunner()
     limits = msgspec.json.decode(sys.argv[2], type=WorkerLimits)
     confine(limits)
-    sizes = SizeLimits(max_qubits=limits.max_qubits, max_clbits=limits.max_clbits, max_circuits=1)
     while True:
         frame = recv_frame(sock, messages.MAX_WORKLOAD)
         if frame is None:
             return
         try:
-            work = messages.workload_of(messages.decode_workload(frame), sizes)
+            work = messages.workload_of(messages.decode_workload(frame), limits.sizes)
             reply = messages.encode_outcome(runner.run(work))
         except UserError as error:
             reply = messages.encode_failure(error.message, error.reason)

@@ -40,6 +40,26 @@ class ProgramResult:
 
 
 @dataclass(frozen=True, slots=True)
+class _Work:
+    """What a child is asked to do, in the words its refusals use."""
+
+    subject: str
+    advice: str
+    or_ended: str = ""
+
+
+_RUNNING_PYTHON = _Work(
+    "the circuit program",
+    "build the circuit without long loops, sleeps or huge structures",
+    ", or ended itself",
+)
+_PARSING_QASM3 = _Work(
+    "parsing the OpenQASM 3 source",
+    "send a smaller circuit, with fewer and shorter loops and gate definitions",
+)
+
+
+@dataclass(frozen=True, slots=True)
 class _Child:
     pid: int
     sock: socket.socket
@@ -202,6 +222,21 @@ class SandboxPool:
             metrics.SANDBOX_FAILURES.labels("Unavailable").inc()
             raise
 
+    def parse_qasm3(self, source: str) -> bytes:
+        """Parse OpenQASM 3 in a fresh child, under its limits; the circuit as QPY.
+        UserError says where the source is wrong, or which limit the parse ran into."""
+        try:
+            reply = self._exchange(replies.ProgramRequest(source, language="qasm3"), _PARSING_QASM3)
+        except UserError as error:
+            metrics.SANDBOX_FAILURES.labels(error.reason).inc()
+            raise
+        except TransientError:
+            metrics.SANDBOX_FAILURES.labels("Unavailable").inc()
+            raise
+        if isinstance(reply, replies.ProgramBuilt):
+            return reply.qpy
+        raise UserError(reply.message, reason=reply.kind, line=reply.line)
+
     def _run(self, code: str, variable: str | None) -> ProgramResult:
         if variable is not None and len(variable) > replies.MAX_NAME_CHARS:
             raise UserError(
@@ -209,31 +244,7 @@ class SandboxPool:
                 f"{replies.MAX_NAME_CHARS}",
                 reason="NoCircuit",
             )
-        child = self._take()
-        started = time.monotonic()
-        try:
-            child.sock.settimeout(self._timeout)
-            send_frame(child.sock, replies.encode(replies.ProgramRequest(code, variable)))
-            frame = recv_frame(child.sock, self._reply_limit)
-        except TimeoutError as error:
-            raise UserError(
-                f"the circuit program ran longer than {self._timeout:g} s; "
-                "build the circuit without long loops or sleeps",
-                reason="TimeLimit",
-            ) from error
-        except ValueError as error:  # a frame over the limit: only a hostile child sends one
-            raise _malformed() from error
-        except OSError as error:
-            raise self._abnormal(time.monotonic() - started) from error
-        finally:
-            child.sock.close()
-            _kill(child.pid)
-        if frame is None:
-            raise self._abnormal(time.monotonic() - started)
-        try:
-            reply = replies.decode_reply(frame, self._limits.max_qpy_bytes)
-        except replies.MalformedReplyError as error:
-            raise _malformed() from error
+        reply = self._exchange(replies.ProgramRequest(code, variable), _RUNNING_PYTHON)
         if isinstance(reply, replies.ProgramBuilt):
             return ProgramResult(qpy=reply.qpy, variable=reply.variable, circuits=reply.circuits)
         where = f" at line {reply.line}" if reply.line else ""
@@ -243,15 +254,45 @@ class SandboxPool:
             line=reply.line,
         )
 
-    def _abnormal(self, elapsed: float) -> UserError:
+    def _exchange(self, request: replies.ProgramRequest, work: _Work) -> replies.ProgramReply:
+        """Send one request to a fresh child and read its typed reply; the child is killed
+        whatever happens."""
+        child = self._take()
+        started = time.monotonic()
+        try:
+            child.sock.settimeout(self._timeout)
+            send_frame(child.sock, replies.encode(request))
+            frame = recv_frame(child.sock, self._reply_limit)
+        except TimeoutError as error:
+            raise UserError(
+                f"{work.subject} took longer than {self._timeout:g} s "
+                f"(QOP_SANDBOX_TIMEOUT_SECONDS); {work.advice}",
+                reason="TimeLimit",
+            ) from error
+        except ValueError as error:  # a frame over the limit: only a hostile child sends one
+            raise _malformed() from error
+        except OSError as error:
+            raise self._abnormal(time.monotonic() - started, work) from error
+        finally:
+            child.sock.close()
+            _kill(child.pid)
+        if frame is None:
+            raise self._abnormal(time.monotonic() - started, work)
+        try:
+            return replies.decode_reply(frame, self._limits.max_qpy_bytes)
+        except replies.MalformedReplyError as error:
+            raise _malformed() from error
+
+    def _abnormal(self, elapsed: float, work: _Work) -> UserError:
         if elapsed >= self._cpu_seconds * 0.9:
             return UserError(
-                f"the circuit program used more than {self._cpu_seconds} s of CPU time",
+                f"{work.subject} used more than {self._cpu_seconds} s of CPU time "
+                f"(QOP_SANDBOX_CPU_SECONDS); {work.advice}",
                 reason="TimeLimit",
             )
         return UserError(
-            "the circuit program was stopped: it went over the sandbox's memory or file "
-            "limits, or ended itself",
+            f"{work.subject} was stopped: it went over the sandbox's memory "
+            f"(QOP_SANDBOX_MEMORY_MB) or file limits{work.or_ended}; {work.advice}",
             reason="SandboxLimit",
         )
 

@@ -10,7 +10,7 @@ more than about its own size. Anything else is the program's error
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -26,10 +26,12 @@ Name = Annotated[str, msgspec.Meta(max_length=MAX_NAME_CHARS)]
 
 
 class ProgramRequest(msgspec.Struct, frozen=True, array_like=True):
-    """A program for a child: its source and the variable that names its circuit."""
+    """A source for a child: a Python program and the variable that names its circuit, or
+    OpenQASM 3 to parse (`parsing`), whose parser has no bound of its own on time or memory."""
 
     code: str
     variable: Name | None = None
+    language: Literal["python", "qasm3"] = "python"
 
 
 class ProgramBuilt(msgspec.Struct, frozen=True, tag="ok", array_like=True):

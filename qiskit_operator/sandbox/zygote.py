@@ -23,7 +23,7 @@ import sys
 import msgspec
 
 from qiskit_operator.framing import recv_frame, send_frame
-from qiskit_operator.sandbox import guard, program, replies  # imports Qiskit once, for all
+from qiskit_operator.sandbox import guard, parsing, program, replies  # imports Qiskit once
 from qiskit_operator.sandbox.confinement import Confinement
 from qiskit_operator.sandbox.rlimits import ResourceLimits
 
@@ -89,12 +89,17 @@ def _child(sock: socket.socket, limits: ChildLimits, confinement: Confinement) -
     if request is None:
         os._exit(0)
     asked = replies.decode_request(request)
-    result = program.run_program(
-        asked.code,
-        asked.variable,
-        lock_down=(lambda: guard.install(limits.max_output_chars)) if limits.python_guard else None,
-        restrict_imports=limits.python_guard,
-    )
+    if asked.language == "qasm3":
+        result = parsing.parse(asked.code)
+    else:
+        result = program.run_program(
+            asked.code,
+            asked.variable,
+            lock_down=(lambda: guard.install(limits.max_output_chars))
+            if limits.python_guard
+            else None,
+            restrict_imports=limits.python_guard,
+        )
     if result[0] == "ok" and len(result[1]) > limits.max_qpy_bytes:
         result = [
             "error",
@@ -132,6 +137,7 @@ def main() -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     devnull = os.open(os.devnull, os.O_RDWR)
     program.run_program(_WARM_UP, None)
+    parsing.parse(parsing.WARM_UP)
     confinement = _confinement(limits)
     # Children copy this heap on write: keep the collector from walking (and so
     # copying) it in every child.

@@ -186,7 +186,7 @@ def test_execute_refuses_a_validated_circuit_that_declares_too_many_qubits(
 ) -> None:
     executor = Executor(
         ResultStore(tmp_path),
-        isolated=IsolatedRunner(max_qubits=8),
+        isolated=IsolatedRunner(sizes=SizeLimits(max_qubits=8, max_circuits=1)),
         confined_deadline=120 if confined else None,
         sizes=SizeLimits(max_qubits=8, max_circuits=1),
     )
