@@ -22,6 +22,7 @@ import signal
 import socket
 import struct
 import sys
+from dataclasses import dataclass
 
 import msgspec
 
@@ -131,10 +132,20 @@ def _confinement(limits: ChildLimits) -> Confinement:
     )
 
 
-def main() -> None:
-    control = socket.socket(fileno=int(sys.argv[1]))
-    limits = msgspec.json.decode(sys.argv[2], type=ChildLimits)
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What the zygote builds once and every child inherits."""
+
+    limits: ChildLimits
+    confinement: Confinement
+    lock_down: guard.Guard | None
+    devnull: int
+
+
+def prepare(limits: ChildLimits) -> Prepared:
+    """Everything a child would otherwise do for itself, done once in this process.
+
+    Also used by benchmarks/sandbox.py, which forks children the way `main` does."""
     devnull = os.open(os.devnull, os.O_RDWR)
     program.run_program(_WARM_UP, None)
     parsing.parse(parsing.WARM_UP)
@@ -144,6 +155,36 @@ def main() -> None:
     # copying) it in every child.
     gc.freeze()
     hugepages.collapse_heap()
+    return Prepared(limits, confinement, lock_down, devnull)
+
+
+def fork_child(prepared: Prepared, *inherited: socket.socket) -> tuple[int, socket.socket]:
+    """Fork one child; its pid and this side's end of its socket. The child closes
+    `inherited` (sockets it must not keep), confines itself, serves one program, exits."""
+    ours, theirs = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:
+        os.setpgid(0, 0)
+        for sock in (*inherited, ours):
+            sock.close()
+        for stream in (0, 1, 2):
+            os.dup2(prepared.devnull, stream)
+        try:
+            _child(theirs, prepared.limits, prepared.confinement, prepared.lock_down)
+        finally:
+            os._exit(1)
+    # Also here, so the group exists before the pool can kill it, whoever runs first.
+    with contextlib.suppress(OSError):
+        os.setpgid(pid, pid)
+    theirs.close()
+    return pid, ours
+
+
+def main() -> None:
+    control = socket.socket(fileno=int(sys.argv[1]))
+    limits = msgspec.json.decode(sys.argv[2], type=ChildLimits)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    prepared = prepare(limits)
     while True:
         try:
             request = control.recv(1)
@@ -151,22 +192,7 @@ def main() -> None:
             request = b""
         if not request:
             return  # the pool closed its end: the server is gone
-        ours, theirs = socket.socketpair()
-        pid = os.fork()
-        if pid == 0:
-            os.setpgid(0, 0)
-            control.close()
-            ours.close()
-            for stream in (0, 1, 2):
-                os.dup2(devnull, stream)
-            try:
-                _child(theirs, limits, confinement, lock_down)
-            finally:
-                os._exit(1)
-        # Also here, so the group exists before the pool can kill it, whoever runs first.
-        with contextlib.suppress(OSError):
-            os.setpgid(pid, pid)
-        theirs.close()
+        pid, ours = fork_child(prepared, control)
         try:
             socket.send_fds(control, [struct.pack("!i", pid)], [ours.fileno()])
         except OSError:
