@@ -20,9 +20,10 @@ from qiskit_operator.intake.deadline import DeadlineH11Protocol
 
 class BoundedWorker(UvicornWorker):  # type: ignore[misc]
     CONFIG_KWARGS: ClassVar[dict[str, Any]] = {
-        # uvloop where it is installed (a dependency: the images have it): the hand-off
+        # uvloop where it is installed (validate's and reconcile's images): the hand-off
         # of each request to a pool thread and back costs the asyncio loop about 13 %
-        # more CPU per request (benchmarks/validate.py); asyncio elsewhere.
+        # more CPU per request (benchmarks/validate.py); asyncio elsewhere (execute's
+        # image, at its size target, leaves uvloop's 14 MB out).
         "loop": "auto",
         "http": DeadlineH11Protocol,
         # BufferedWsgi answers lifespan itself: to close its thread pool.
