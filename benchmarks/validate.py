@@ -185,7 +185,7 @@ def against(url: str) -> Service:
     parts = urlsplit(url)
     if parts.scheme != "http" or not parts.hostname:
         raise SystemExit(f"--against takes an http:// URL, not {url!r}")
-    return Service(url, parts.hostname, parts.port or 80, parts.path or "/validate", None)
+    return Service("against", parts.hostname, parts.port or 80, parts.path or "/validate", None)
 
 
 # --- the rounds --------------------------------------------------------------------------
@@ -279,8 +279,9 @@ def rate_table(
 ) -> bool:
     """The req/s and ratios; whether every goal was met."""
     others = [s.name for s in services if s.name != "ours"]
-    width = max(len(p.name) for p in programs)
-    head = f"{'req/s, median (range) of rounds':<{width}}"
+    title = "req/s, median (range) of rounds"
+    width = max(len(title), *(len(p.name) for p in programs))
+    head = f"{title:<{width}}"
     head += "".join(f"  {name[:22]:>22}" for name in ["ours", *others])
     head += "".join(f"  {'ours/' + name[:16]:>22}" for name in others)
     print(head + "  goal")
@@ -412,6 +413,7 @@ def main(argv: list[str] | None = None) -> None:
         f"ours: qop serve validate, WORKERS={ns.workers}, MAX_WORKERS={THREADS}; "
         f"floor: benchmarks/floor_validate.py under functions-framework, WORKERS={ns.workers}, "
         f"THREADS={THREADS}, exec in the worker, no isolation"
+        + (f"\nagainst: POST {ns.against}" if ns.against else "")
     )
     print()
     met = rate_table(figures, programs, services) if len(services) > 1 else True
