@@ -1,7 +1,8 @@
 """`qop serve FUNCTION` as a process for the benchmarks: a free loopback port, a start
 that leads its own process group, and a stop that takes the whole group down.
 
-Used by coldstart.py (and through it load.py), validate.py and image_payload.py. Each
+Used by coldstart.py (and through it load.py), validate.py and image_payload.py;
+validate.py also serves its unsandboxed floor with `served_command`. Each
 waits for readiness its own way, since that is what some of them measure; `served`
 takes that wait as an argument. tests/serving.py is the tests' counterpart: the
 benchmarks do not import tests/.
@@ -48,8 +49,13 @@ def start(
 ) -> Server:
     """`qop serve FUNCTION` on loopback with exactly `env`, leading its own process group
     (gunicorn's workers, and validate's sandbox zygote and children, are in it too)."""
+    return spawn([*qop, "serve", function, "--host", HOST, "--port", str(port)], log, env, cwd)
+
+
+def spawn(argv: Sequence[str], log: IO[Any], env: Mapping[str, str], cwd: Path = ROOT) -> Server:
+    """Any server command with exactly `env`, leading its own process group and session."""
     return subprocess.Popen(
-        [*qop, "serve", function, "--host", HOST, "--port", str(port)],
+        list(argv),
         cwd=cwd,
         env=dict(env),
         stdin=subprocess.DEVNULL,
@@ -83,9 +89,24 @@ def served(
     """`qop serve FUNCTION` with `env`, once `wait(server, port)` has returned; yields the
     process and its port, and stops it after. `wait` raises RuntimeError when the server
     will not be ready; the error then says how its log ends."""
+
+    def command(port: int) -> list[str]:
+        return [*QOP, "serve", function, "--host", HOST, "--port", str(port)]
+
+    with served_command(command, env, wait) as (server, port):
+        yield server, port
+
+
+@contextlib.contextmanager
+def served_command(
+    command: Callable[[int], Sequence[str]],
+    env: Mapping[str, str],
+    wait: Callable[[Server, int], None],
+) -> Iterator[tuple[Server, int]]:
+    """`served` for any server: `command(port)` is its argv, listening on HOST:port."""
     port = free_port()
     with tempfile.TemporaryFile("w+") as log:
-        server = start(function, port, log, env)
+        server = spawn(command(port), log, env)
         try:
             try:
                 wait(server, port)

@@ -6,7 +6,7 @@ For each server model (QOP_SERVER_MODEL=gthread, as before; bounded, the default
 loopback gets:
 
 - Bell as OpenQASM 2 from 8 concurrent keep-alive connections, for a while: the
-  requests per second (validate.py's load client, in a process of its own);
+  requests per second (keepalive.py's load client, in a process of its own);
 - then, while N slow clients hold connections open (each announces a 100 kB body
   and sends a few bytes of it), real `POST /validate` requests of Bell one after
   another: their median, p99 and slowest latency, and how many got no answer within
@@ -19,8 +19,8 @@ be measured:
     .venv/bin/python benchmarks/slow_clients.py --quick    # 3 a level, 1 s, levels 0 and 32
 """
 
-# Only the standard library: validate.py's load client is a spawned process that
-# imports that module, and this one imports it.
+# Only the standard library: keepalive.py's load client is a spawned process, and
+# this module imports validate.py, which imports it.
 from __future__ import annotations
 
 import argparse
@@ -39,6 +39,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 
+import keepalive
 import serving
 import validate
 from serving import HOST
@@ -136,7 +137,7 @@ def measure_model(name: str, clients: ProcessPoolExecutor, args: argparse.Namesp
         with serving.served("validate", env, wait) as (server, port):
             body = validate.request_body(validate.BELL_QASM2)
             future = clients.submit(
-                validate.load, port, server.pid, body, 8, args.warmup, args.seconds
+                keepalive.load, port, server.pid, body, 8, args.warmup, args.seconds
             )
             seen = future.result(timeout=args.warmup + args.seconds + 60)
             model.rate = seen.ok / seen.seconds if seen.ok else None

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
     from qiskit_operator.routing.senders import BrokerAuth
+    from qiskit_operator.serving import FunctionEndpoint
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -218,7 +219,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     tls = _tls_options(settings)
     prometheus = _metrics_options(settings, args.host, port)  # before the function is loaded
     app = functions_framework.create_app(target=args.function, source=str(source))  # type: ignore[no-untyped-call]
-    served, worker = _application(app, settings, threads, args.function)
+    served, worker = _application(app, settings, threads, args.function, _endpoint(source))
     server = create_server(  # type: ignore[no-untyped-call]
         served,
         debug=False,
@@ -234,8 +235,21 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _endpoint(source: Path) -> FunctionEndpoint | None:
+    """The FunctionEndpoint the function's main.py made, if it made one: functions-framework
+    registers the module it loaded under its file's stem."""
+    from qiskit_operator.serving import FunctionEndpoint
+
+    found = getattr(sys.modules.get(source.stem), "endpoint", None)
+    return found if isinstance(found, FunctionEndpoint) else None
+
+
 def _application(
-    app: WSGIApplication, settings: Settings, threads: int, function: str
+    app: WSGIApplication,
+    settings: Settings,
+    threads: int,
+    function: str,
+    endpoint: FunctionEndpoint | None = None,
 ) -> tuple[object, dict[str, object]]:
     """The application gunicorn serves and its worker class, by QOP_SERVER_MODEL.
 
@@ -267,6 +281,7 @@ def _application(
         receive_seconds=bounds.receive_seconds,
         max_buffered_bytes=bounds.max_buffered_bytes,
         function=function,
+        answer_body=endpoint.answer_body if endpoint is not None else None,
     )
     return buffered, {"worker_class": BoundedWorker}
 

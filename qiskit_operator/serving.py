@@ -27,6 +27,10 @@ from qiskit_operator.events.payloads import PayloadError
 log = logging.getLogger(__name__)
 
 
+BodyRoute = Callable[[bytes], tuple[int, bytes]]
+"""A request's body in; its status and JSON answer out."""
+
+
 class EventHandler(Protocol):
     def handle(self, event: Envelope) -> Envelope | None: ...
 
@@ -50,10 +54,14 @@ class FunctionEndpoint:
         event_routes: Mapping[str, Callable[[Envelope], Envelope | None]] | None = None,
         metrics_addr: str = "",
         verifier: SenderVerifier | None = None,
+        body_routes: Mapping[tuple[str, str], BodyRoute] | None = None,
     ) -> None:
         self.name = name
         self.handler = handler
         self.routes = dict(routes or {})
+        # Routes that need nothing of a request but its body: `qop serve` calls them
+        # without Flask (answer_body); Flask's path (`routes`) serves them elsewhere.
+        self.body_routes = dict(body_routes or {})
         # Other paths that take CloudEvents, e.g. reconcile's /dead-letter.
         self.event_routes = dict(event_routes or {})
         # METRICS_ADDR (settings.metrics_addr), as the entry point read it.
@@ -64,6 +72,19 @@ class FunctionEndpoint:
         if verifier is not None:  # at zero, so that a first forged event shows as an increase
             metrics.SENDERS_REFUSED.labels(name, "401", "no_token")
             metrics.SENDERS_REFUSED.labels(name, "403", "unexpected_sender")
+
+    def answer_body(
+        self, method: str, path: str, server: tuple[str, int | None] | None, body: bytes
+    ) -> tuple[int, bytes] | None:
+        """A body route's status and JSON answer, or None: then it is Flask's to serve.
+
+        Called by `intake.buffering` for each request, before the WSGI application:
+        Flask, functions-framework and the WSGI environ cost a cheap request as much
+        as validating its circuit does (benchmarks/validate.py)."""
+        route = self.body_routes.get((method, path))
+        if route is None or self.metrics.is_listener(server):
+            return None
+        return route(body)
 
     def close(self) -> None:
         """Release what the handler holds (the validate sandbox), if anything."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any, Literal
 
@@ -110,9 +111,12 @@ def response_for(report: CircuitReport) -> ValidateResponse:
 
 
 def _json(code: int, body: BaseModel) -> flask.Response:
-    return flask.Response(
-        body.model_dump_json(exclude_none=False), status=code, mimetype="application/json"
-    )
+    status, payload = _answer(code, body)
+    return flask.Response(payload, status=status, mimetype="application/json")
+
+
+def _answer(code: int, body: BaseModel) -> tuple[int, bytes]:
+    return code, body.model_dump_json(exclude_none=False).encode()
 
 
 class ValidationApi:
@@ -125,25 +129,34 @@ class ValidationApi:
     def routes(self) -> dict[tuple[str, str], Any]:
         return {("POST", "/validate"): self.validate, ("GET", "/openapi.json"): self.openapi}
 
+    def body_routes(self) -> dict[tuple[str, str], Callable[[bytes], tuple[int, bytes]]]:
+        """The same API as bytes in, (status, JSON bytes) out: what `qop serve` calls
+        without Flask (serving.FunctionEndpoint.answer_body)."""
+        return {("POST", "/validate"): self.answer}
+
     def validate(self, request: flask.Request) -> flask.Response:
         if request.content_length is not None and request.content_length > self.max_body_bytes:
             return _json(413, ErrorBody(error=f"the body is over {self.max_body_bytes} bytes"))
-        body = request.stream.read(self.max_body_bytes + 1)
+        status, payload = self.answer(request.stream.read(self.max_body_bytes + 1))
+        return flask.Response(payload, status=status, mimetype="application/json")
+
+    def answer(self, body: bytes) -> tuple[int, bytes]:
+        """`POST /validate` of `body`: its status and JSON answer."""
         if len(body) > self.max_body_bytes:
-            return _json(413, ErrorBody(error=f"the body is over {self.max_body_bytes} bytes"))
+            return _answer(413, ErrorBody(error=f"the body is over {self.max_body_bytes} bytes"))
         try:
             payload = json.loads(body)
         except (ValueError, UnicodeDecodeError) as error:
-            return _json(400, ErrorBody(error=f"the body is not JSON: {error}"))
+            return _answer(400, ErrorBody(error=f"the body is not JSON: {error}"))
         except RecursionError:
-            return _json(400, ErrorBody(error="the body's JSON is nested too deeply"))
+            return _answer(400, ErrorBody(error="the body's JSON is nested too deeply"))
         try:
             parsed = ValidateRequest.model_validate(payload)
         except pydantic.ValidationError as error:
             details = [
                 f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors()
             ]
-            return _json(
+            return _answer(
                 422, ErrorBody(error="the request does not match the API", details=details)
             )
         try:
@@ -157,19 +170,19 @@ class ValidationApi:
                 shots=parsed.shots,
             )
         except UserError as error:
-            return _json(
+            return _answer(
                 200,
                 ValidateResponse(
                     valid=False, errors=[error.message], error_line=error.line, reason=error.reason
                 ),
             )
         except TransientError as error:
-            return _json(503, ErrorBody(error=error.message))
+            return _answer(503, ErrorBody(error=error.message))
         except Exception:
             # A bug, not bad input: logged with its trace, answered without one.
             log.exception("validate failed on a request of %d bytes", len(body))
-            return _json(500, ErrorBody(error="validation failed unexpectedly; see the log"))
-        return _json(200, response_for(report))
+            return _answer(500, ErrorBody(error="validation failed unexpectedly; see the log"))
+        return _answer(200, response_for(report))
 
     def openapi(self, request: flask.Request) -> flask.Response:
         return flask.Response(json.dumps(openapi_document()), mimetype="application/json")

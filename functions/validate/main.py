@@ -29,6 +29,7 @@ endpoint = FunctionEndpoint(
     routes=routes,
     metrics_addr=settings.metrics_addr,
     verifier=sender_verifier(settings.auth, "validate"),
+    body_routes=api.body_routes(),
 )
 
 

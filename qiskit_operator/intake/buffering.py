@@ -1,11 +1,13 @@
 """An ASGI application that serves a WSGI one, each request received whole first.
 
 Built by `qop serve` around the functions-framework (Flask) application and run by
-`worker.BoundedWorker`. The body is read on the event loop, up to a limit: a
-Content-Length over it is answered 413 before anything is read, and a chunked body
-is cut off with a 413 as soon as it passes it. Only then does a thread of a fixed
-pool (THREADS of them) call the WSGI application, with the body in memory, so a
-slow or oversized request never holds one of the threads that serve the others.
+`worker.BoundedWorker`; routes that need only the body (validate's `POST /validate`)
+are answered by the function's endpoint directly, without the WSGI layers. The body
+is read on the event loop, up to a limit: a Content-Length over it is answered 413
+before anything is read, and a chunked body is cut off with a 413 as soon as it
+passes it. Only then does a thread of a fixed pool (THREADS of them) call the WSGI
+application (or the body route), with the body in memory, so a slow or oversized
+request never holds one of the threads that serve the others.
 
 Bodies being received wait for no thread, so many clients could together make a
 worker hold many bodies at once: what one worker holds, from the first byte of a
@@ -28,6 +30,9 @@ from qiskit_operator import metrics
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
+Address = tuple[str, int | None]
+BodyAnswer = Callable[[str, str, Address | None, bytes], tuple[int, bytes] | None]
+"""(method, path, server address, body) in; (status, JSON) out, or None for the app."""
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -55,8 +60,12 @@ class BufferedWsgi:
         receive_seconds: float,
         max_buffered_bytes: int,
         function: str = "",
+        answer_body: BodyAnswer | None = None,
     ) -> None:
         self.app = app
+        # Answers the routes that need only the body, before `app` is called (the
+        # function's serving.FunctionEndpoint.answer_body); None: `app` serves all.
+        self.answer_body = answer_body
         # The function served, for the `function` label of refused requests.
         self.function = function
         self.threads = threads
@@ -111,11 +120,11 @@ class BufferedWsgi:
                     return
                 if not message.get("more_body", False):
                     break
-            environ = _environ(scope, bytes(body))
+            whole = bytes(body)
             del body  # one copy while the application runs, not two
             loop = asyncio.get_running_loop()
             status, headers, chunks = await loop.run_in_executor(
-                self._threads(), _call, self.app, environ
+                self._threads(), self._serve, scope, whole
             )
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": chunks})
@@ -136,6 +145,20 @@ class BufferedWsgi:
             f"this server holds {self.max_buffered_bytes} bytes of request bodies at most "
             "and has no room for this one now; retry shortly"
         )
+
+    def _serve(self, scope: Scope, body: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """In a pool thread: a body route's answer, or else the WSGI application's."""
+        if self.answer_body is not None:
+            server = scope.get("server")
+            answered = self.answer_body(scope["method"], scope["path"], server, body)
+            if answered is not None:
+                status, payload = answered
+                headers = [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                ]
+                return status, headers, payload
+        return _call(self.app, _environ(scope, body))
 
     def _threads(self) -> ThreadPoolExecutor:
         # Made on first use, in the worker process: a pool made before gunicorn forks

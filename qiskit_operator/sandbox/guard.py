@@ -197,12 +197,26 @@ class _Hook:
             raise SandboxViolationError(f"circuits may not read {path!s}")
 
 
+class Guard:
+    """The guard, prepared once in the zygote: each child only installs it.
+
+    Finding the readable roots asks sysconfig and site, about a millisecond that every
+    child would otherwise spend again (benchmarks/sandbox.py)."""
+
+    def __init__(self, output_limit: int) -> None:
+        self.output_limit = output_limit
+        self.roots = _readable_roots()
+
+    def install(self) -> None:
+        """Lock this process down; there is no way back."""
+        _thread.start_new_thread = _refuse_thread
+        _thread.start_new = _refuse_thread
+        threading._start_new_thread = _refuse_thread  # type: ignore[attr-defined]
+        sys.stdin = io.StringIO("")
+        sys.stdout = sys.stderr = BoundedOutput(self.output_limit)
+        sys.addaudithook(_Hook(self.roots))
+
+
 def install(output_limit: int) -> None:
     """Lock this process down; there is no way back."""
-    roots = _readable_roots()
-    _thread.start_new_thread = _refuse_thread
-    _thread.start_new = _refuse_thread
-    threading._start_new_thread = _refuse_thread  # type: ignore[attr-defined]
-    sys.stdin = io.StringIO("")
-    sys.stdout = sys.stderr = BoundedOutput(output_limit)
-    sys.addaudithook(_Hook(roots))
+    Guard(output_limit).install()

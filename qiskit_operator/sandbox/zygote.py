@@ -3,10 +3,13 @@
 Started by `SandboxPool` as `python -m qiskit_operator.sandbox.zygote FD LIMITS`.
 For each byte it reads on the control socket it forks one child and hands the
 parent that child's end of a fresh socket pair (SCM_RIGHTS) with its pid. The
-zygote prepares the kernel's confinement once (`confinement`: the seccomp filter
-compiled, the Landlock ruleset built); each child, in a process group of its
-own, warms up, confines itself for good, waits for one program, runs it, replies
-(`replies`: typed msgpack, never pickle) and exits.
+zygote prepares, once, what every child would otherwise redo: Qiskit's lazily built
+state (a warm-up program), the kernel's confinement (`confinement`: the seccomp
+filter compiled, the Landlock ruleset built), the Python guard's tables and the
+program's builtins; it freezes its heap for the collector and collapses it into
+huge pages (`hugepages`), so that a fork copies and an exit frees little. Each
+child, in a process group of its own, confines itself for good, waits for one
+program, runs it, replies (`replies`: typed msgpack, never pickle) and exits.
 """
 
 from __future__ import annotations
@@ -19,20 +22,16 @@ import signal
 import socket
 import struct
 import sys
+from dataclasses import dataclass
 
 import msgspec
 
 from qiskit_operator.framing import recv_frame, send_frame
-from qiskit_operator.sandbox import guard, parsing, program, replies  # imports Qiskit once
+from qiskit_operator.sandbox import guard, hugepages, parsing, program, replies  # Qiskit once
 from qiskit_operator.sandbox.confinement import Confinement
 from qiskit_operator.sandbox.rlimits import ResourceLimits
 
-_CHILD_WARM_UP = """
-from qiskit import QuantumCircuit
-qc = QuantumCircuit(2, 2)
-qc.h(0); qc.cx(0, 1); qc.measure([0, 1], [0, 1])
-"""
-READY = b"R"  # what a child sends once it is warm and waiting for its program
+READY = b"R"  # what a child sends once it is confined and waiting for its program
 
 # Run once in the zygote so that every child inherits Qiskit's lazily built
 # state (gate classes, QPY tables) instead of building it on the request path.
@@ -76,13 +75,17 @@ _MAX_USER_TASKS = 4096
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def _child(sock: socket.socket, limits: ChildLimits, confinement: Confinement) -> None:
+def _child(
+    sock: socket.socket,
+    limits: ChildLimits,
+    confinement: Confinement,
+    lock_down: guard.Guard | None,
+) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     # Die with the zygote: no child outlives the pool that would have killed it.
     _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    # Touch, while idle, the pages a program will write, so that copying them
-    # happens before the request rather than during it.
-    program.run_program(_CHILD_WARM_UP, None)
+    # No warm-up program here: it copied, before the request, mostly the pages the
+    # program then copies anyway, and cost every child about 1 ms of CPU more.
     confinement.apply()
     sock.sendall(READY)
     request = recv_frame(sock, limits.max_source_bytes + 4096)
@@ -95,9 +98,7 @@ def _child(sock: socket.socket, limits: ChildLimits, confinement: Confinement) -
         result = program.run_program(
             asked.code,
             asked.variable,
-            lock_down=(lambda: guard.install(limits.max_output_chars))
-            if limits.python_guard
-            else None,
+            lock_down=lock_down.install if lock_down is not None else None,
             restrict_imports=limits.python_guard,
         )
     if result[0] == "ok" and len(result[1]) > limits.max_qpy_bytes:
@@ -131,17 +132,59 @@ def _confinement(limits: ChildLimits) -> Confinement:
     )
 
 
-def main() -> None:
-    control = socket.socket(fileno=int(sys.argv[1]))
-    limits = msgspec.json.decode(sys.argv[2], type=ChildLimits)
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What the zygote builds once and every child inherits."""
+
+    limits: ChildLimits
+    confinement: Confinement
+    lock_down: guard.Guard | None
+    devnull: int
+
+
+def prepare(limits: ChildLimits) -> Prepared:
+    """Everything a child would otherwise do for itself, done once in this process.
+
+    Also used by benchmarks/sandbox.py, which forks children the way `main` does."""
     devnull = os.open(os.devnull, os.O_RDWR)
     program.run_program(_WARM_UP, None)
     parsing.parse(parsing.WARM_UP)
     confinement = _confinement(limits)
+    lock_down = guard.Guard(limits.max_output_chars) if limits.python_guard else None
     # Children copy this heap on write: keep the collector from walking (and so
     # copying) it in every child.
     gc.freeze()
+    hugepages.collapse_heap()
+    return Prepared(limits, confinement, lock_down, devnull)
+
+
+def fork_child(prepared: Prepared, *inherited: socket.socket) -> tuple[int, socket.socket]:
+    """Fork one child; its pid and this side's end of its socket. The child closes
+    `inherited` (sockets it must not keep), confines itself, serves one program, exits."""
+    ours, theirs = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:
+        os.setpgid(0, 0)
+        for sock in (*inherited, ours):
+            sock.close()
+        for stream in (0, 1, 2):
+            os.dup2(prepared.devnull, stream)
+        try:
+            _child(theirs, prepared.limits, prepared.confinement, prepared.lock_down)
+        finally:
+            os._exit(1)
+    # Also here, so the group exists before the pool can kill it, whoever runs first.
+    with contextlib.suppress(OSError):
+        os.setpgid(pid, pid)
+    theirs.close()
+    return pid, ours
+
+
+def main() -> None:
+    control = socket.socket(fileno=int(sys.argv[1]))
+    limits = msgspec.json.decode(sys.argv[2], type=ChildLimits)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    prepared = prepare(limits)
     while True:
         try:
             request = control.recv(1)
@@ -149,22 +192,7 @@ def main() -> None:
             request = b""
         if not request:
             return  # the pool closed its end: the server is gone
-        ours, theirs = socket.socketpair()
-        pid = os.fork()
-        if pid == 0:
-            os.setpgid(0, 0)
-            control.close()
-            ours.close()
-            for stream in (0, 1, 2):
-                os.dup2(devnull, stream)
-            try:
-                _child(theirs, limits, confinement)
-            finally:
-                os._exit(1)
-        # Also here, so the group exists before the pool can kill it, whoever runs first.
-        with contextlib.suppress(OSError):
-            os.setpgid(pid, pid)
-        theirs.close()
+        pid, ours = fork_child(prepared, control)
         try:
             socket.send_fds(control, [struct.pack("!i", pid)], [ours.fileno()])
         except OSError:

@@ -28,7 +28,7 @@ from qiskit_operator.routing.delivery import HttpSubscriber, Subscriber
 from qiskit_operator.routing.routes import Routes
 from qiskit_operator.routing.triggers import load_triggers
 from tests.cluster import binaries_or_skip, running_cluster
-from tests.conftest import EXAMPLES, ROOT
+from tests.conftest import BELL_QASM2, EXAMPLES, ROOT
 from tests.integration.test_shutdown import bell_validated, post_in_background
 from tests.serving import free_port, served
 
@@ -199,3 +199,15 @@ def test_metrics_addr_zero_serves_no_metrics(tmp_path: Path) -> None:
     with served("reconcile", tmp_path, WORKERS="1", METRICS_ADDR="0") as (_, base):
         assert status_of(f"{base}/metrics") == 404
         assert status_of(f"{base}/health") == 200
+
+
+@pytest.mark.timeout(90)
+def test_validates_metrics_listener_does_not_validate_circuits(tmp_path: Path) -> None:
+    port = free_port()
+    env = {"WORKERS": "1", "METRICS_ADDR": f"127.0.0.1:{port}"}
+    with served("validate", tmp_path, ready_timeout=60, **env) as (_, base):
+        request = {"json": {"code": BELL_QASM2}, "timeout": 30}
+        on_metrics = requests.post(f"http://127.0.0.1:{port}/validate", **request)
+        answer = requests.post(f"{base}/validate", **request)
+    assert on_metrics.status_code == 404
+    assert answer.status_code == 200 and answer.json()["valid"] is True

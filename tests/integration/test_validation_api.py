@@ -365,6 +365,33 @@ def test_monkey_patching_qiskit_in_one_request_does_not_reach_the_next(server: S
     assert server.validate(BELL_PYTHON)["gate_types"] == {"cx": 1, "h": 1, "measure": 2}
 
 
+def test_changing_the_builtins_in_one_request_does_not_reach_the_next(server: Server) -> None:
+    # Each child uses, copy-on-write, the builtins the zygote prepared once; a change is
+    # its own. (A def makes the program run in the sandbox, not read as straight-line.)
+    tampering = (
+        "from qiskit import QuantumCircuit\n"
+        "def tamper():\n"
+        "    __builtins__['range'] = lambda *a: [0]\n"
+        "    __builtins__.pop('len')\n"
+        "tamper()\n"
+        "qc = QuantumCircuit(3)\n"
+        "for i in range(3):\n"
+        "    qc.h(i)\n"
+    )
+    assert server.validate(tampering)["gate_types"] == {"h": 1}
+    counting = (
+        "from qiskit import QuantumCircuit\n"
+        "def build(n):\n"
+        "    qc = QuantumCircuit(n)\n"
+        "    for i in range(len([0] * n)):\n"
+        "        qc.h(i)\n"
+        "    return qc\n"
+        "qc = build(3)\n"
+    )
+    for _ in range(4):  # more than the pool keeps warm: children forked after the change too
+        assert server.validate(counting)["gate_types"] == {"h": 3}
+
+
 # --- property: no input makes the server fail -----------------------------------------
 
 JSON_VALUES = st.recursive(

@@ -12,7 +12,7 @@ import tempfile
 import pytest
 
 from qiskit_operator import wiring
-from qiskit_operator.sandbox import confinement, landlock, seccomp
+from qiskit_operator.sandbox import confinement, hugepages, landlock, seccomp
 from qiskit_operator.settings import Settings
 
 WRITE_RIGHTS = (
@@ -124,3 +124,29 @@ def test_validate_and_execute_refuse_to_start_without_isolation_when_it_is_requi
         wiring.validator(settings)
     with pytest.raises(confinement.IsolationUnavailableError, match="execute will not start"):
         wiring.executor(settings)
+
+
+def test_only_the_private_anonymous_heap_is_collapsed_into_huge_pages() -> None:
+    maps = "\n".join(
+        [
+            "00400000-00600000 r-xp 00000000 08:01 1 /usr/bin/python3.11",
+            "01000000-01a00000 rw-p 00000000 00:00 0 [heap]",
+            "7f0000100000-7f0000900000 rw-p 00000000 00:00 0 ",
+            "7f0001000000-7f0001400000 rw-s 00000000 00:01 2 /dev/shm/x",
+            "7f0002000000-7f0002400000 rw-p 00000000 08:01 3 /usr/lib/libfoo.so",
+            "7f0003000000-7f0003100000 rw-p 00000000 00:00 0 ",
+            "7ffd00000000-7ffd00400000 rw-p 00000000 00:00 0 [stack]",
+        ]
+    )
+    huge = 2 << 20
+    assert hugepages._heap_ranges(maps) == [
+        (0x01000000, 0x01000000 + 5 * huge),  # [heap], cut to whole 2 MiB pages
+        (0x7F0000200000, 0x7F0000200000 + 3 * huge),  # anonymous, aligned inward
+    ]
+
+
+def test_collapsing_the_heap_leaves_this_process_working() -> None:
+    before = {name: len(name) for name in ("a", "bb", "ccc")}
+    collapsed = hugepages.collapse_heap()
+    assert collapsed >= 0 and collapsed % (2 << 20) == 0
+    assert before == {"a": 1, "bb": 2, "ccc": 3}
