@@ -71,6 +71,7 @@ class ChildLimits(msgspec.Struct, frozen=True, kw_only=True):
 
 
 _PR_SET_PDEATHSIG = 1
+_OOM_SCORE_ADJ = "1000"
 _MAX_USER_TASKS = 4096
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -84,6 +85,12 @@ def _child(
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     # Die with the zygote: no child outlives the pool that would have killed it.
     _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    # First to go when the pod runs out of memory: children together may ask for more
+    # than the pod's limit (each has QOP_SANDBOX_MEMORY_MB of address space), and the
+    # kernel then kills the one that ran over, not the server or the zygote. Raising
+    # one's own score needs no privilege; Landlock forbids it once applied.
+    with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as score:
+        score.write(_OOM_SCORE_ADJ)
     # No warm-up program here: it copied, before the request, mostly the pages the
     # program then copies anyway, and cost every child about 1 ms of CPU more.
     confinement.apply()

@@ -8,11 +8,13 @@ import logging
 import os
 import sys
 import tempfile
+from pathlib import Path
 
 import pytest
 
 from qiskit_operator import wiring
 from qiskit_operator.sandbox import confinement, hugepages, landlock, seccomp
+from qiskit_operator.sandbox.pool import SandboxPool
 from qiskit_operator.settings import Settings
 
 WRITE_RIGHTS = (
@@ -150,3 +152,16 @@ def test_collapsing_the_heap_leaves_this_process_working() -> None:
     collapsed = hugepages.collapse_heap()
     assert collapsed >= 0 and collapsed % (2 << 20) == 0
     assert before == {"a": 1, "bb": 2, "ccc": 3}
+
+
+def test_a_waiting_child_is_the_first_the_kernel_kills_when_memory_runs_out(
+    sandbox: SandboxPool,
+) -> None:
+    assert sandbox.wait_warm(60)
+    child = sandbox._ready[0].pid
+    zygote = sandbox._zygote.pid
+    assert Path(f"/proc/{child}/oom_score_adj").read_text().strip() == "1000"
+    assert (
+        Path(f"/proc/{zygote}/oom_score_adj").read_text().strip()
+        == Path("/proc/self/oom_score_adj").read_text().strip()
+    )
