@@ -1,4 +1,5 @@
-"""Durations as users write them in a job: `30s`, `5m`, `1h30m`, `1.5h` or plain seconds."""
+"""Durations as users write them in a job: `30s`, `5m`, `1h30m`, `1.5h`, `7d` or plain
+seconds."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import re
 
 from qiskit_operator.errors import UserError
 
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def parse_duration(text: str, field: str = "execution.maxExecutionTime") -> float:

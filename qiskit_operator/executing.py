@@ -2,21 +2,27 @@
 
 Input: `job.validated`. Reply: `job.completed` (top outcomes, expectation values,
 sweep points, where the full result is) or `job.failed` (`kind: transient`
-carries the work, so reconcile can send it again). Needs no Kubernetes access.
+carries the work, so reconcile can send it again). Also a job's delete event:
+the result files execute wrote for it go with it (docs/retention.md). Needs no
+Kubernetes access.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import time
 from importlib.metadata import version
 from typing import Any
 
+import pydantic
+
 from qiskit_operator import metrics
 from qiskit_operator.circuits.declarations import ONE_CIRCUIT, SizeLimits
 from qiskit_operator.errors import TransientError, UserError
 from qiskit_operator.events import payloads, types
+from qiskit_operator.events.apiserver import job_ref_from_raw
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.execution import messages
 from qiskit_operator.execution.aer import (
@@ -27,8 +33,10 @@ from qiskit_operator.execution.aer import (
     top_counts,
 )
 from qiskit_operator.execution.isolation import IsolatedRunner
+from qiskit_operator.models.spec import OutputSpec
 from qiskit_operator.results import CONFIGMAP_LIMIT, ResultStore, render
 from qiskit_operator.sandbox.confinement import Isolation
+from qiskit_operator.settings import LimitSettings
 
 SOURCE = "/qiskit-operator/execute"
 TOP_OUTCOMES = 16
@@ -46,14 +54,17 @@ class Executor:
         isolated: IsolatedRunner | None = None,
         confined_deadline: float | None = None,
         sizes: SizeLimits = ONE_CIRCUIT,
+        noisy_deadline: float = LimitSettings().simulation_timeout_seconds,
     ) -> None:
         """`confined_deadline` set: every job's QPY is loaded and simulated only in the
         confined worker, stopped after that many seconds unless the job sets its own
-        `maxExecutionTime`; None: only jobs with a `maxExecutionTime` go there."""
+        `maxExecutionTime`; None: only jobs with a `maxExecutionTime` go there, and jobs
+        with a noise model, stopped after `noisy_deadline`."""
         self.store = store
         self.runner = runner or AerRunner()
         self.isolated = isolated or IsolatedRunner()
         self._confined_deadline = confined_deadline
+        self._noisy_deadline = noisy_deadline
         self._sleep = sleep
         self._sizes = sizes
 
@@ -68,6 +79,9 @@ class Executor:
         self.isolated.close()
 
     def handle(self, event: Envelope) -> Envelope | None:
+        if event.type == types.APISERVER_DELETE:
+            self._forget(event)
+            return None
         if event.type != types.JOB_VALIDATED:
             return None
         work = payloads.decode(event.type, event.data)
@@ -89,6 +103,18 @@ class Executor:
         metrics.JOBS.labels("execute", outcome_label).inc()
         return event.reply(payloads.TYPE_OF[type(outcome)], SOURCE, payloads.encode(outcome))
 
+    def _forget(self, event: Envelope) -> None:
+        """The job is deleted: remove the result files written for it (this uid)."""
+        ref = job_ref_from_raw(event)
+        if ref is None or not ref.uid:
+            return
+        try:
+            removed = self.store.remove_job(ref, _output_of(event))
+        except UserError as error:  # an output.path the API server would have refused
+            log.warning("result files of %s not removed: %s", ref.key, error.message)
+            return
+        log.info("%s deleted: removed %d result files", ref.key, removed)
+
     def execute(self, work: payloads.JobValidated) -> payloads.JobCompleted:
         request = work.execution
         if request.not_before is not None:  # a retry waits out its backoff
@@ -101,12 +127,17 @@ class Executor:
 
     def _run(self, message: messages.WorkloadMessage, job_limit: float | None) -> Outcome:
         """In the confined worker, which alone then loads the QPY, when the job sets a time
-        limit or isolation is required; else here, for `qop run` on one's own machine."""
+        limit, isolation is required or the job has a noise model (building one takes up
+        to minutes, and only a process can be stopped); else here, for `qop run` on
+        one's own machine."""
         if job_limit is not None:
             return self.isolated.run_message(message, job_limit)
-        if self._confined_deadline is not None:
+        deadline = self._confined_deadline
+        if deadline is None and message.noise_model is not None:
+            deadline = self._noisy_deadline
+        if deadline is not None:
             return self.isolated.run_message(
-                message, self._confined_deadline, limit="QOP_SIMULATION_TIMEOUT_SECONDS"
+                message, deadline, limit="QOP_SIMULATION_TIMEOUT_SECONDS"
             )
         return self.runner.run(messages.workload_of(message, self._sizes))
 
@@ -123,6 +154,18 @@ class Executor:
                 reason="ResultTooLarge",
             )
         return self.store.put(work.job, output, document)
+
+
+def _output_of(event: Envelope) -> payloads.OutputRequest | None:
+    """spec.output of the object a delete event carries, read leniently: the job may
+    never have validated."""
+    try:
+        output = OutputSpec.model_validate(json.loads(event.data)["spec"]["output"])
+    except (ValueError, KeyError, TypeError, RecursionError, pydantic.ValidationError):
+        return None
+    return payloads.OutputRequest(
+        type=output.type, location=output.location, path=output.path, format=output.format
+    )
 
 
 def _reproducibility(work: payloads.JobValidated, result: Outcome) -> payloads.Reproducibility:

@@ -24,6 +24,7 @@ from typing import Any
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     multiprocess,
@@ -142,6 +143,12 @@ RESYNCS = Counter(
     ["action"],
     registry=REGISTRY,
 )
+JOBS_EXPIRED = Counter(
+    "qop_jobs_expired_total",
+    "Finished jobs reconcile deleted when their time to live ran out"
+    " (spec.ttlSecondsAfterFinished, output.retention or QOP_JOB_TTL_SECONDS).",
+    registry=REGISTRY,
+)
 EVENT_CLAIMS = Counter(
     "qop_event_claims_total",
     "Replies reconcile checked against their job before acting (docs/tenancy.md), by"
@@ -155,6 +162,34 @@ ADMISSION_REVIEWS = Counter(
     ["allowed"],
     registry=REGISTRY,
 )
+CACHE_HITS = Counter(
+    "qop_cache_hits_total",
+    "Lookups an in-memory cache answered, by cache and process (caches.py).",
+    ["cache", "process"],
+    registry=REGISTRY,
+)
+CACHE_MISSES = Counter(
+    "qop_cache_misses_total",
+    "Lookups an in-memory cache did not hold, so the value was built.",
+    ["cache", "process"],
+    registry=REGISTRY,
+)
+CACHE_EVICTIONS = Counter(
+    "qop_cache_evictions_total",
+    "Entries an in-memory cache dropped to stay within its bound.",
+    ["cache", "process"],
+    registry=REGISTRY,
+)
+CACHE_ENTRIES = Gauge(
+    "qop_cache_entries",
+    "Entries an in-memory cache holds now.",
+    ["cache", "process"],
+    registry=REGISTRY,
+    # Under `qop serve` each worker holds its own caches: a scrape adds the live ones.
+    multiprocess_mode="livesum",
+)
+# The caches there are (caches.py); each is bounded where it is made.
+CACHE_NAMES = ("backends", "noise_models", "simulators", "transpiled")
 
 # Why reconcile refuses an event's claim (status/claims.py), and why it ignores one.
 CLAIM_REFUSALS = ("uid_missing", "uid_mismatch", "generation_newer", "phase", "results")

@@ -9,12 +9,14 @@ up to `max_retries`; the step into a final phase replies `job.finished` and
 ends the job's span. Full results bound for a ConfigMap are written here, owned
 by the job, after the checks, from the file the job expects, into a ConfigMap
 the job owns or creates (never one that is someone else's). On the PingSource's
-ping, jobs no event announced are asked for again (`resync`). Imports no
-Qiskit, so the reconcile image need not carry it.
+ping, jobs no event announced are asked for again (`resync`), and finished jobs
+whose time to live ran out are deleted (`retention`). Imports no Qiskit, so the
+reconcile image need not carry it.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -31,6 +33,7 @@ from qiskit_operator.events.payloads import JobRef
 from qiskit_operator.models import JobStatus, Phase
 from qiskit_operator.models.spec import OutputSpec
 from qiskit_operator.results import ResultStore
+from qiskit_operator.retention import Expiry
 from qiskit_operator.routing.deadletter import dead_letter
 from qiskit_operator.status import claims, transitions
 from qiskit_operator.status.writer import (
@@ -64,6 +67,7 @@ class Reconciler:
         clock: Callable[[], datetime] = _now,
         resync_after: timedelta = timedelta(seconds=60),
         stalled_after: timedelta | None = timedelta(hours=1),
+        expiry: Expiry | None = None,
     ) -> None:
         self.writer = writer
         self.results = results
@@ -71,6 +75,7 @@ class Reconciler:
         self.clock = clock
         self.resync_after = resync_after
         self.stalled_after = stalled_after
+        self.expiry = expiry
 
     def ready(self) -> bool:
         return True
@@ -78,6 +83,7 @@ class Reconciler:
     def handle(self, event: Envelope) -> Envelope | None:
         if event.type in (types.APISERVER_ADD, types.APISERVER_UPDATE):
             self._seen(event)
+            self._expire(event)
             return None
         if event.type == types.APISERVER_DELETE or event.type == types.JOB_FINISHED:
             return None  # Kubernetes removes the job and what it owns
@@ -144,6 +150,8 @@ class Reconciler:
             decide = self._mending(job, now)
             if decide is not None and self._resynced(job.ref, decide):
                 wrote.append(job.ref)
+        if self.expiry is not None:
+            self.expiry.sweep(now)
         return wrote
 
     def _mending(self, job: ListedJob, now: datetime) -> Decide | None:
@@ -186,6 +194,18 @@ class Reconciler:
             self.writer.record_event(
                 ref, "Normal", "Validating", f"Validating generation {ref.generation}"
             )
+
+    def _expire(self, event: Envelope) -> None:
+        """A job's final status write comes back as its update event: with a time to
+        live of 0 (or one already over), the job is deleted now, not at the next ping."""
+        if self.expiry is None:
+            return
+        try:
+            item = json.loads(event.data)
+        except ValueError:
+            return
+        if isinstance(item, dict):
+            self.expiry.check(item, self.clock())
 
     def _transient(self, event: Envelope, failure: payloads.JobFailed) -> Envelope | None:
         now = self.clock()

@@ -24,11 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from qiskit_operator.errors import TransientError, UserError
 from qiskit_operator.events.payloads import JobRef, OutputRequest
 from qiskit_operator.models.spec import OUTPUT_PATH_MESSAGE, output_path_holds
 
 CONFIGMAP_LIMIT = 900 * 1024  # a ConfigMap holds 1 MiB; leave room for its metadata
+MAX_GENERATIONS_REMOVED = 1000
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 # Never follow a link: a symlink planted anywhere under the root must not lead out of it.
 _NOFOLLOW = os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
@@ -99,6 +102,37 @@ class ResultStore:
                     return file.read()
         except OSError as error:
             raise _failure(error, "read from", path, output) from error
+
+    def remove_job(self, job: JobRef, output: OutputRequest | None) -> int:
+        """Remove what `put` wrote for `job` (this uid), for each of its generations up to
+        `job.generation` (the last MAX_GENERATIONS_REMOVED): at its output.path now and
+        at the default path, in either format. Called by execute, which wrote them, when
+        the job is deleted. Returns how many files went."""
+        paths = {None, output.path if output is not None else None}
+        first = max(1, job.generation - MAX_GENERATIONS_REMOVED + 1)
+        removed = 0
+        for generation in range(first, job.generation + 1):
+            each = msgspec.structs.replace(job, generation=generation)
+            for path in paths:
+                for fmt in ("json", "csv"):
+                    request = OutputRequest(type="pvc", path=path, format=fmt)
+                    removed += self._remove(each, request)
+        return removed
+
+    def _remove(self, job: JobRef, output: OutputRequest) -> int:
+        *folders, name = self.relative_for(job, output)
+        try:
+            with self._folder(folders, create=False) as folder:
+                removed = 0
+                for each in (name, name + ".partial"):
+                    with suppress(FileNotFoundError):
+                        os.unlink(each, dir_fd=folder)
+                        removed += 1
+                return removed
+        except FileNotFoundError:
+            return 0  # no folder: nothing was written there
+        except OSError as error:
+            raise _failure(error, "removed from", self.path_for(job, output), output) from error
 
     @contextmanager
     def _folder(self, parts: list[str], *, create: bool) -> Iterator[int]:

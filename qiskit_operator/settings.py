@@ -12,6 +12,7 @@ from pathlib import Path
 
 from qiskit_operator import package_files
 from qiskit_operator.circuits.declarations import SizeLimits
+from qiskit_operator.errors import UserError
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +58,12 @@ class LimitSettings:
     (QOP_SIMULATION_MEMORY_MB, in MiB)."""
     simulation_timeout_seconds: float = 570.0
     """Wall time a simulation without execution.maxExecutionTime may take where every run
-    is confined (QOP_SIMULATION_TIMEOUT_SECONDS); under execute's 600 s Knative timeout."""
+    is confined, and any noisy one (QOP_SIMULATION_TIMEOUT_SECONDS); under execute's
+    600 s Knative timeout."""
+    max_noise_model_qubits: int = 32
+    """Largest backend whose noise model is built (QOP_MAX_NOISE_MODEL_QUBITS): its cost
+    grows with the square of the qubits, about 10 s and 140 MiB at 33, 81 s and 1.5 GiB
+    at 127."""
 
     def sizes(self, circuits: int | None = None) -> SizeLimits:
         """What a circuit may declare and unroll to, checked while it is read (`declarations`,
@@ -157,6 +163,10 @@ class Settings:
     stalled_after_seconds: float = 3600.0
     """How long nothing may move a seen, unfinished job before the resync fails it as
     stalled (QOP_STALLED_AFTER_SECONDS; 0: never)."""
+    job_ttl_seconds: int | None = None
+    """Seconds after a finished job is deleted, with what it produced, when it sets neither
+    spec.ttlSecondsAfterFinished nor output.retention (QOP_JOB_TTL_SECONDS); None (unset):
+    kept."""
     knative_dir: Path = field(default_factory=package_files.knative_dir)
     """Where the Trigger manifests are read from (QOP_KNATIVE_DIR): the checkout's
     knative/, else the copy the wheel carries."""
@@ -209,6 +219,9 @@ class Settings:
             simulation_timeout_seconds=float(
                 env.get("QOP_SIMULATION_TIMEOUT_SECONDS", limit_defaults.simulation_timeout_seconds)
             ),
+            max_noise_model_qubits=int(
+                env.get("QOP_MAX_NOISE_MODEL_QUBITS", limit_defaults.max_noise_model_qubits)
+            ),
         )
         urls = UrlSettings(
             allow_http=_flag(env.get("QOP_URL_ALLOW_HTTP")),
@@ -258,6 +271,7 @@ class Settings:
             max_retries=int(env.get("QOP_MAX_RETRIES", 3)),
             resync_after_seconds=float(env.get("QOP_RESYNC_AFTER_SECONDS", 60.0)),
             stalled_after_seconds=float(env.get("QOP_STALLED_AFTER_SECONDS", 3600.0)),
+            job_ttl_seconds=_ttl(env.get("QOP_JOB_TTL_SECONDS")),
             status_writer=env.get("QOP_STATUS_WRITER", "memory"),
             knative_dir=Path(env.get("QOP_KNATIVE_DIR", package_files.knative_dir())),
             functions_dir=Path(env.get("QOP_FUNCTIONS_DIR", package_files.functions_dir())),
@@ -268,6 +282,19 @@ class Settings:
             tls_cert_file=_path(env.get("TLS_CERT_FILE")),
             tls_key_file=_path(env.get("TLS_KEY_FILE")),
         )
+
+
+def _ttl(value: str | None) -> int | None:
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if not text.isdigit():
+        raise UserError(
+            f"QOP_JOB_TTL_SECONDS {value!r} is not a whole number of seconds (0 or more); "
+            "leave it unset to keep finished jobs",
+            reason="InvalidSetting",
+        )
+    return int(text)
 
 
 def _path(value: str | None) -> Path | None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from qiskit_operator.kube.client import KubeConnection
 from qiskit_operator.reconciling import Reconciler
 from qiskit_operator.results import ResultStore
+from qiskit_operator.retention import Expiry, MemoryRetention
 from qiskit_operator.settings import Settings
 from qiskit_operator.status.writer import MemoryStatusStore, StatusWriter
 
@@ -80,6 +81,7 @@ def validator(settings: Settings, configmaps: ConfigMapReader | None = None) -> 
 
 def executor(settings: Settings) -> Executor:
     from qiskit_operator.executing import Executor
+    from qiskit_operator.execution.aer import AerRunner
     from qiskit_operator.execution.isolation import IsolatedRunner
     from qiskit_operator.sandbox import confinement
 
@@ -89,23 +91,41 @@ def executor(settings: Settings) -> Executor:
         simulation_memory_bytes=settings.limits.simulation_memory_bytes,
         require_isolation=required,
         sizes=settings.limits.sizes(circuits=1),
+        max_noise_model_qubits=settings.limits.max_noise_model_qubits,
     )
     # Where isolation is required, no circuit is loaded or simulated outside the worker.
     deadline = settings.limits.simulation_timeout_seconds if required else None
     return Executor(
         ResultStore(settings.results_dir),
+        runner=AerRunner(max_noise_model_qubits=settings.limits.max_noise_model_qubits),
         isolated=isolated,
         confined_deadline=deadline,
+        noisy_deadline=settings.limits.simulation_timeout_seconds,
         sizes=settings.limits.sizes(circuits=1),
     )
 
 
 def reconciler(settings: Settings, store: StatusWriter | None = None) -> Reconciler:
     stalled = settings.stalled_after_seconds
+    writer = store or status_writer(settings)
     return Reconciler(
-        store or status_writer(settings),
+        writer,
         results=ResultStore(settings.results_dir),
         max_retries=settings.max_retries,
         resync_after=timedelta(seconds=settings.resync_after_seconds),
         stalled_after=timedelta(seconds=stalled) if stalled > 0 else None,
+        expiry=expiry(settings, writer),
     )
+
+
+def expiry(settings: Settings, writer: StatusWriter) -> Expiry | None:
+    """Deletion of finished jobs on the store reconcile writes to."""
+    default = settings.job_ttl_seconds
+    ttl = timedelta(seconds=default) if default is not None else None
+    if isinstance(writer, MemoryStatusStore):
+        return Expiry(MemoryRetention(writer), ttl)
+    if settings.status_writer == "kubernetes":
+        from qiskit_operator.kube.retention import KubeRetention
+
+        return Expiry(KubeRetention(kube_connection()), ttl)
+    return None  # a store of a test's own

@@ -60,6 +60,16 @@ VIOLATIONS = (
         {"output": {"type": "configmap", "location": "other-namespace/results"}},
         "output.location must be",
     ),
+    Violation(
+        "retention-not-a-duration",
+        {"output": {"type": "configmap", "retention": "a week"}},
+        "output.retention must be",
+    ),
+    Violation(
+        "retention-of-nothing",
+        {"output": {"type": "configmap", "retention": "0s"}},
+        "output.retention must be",
+    ),
 )
 
 

@@ -111,3 +111,40 @@ def _stop(server: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(server.pid, signal.SIGKILL)
     server.wait(10)
+
+
+# What a hostile request may grow a server's process tree by (sandbox children and
+# their replies come and go; what was fixed grew it by gigabytes).
+MAX_GROWTH_BYTES = 300 << 20
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """VmRSS of a process and all its descendants, from /proc."""
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        proc = Path(f"/proc/{current}")
+        try:
+            status = (proc / "status").read_text()
+            for task in (proc / "task").iterdir():
+                pending.extend(int(c) for c in (task / "children").read_text().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # ended while being read
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) << 10
+    return total
+
+
+class MeasuredServer:
+    """A server under test whose process tree's memory is measured against where it started."""
+
+    def __init__(self, pid: int, base: str) -> None:
+        self.pid = pid
+        self.base = base
+        self.start_rss = tree_rss_bytes(pid)
+
+    def check_unharmed(self) -> None:
+        grown = tree_rss_bytes(self.pid) - self.start_rss
+        assert grown < MAX_GROWTH_BYTES, f"the server grew by {grown >> 20} MiB"
+        assert requests.get(f"{self.base}/health", timeout=10).status_code == 200

@@ -1,6 +1,7 @@
 """Entry point of the execute function: runs the validated circuit on Qiskit Aer.
 
-Replies job.completed or job.failed.
+Replies job.completed or job.failed. On a QiskitJob's delete event it removes the
+result files it wrote for that job, and replies nothing (docs/retention.md).
 
 Run with functions-framework (`functions-framework --target execute --source main.py`)
 or `qop serve execute`. The logic lives in the qiskit_operator library.

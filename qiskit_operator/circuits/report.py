@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from qiskit_operator.circuits.analysis import MethodPlan, plan, smallest_fitting_method
-from qiskit_operator.circuits.backends import DeviceFit, fit_device, is_aer
-from qiskit_operator.circuits.backends import device as device_backend
+from qiskit_operator.circuits.backends import DeviceFit, fit_device, is_aer, noise_device
 from qiskit_operator.circuits.loading import LoadedCircuit
 from qiskit_operator.circuits.serialization import canonical_qpy
 from qiskit_operator.circuits.summary import summarise
@@ -87,7 +86,7 @@ def check_circuit(
         )
     device = None if is_aer(backend) else fit_device(circuit, str(backend), optimization_level)
     if noise_model is not None:
-        noisy_device = device_backend(noise_model)
+        noisy_device = noise_device(noise_model, limits.max_noise_model_qubits)
         if circuit.num_qubits > noisy_device.num_qubits:
             raise UserError(
                 f"the circuit has {circuit.num_qubits} qubits but the noise model "

@@ -103,6 +103,8 @@ def line_of(source: str, offset: int) -> int:
     return source.count("\n", 0, offset) + 1
 
 
+# Unbounded caches on purpose: their keys are the two languages and the module
+# constants the callers pass (declarations, includes), a handful of entries.
 @functools.cache
 def _token_pattern(language: Language) -> re.Pattern[str]:
     # Words and numbers are whole tokens, so a keyword inside a longer name is not the

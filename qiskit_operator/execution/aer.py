@@ -18,12 +18,19 @@ import numpy as np
 from qiskit import QuantumCircuit
 from qiskit.exceptions import QiskitError
 from qiskit_aer import AerSimulator
+from qiskit_aer.noise import NoiseModel
 from qiskit_aer.primitives import EstimatorV2
 
+from qiskit_operator.caches import FUNCTION, BoundedCache, CacheCounts
 from qiskit_operator.errors import UserError
-from qiskit_operator.execution.noise import noise_model
+from qiskit_operator.execution.noise import build_noise_model
 from qiskit_operator.execution.observables import parse_observable
 from qiskit_operator.execution.transpiling import TranspileCache
+
+MAX_NOISE_MODELS = 2
+"""Noise models kept; simulators with one are kept within the same count, so at most
+twice this many are alive (at QOP_MAX_NOISE_MODEL_QUBITS=32, about 130 MiB each)."""
+MAX_SIMULATORS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,23 +71,58 @@ class Outcome:
     register_sizes: list[int] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class Simulator:
+    aer: AerSimulator
+    supported: frozenset[str]
+    """The names of the instructions it runs without transpiling."""
+    noisy: bool
+
+
 class AerRunner:
-    """One simulator per (method, noise model), reused across jobs, and a transpile cache."""
+    """Simulators per (method, noise model), noise models and transpiled circuits, each
+    in a bounded cache and reused across jobs. `process` labels their metrics."""
 
-    def __init__(self, cache: TranspileCache | None = None) -> None:
-        self._simulators: dict[tuple[str, str | None], AerSimulator] = {}
-        self.cache = cache or TranspileCache()
+    def __init__(
+        self,
+        cache: TranspileCache | None = None,
+        *,
+        max_noise_model_qubits: int = 32,
+        process: str = FUNCTION,
+    ) -> None:
+        self._max_noise_qubits = max_noise_model_qubits
+        self._noise_models: BoundedCache[str, NoiseModel] = BoundedCache(
+            "noise_models", max_entries=MAX_NOISE_MODELS, process=process
+        )
+        self._simulators: BoundedCache[tuple[str, str | None], Simulator] = BoundedCache(
+            "simulators",
+            max_entries=MAX_SIMULATORS,
+            max_weight=MAX_NOISE_MODELS,
+            weigh=lambda simulator: int(simulator.noisy),
+            process=process,
+        )
+        self.cache = cache or TranspileCache(process=process)
 
-    def simulator(self, method: str, noise: str | None = None) -> AerSimulator:
-        key = (method, noise)
-        simulator = self._simulators.get(key)
-        if simulator is None:
-            options: dict[str, Any] = {"method": method}
-            if noise is not None:
-                options["noise_model"] = noise_model(noise)
-            simulator = AerSimulator(**options)
-            self._simulators[key] = simulator
-        return simulator
+    def noise_model(self, name: str) -> NoiseModel:
+        return self._noise_models.get(name, lambda: build_noise_model(name, self._max_noise_qubits))
+
+    def simulator(self, method: str, noise: str | None = None) -> Simulator:
+        return self._simulators.get((method, noise), lambda: self._simulator(method, noise))
+
+    def _simulator(self, method: str, noise: str | None) -> Simulator:
+        options: dict[str, Any] = {"method": method}
+        if noise is not None:
+            options["noise_model"] = self.noise_model(noise)
+        aer = AerSimulator(**options)
+        return Simulator(aer, frozenset(aer.target.operation_names), noisy=noise is not None)
+
+    def cache_counts(self) -> list[CacheCounts]:
+        """What the caches have done, for a process that cannot serve metrics."""
+        return [
+            self._noise_models.counts(),
+            self._simulators.counts(),
+            self.cache.circuits.counts(),
+        ]
 
     def run(self, work: Workload) -> Outcome:
         """Run `work`; UserError for what the circuit or its inputs got wrong."""
@@ -97,13 +139,13 @@ class AerRunner:
         simulator = self.simulator(work.method, work.noise_model)
         started = time.perf_counter()
         runnable, transpiled = self.cache.prepare(
-            circuit, work.circuit_hash, simulator, work.optimization_level
+            circuit, work.circuit_hash, simulator.aer, work.optimization_level, simulator.supported
         )
         compiled_at = time.perf_counter()
         if work.primitive == "estimator":
             points, method = self._estimate(runnable, work)
         else:
-            points, method = self._sample(runnable, simulator, work)
+            points, method = self._sample(runnable, simulator.aer, work)
         finished = time.perf_counter()
         return Outcome(
             points=points,
@@ -153,7 +195,7 @@ class AerRunner:
         operators = [parse_observable(text, circuit.num_qubits) for text in work.observables]
         backend_options: dict[str, Any] = {"method": work.method}
         if work.noise_model is not None:
-            backend_options["noise_model"] = noise_model(work.noise_model)
+            backend_options["noise_model"] = self.noise_model(work.noise_model)
         estimator = EstimatorV2(
             options={
                 "backend_options": backend_options,

@@ -20,6 +20,7 @@ import threading
 
 import msgspec
 
+from qiskit_operator.caches import RemoteCacheCounts
 from qiskit_operator.circuits.declarations import ONE_CIRCUIT, SizeLimits
 from qiskit_operator.circuits.serialization import to_qpy
 from qiskit_operator.errors import TransientError, UserError
@@ -44,6 +45,7 @@ class IsolatedRunner:
         simulation_memory_bytes: int = 2 << 30,
         require_isolation: bool = False,
         sizes: SizeLimits = ONE_CIRCUIT,
+        max_noise_model_qubits: int = 32,
     ) -> None:
         self._lock = threading.Lock()  # one simulation at a time owns the worker
         self._process: subprocess.Popen[bytes] | None = None
@@ -54,8 +56,10 @@ class IsolatedRunner:
             + (os.cpu_count() or 1) * _PER_CORE_BYTES,
             require_isolation=require_isolation,
             sizes=sizes,
+            max_noise_model_qubits=max_noise_model_qubits,
         )
         self._isolation: confinement.Isolation | None = None
+        self._caches = RemoteCacheCounts()
 
     def isolation(self) -> confinement.Isolation:
         """What the kernel offers the worker (it confines itself with all of it)."""
@@ -121,7 +125,7 @@ class IsolatedRunner:
                     f"the simulation worker died (exit code {code}); it may have run out of memory"
                 )
             try:
-                return messages.decode_reply(frame)
+                return messages.decode_reply(frame, self._caches)
             except messages.MalformedReplyError as error:
                 self._stop()
                 raise _malformed() from error
@@ -136,6 +140,7 @@ class IsolatedRunner:
         if self._sock is not None:
             self._sock.close()
         self._process, self._sock = None, None
+        self._caches.restarted()
         return code
 
     def close(self) -> None:

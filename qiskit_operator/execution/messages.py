@@ -13,6 +13,7 @@ from typing import Annotated
 
 import msgspec
 
+from qiskit_operator.caches import CacheCounts, RemoteCacheCounts
 from qiskit_operator.circuits.declarations import SizeLimits
 from qiskit_operator.circuits.serialization import from_qpy
 from qiskit_operator.errors import UserError
@@ -26,6 +27,7 @@ MAX_REPLY = 32 << 20
 _Short = Annotated[str, msgspec.Meta(max_length=1024)]
 _Message = Annotated[str, msgspec.Meta(max_length=16384)]
 _Floats = Annotated[list[float], msgspec.Meta(max_length=1 << 20)]
+_Caches = Annotated[list[CacheCounts], msgspec.Meta(max_length=16)]
 
 
 class WorkloadMessage(msgspec.Struct, frozen=True, kw_only=True):
@@ -61,11 +63,14 @@ class Simulated(msgspec.Struct, frozen=True, kw_only=True, tag="ok"):
     execution_seconds: float
     registers: Annotated[list[_Short], msgspec.Meta(max_length=4096)] = []
     register_sizes: Annotated[list[int], msgspec.Meta(max_length=4096)] = []
+    caches: _Caches = []
+    """The worker's caches so far (it serves no metrics itself)."""
 
 
 class SimulationFailed(msgspec.Struct, frozen=True, kw_only=True, tag="error"):
     message: _Message
     reason: _Short
+    caches: _Caches = []
 
 
 WorkerReply = Simulated | SimulationFailed
@@ -126,7 +131,7 @@ def workload_of(message: WorkloadMessage, sizes: SizeLimits) -> Workload:
     )
 
 
-def encode_outcome(outcome: Outcome) -> bytes:
+def encode_outcome(outcome: Outcome, caches: list[CacheCounts] | None = None) -> bytes:
     return _ENCODER.encode(
         Simulated(
             points=[
@@ -146,20 +151,26 @@ def encode_outcome(outcome: Outcome) -> bytes:
             execution_seconds=outcome.execution_seconds,
             registers=outcome.registers,
             register_sizes=outcome.register_sizes,
+            caches=caches or [],
         )
     )
 
 
-def encode_failure(message: str, reason: str) -> bytes:
-    return _ENCODER.encode(SimulationFailed(message=message[:16384], reason=reason[:1024]))
+def encode_failure(message: str, reason: str, caches: list[CacheCounts] | None = None) -> bytes:
+    return _ENCODER.encode(
+        SimulationFailed(message=message[:16384], reason=reason[:1024], caches=caches or [])
+    )
 
 
-def decode_reply(frame: bytes) -> Outcome:
-    """The worker's outcome; UserError for its refusal; MalformedReplyError for anything else."""
+def decode_reply(frame: bytes, caches: RemoteCacheCounts | None = None) -> Outcome:
+    """The worker's outcome; UserError for its refusal; MalformedReplyError for anything else.
+    The counts of the worker's caches go to `caches`."""
     try:
         reply: WorkerReply = _REPLY.decode(frame)
     except msgspec.DecodeError as error:
         raise MalformedReplyError(str(error)) from error
+    if caches is not None:
+        caches.report(reply.caches)
     if isinstance(reply, SimulationFailed):
         raise UserError(reply.message, reason=reply.reason)
     return Outcome(

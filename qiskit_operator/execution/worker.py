@@ -19,6 +19,7 @@ import sys
 
 import msgspec
 
+from qiskit_operator.caches import WORKER
 from qiskit_operator.circuits.declarations import ONE_CIRCUIT, SizeLimits
 from qiskit_operator.errors import UserError
 from qiskit_operator.execution import messages
@@ -36,6 +37,7 @@ class WorkerLimits(msgspec.Struct, frozen=True, kw_only=True):
     # What a circuit may declare and unroll to, checked while its QPY is read
     # (`declarations`, `expansion`).
     sizes: SizeLimits = ONE_CIRCUIT
+    max_noise_model_qubits: int = 32
 
 
 def confine(limits: WorkerLimits) -> None:
@@ -60,8 +62,8 @@ def confine(limits: WorkerLimits) -> None:
 
 def main() -> None:
     sock = socket.socket(fileno=int(sys.argv[1]))
-    runner = AerRunner()
     limits = msgspec.json.decode(sys.argv[2], type=WorkerLimits)
+    runner = AerRunner(max_noise_model_qubits=limits.max_noise_model_qubits, process=WORKER)
     confine(limits)
     while True:
         frame = recv_frame(sock, messages.MAX_WORKLOAD)
@@ -69,11 +71,13 @@ def main() -> None:
             return
         try:
             work = messages.workload_of(messages.decode_workload(frame), limits.sizes)
-            reply = messages.encode_outcome(runner.run(work))
+            reply = messages.encode_outcome(runner.run(work), runner.cache_counts())
         except UserError as error:
-            reply = messages.encode_failure(error.message, error.reason)
+            reply = messages.encode_failure(error.message, error.reason, runner.cache_counts())
         except Exception as error:  # Aer's own failures: the job fails, the worker stays
-            reply = messages.encode_failure(f"the simulation failed: {error}", "SimulationFailed")
+            reply = messages.encode_failure(
+                f"the simulation failed: {error}", "SimulationFailed", runner.cache_counts()
+            )
         send_frame(sock, reply)
 
 

@@ -238,13 +238,16 @@ class Stack:
         self.source.start()
         time.sleep(2.0)  # a source says nothing about jobs that exist when it starts
 
-    def ping(self) -> None:
-        """Send the Broker one PingSource event: reconcile resyncs (`ping_event`)."""
+    def ping(self) -> str:
+        """Send the Broker one PingSource event: reconcile resyncs (`ping_event`); the
+        event's id, to find its delivery in `broker.delivered`."""
         assert self.broker is not None, "start() first"
-        headers, body = to_binary(ping_event())
+        event = ping_event()
+        headers, body = to_binary(event)
         headers.update(authorization(self._ping_token))  # as the PingSource's identity
         answer = requests.post(self.broker.url, data=body, headers=headers, timeout=30)
         answer.raise_for_status()
+        return event.id
 
     def _pinging(self, seconds: float) -> None:
         while not self._stopping.wait(seconds):

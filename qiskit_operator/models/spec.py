@@ -181,6 +181,19 @@ OUTPUT_LOCATION_MESSAGE = (
 )
 
 
+# A duration as durations.parse_duration reads it, more than zero: 30s, 1h30m, 7d, 3600.
+DURATION_PATTERN = r"^([0-9]+([.][0-9]+)?(ms|s|m|h|d))+$|^[0-9]+([.][0-9]+)?$"
+RETENTION_MESSAGE = (
+    "output.retention must be a duration such as 30m, 24h or 7d: how long after the job "
+    "finished it is deleted with its results"
+)
+
+
+def duration_holds(text: str) -> bool:
+    """Whether `text` is such a duration; one nonzero digit makes it more than zero."""
+    return re.search(DURATION_PATTERN, text) is not None and re.search("[1-9]", text) is not None
+
+
 def output_path_holds(path: str | None) -> bool:
     """Whether `path` stays inside the job's results directory (see OUTPUT_PATH_PATTERN)."""
     return path is None or (
@@ -213,9 +226,20 @@ class OutputSpec(ResourceModel):
         "volume; relative, no '..'.",
     )
     format: Literal["json", "csv"] = "json"
-    retention: str | None = None
+    retention: str | None = Field(
+        None,
+        description="How long after it finished the job is deleted with its results, e.g. "
+        "24h or 7d; spec.ttlSecondsAfterFinished, when set, wins (docs/retention.md).",
+    )
 
     rules: ClassVar[tuple[Rule[OutputSpec], ...]] = (
+        Rule(
+            lambda o: o.retention is None or duration_holds(o.retention),
+            cel=f"!has(self.retention) || (self.retention.matches('{DURATION_PATTERN}') "
+            "&& self.retention.matches('[1-9]'))",
+            message=RETENTION_MESSAGE,
+            field="retention",
+        ),
         Rule(
             lambda o: output_path_holds(o.path),
             cel=f"!has(self.path) || (self.path.matches('{OUTPUT_PATH_PATTERN}') "
@@ -285,3 +309,10 @@ class JobSpec(ResourceModel):
     output: OutputSpec | None = None
     credentials: CredentialsSpec | None = None
     backend_selection: BackendSelectionSpec | None = None
+    ttl_seconds_after_finished: int | None = Field(
+        None,
+        ge=0,
+        description="Seconds after the job finished (Completed or Failed) when it is deleted, "
+        "with the ConfigMaps and result files it produced, as on a Kubernetes Job; 0: at "
+        "once. Unset: output.retention, else the cluster's QOP_JOB_TTL_SECONDS, else kept.",
+    )

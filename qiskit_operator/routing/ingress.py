@@ -15,6 +15,7 @@ import json
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +72,9 @@ class BrokerServer:
         self.url = f"http://{host}:{self._server.server_port}/"
         self.received = 0
         self.dead_letters: list[Envelope] = []
+        # The latest deliveries a subscriber answered, as (Trigger, event id): what a test
+        # waits for to know that a function has finished with an event.
+        self.delivered: deque[tuple[str, str]] = deque(maxlen=1024)
         self.refused: list[tuple[str, str]] = []  # (sender, event type) no policy admitted
 
     def start(self) -> BrokerServer:
@@ -150,7 +154,7 @@ class BrokerServer:
         if token is not None and isinstance(subscriber, HttpSubscriber):
             subscriber = AuthenticatedSubscriber(subscriber, token)
         try:
-            return deliver_with_retry(subscriber, event, trigger.delivery)
+            reply = deliver_with_retry(subscriber, event, trigger.delivery)
         except DeliveryError as error:
             log.warning("%s: %s not delivered after retries: %s", trigger.name, event.type, error)
             letter = dead_letter(event, trigger.name, trigger.subscriber, str(error))
@@ -158,6 +162,8 @@ class BrokerServer:
                 self.dead_letters.append(letter)
                 self.publish(letter)
             raise
+        self.delivered.append((trigger.name, event.id))
+        return reply
 
     def _dispatch(self) -> None:
         while True:

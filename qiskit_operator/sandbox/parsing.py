@@ -30,5 +30,9 @@ def parse(source: str) -> list[Any]:
     except UserError as error:
         return ["error", error.reason, error.message, error.line]
     except MemoryError:
-        return ["error", "MemoryLimit", "parsing the OpenQASM 3 source ran out of memory", None]
+        message = (
+            "parsing the OpenQASM 3 source ran out of the memory the sandbox allows "
+            "(QOP_SANDBOX_MEMORY_MB); send a smaller circuit"
+        )
+        return ["error", "MemoryLimit", message, None]
     return ["ok", to_qpy(circuit), "circuit", []]

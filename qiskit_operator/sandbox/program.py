@@ -122,7 +122,11 @@ def run_program(
     try:
         exec(compiled, namespace)
     except MemoryError:
-        return ["error", "MemoryLimit", "the circuit program ran out of memory", None]
+        message = (
+            "the circuit program ran out of the memory the sandbox allows "
+            "(QOP_SANDBOX_MEMORY_MB); build smaller circuits and data structures"
+        )
+        return ["error", "MemoryLimit", message, None]
     except SystemExit as error:
         return [
             "error",

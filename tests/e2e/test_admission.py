@@ -209,12 +209,12 @@ def exists(cluster: DevCluster, name: str, namespace: str = CHECKED) -> bool:
 def test_a_python_syntax_error_is_refused_at_apply_with_the_line_and_the_reason(
     admitted: DevCluster,
 ) -> None:
-    started = time.monotonic()
+    # The webhook's own answer, not the API server's after the webhook's timeout: that
+    # would say "failed calling webhook", and with failurePolicy Ignore even admit it.
     refused = apply(admitted, example("broken.yaml"))
-    took = time.monotonic() - started
     assert refused.returncode != 0
     assert f"{DENIED}: {SYNTAX_ERROR}" in refused.stderr
-    assert took < 5, f"kubectl apply took {took:.1f} s"
+    assert "failed calling webhook" not in refused.stderr
     assert not exists(admitted, "broken")
 
 
@@ -292,7 +292,7 @@ def test_a_namespace_labelled_to_opt_out_is_not_sent_to_the_webhook(admitted: De
     assert exists(admitted, "broken", OPTED_OUT)
 
 
-def test_the_webhook_answers_a_bell_review_well_within_its_timeout(
+def test_the_webhook_answers_bell_reviews_within_its_timeout_having_checked_them(
     admitted: DevCluster, webhook: str, pki: ServingPki
 ) -> None:
     review = {
@@ -306,13 +306,12 @@ def test_the_webhook_answers_a_bell_review_well_within_its_timeout(
             "object": example("bell.yaml"),
         },
     }
-    took = []
+    # Each within the 5 s the API server gives the webhook (a slower answer is a
+    # requests Timeout), and checked: one not checked within its budget is allowed
+    # with a warning, which this response would then carry.
     with requests.Session() as session:
         for _ in range(20):
-            started = time.perf_counter()
             answer = session.post(
                 f"{webhook}/admission?timeout=5s", json=review, verify=str(pki.ca), timeout=5
             )
-            took.append(time.perf_counter() - started)
             assert answer.json()["response"] == {"uid": "bell-1", "allowed": True}
-    assert sorted(took)[len(took) // 2] < 0.5, took

@@ -18,6 +18,7 @@ ALLOWED = {
         ("get", "qiskitjobs.quantum.io"),
         ("list", "qiskitjobs.quantum.io"),  # the resync's one list a ping
         ("patch", "qiskitjobs.quantum.io/status"),
+        ("delete", "qiskitjobs.quantum.io"),  # a finished job whose time to live ran out
         ("create", "configmaps"),
         ("patch", "configmaps"),  # the owner-tested JSON patch of its own results
         ("create", "events"),
@@ -47,7 +48,7 @@ DENIED = {
         ("patch", "qiskitjobs.quantum.io"),
         ("delete", "configmaps"),
         ("get", "configmaps"),
-        ("delete", "qiskitjobs.quantum.io"),
+        ("deletecollection", "qiskitjobs.quantum.io"),
         ("watch", "qiskitjobs.quantum.io"),
         ("update", "configmaps"),  # only verbs it uses: it creates or patches them
         ("patch", "events"),

@@ -55,9 +55,13 @@ def test_fifty_jobs_applied_at_once_all_complete(stack: Stack) -> None:
 def test_a_reconcile_restart_mid_run_loses_no_job(stack: Stack) -> None:
     reconcile = stack.functions["reconcile"]
     stack.kubectl("apply", "-f", "-", stdin=jobs("restart", 12))
-    time.sleep(0.3)
+    # Mid-run: reconcile has written a first status, and not all jobs have finished.
+    deadline = time.monotonic() + 60
+    while not any(phases(stack, "restart").values()):
+        assert time.monotonic() < deadline, "reconcile wrote no status in 60 s"
+        time.sleep(0.1)
     reconcile.stop()  # events for reconcile now fail; the broker retries with backoff
-    time.sleep(1.0)
+    time.sleep(1.0)  # down for a while: how long does not matter, only that it was
     reconcile.start()
     reconcile.wait_ready()
     seen = wait_all_completed(stack, "restart", 12, timeout=120)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -35,6 +36,28 @@ def source_is_live(stack: Stack) -> str:
                 return str(name)
             time.sleep(0.2)
     raise AssertionError(f"the restarted source sent nothing in 60 s\n{stack.logs()}")
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout:g} s"
+        time.sleep(0.2)
+
+
+def age_seconds(stack: Stack, name: str) -> float:
+    created = stack.kubectl(
+        "get", "qjob", name, "-o", "jsonpath={.metadata.creationTimestamp}"
+    ).stdout
+    return (datetime.now(UTC) - datetime.fromisoformat(created)).total_seconds()
+
+
+def resynced(stack: Stack) -> str:
+    """A ping, once reconcile has answered it: its resync has written all it would."""
+    assert stack.broker is not None
+    broker, ping = stack.broker, stack.ping()
+    wait_until(lambda: any(event == ping for _, event in broker.delivered), "ping answered")
+    return ping
 
 
 def hours_ago(hours: float) -> str:
@@ -81,11 +104,13 @@ def test_jobs_lost_events_left_behind_are_mended_after_a_ping(stack: Stack) -> N
     # The source is back and sends what happens now...
     live = source_is_live(stack)
     wait_phase(stack, live, "Completed")
-    # ...but not the job applied while it was down.
-    time.sleep(2.0)  # older than QOP_RESYNC_AFTER_SECONDS (conftest.py)
+    # ...but not the job applied while it was down, before the live one.
     assert status_of(stack, "missed") == {}
+    # Older than QOP_RESYNC_AFTER_SECONDS (conftest.py), with a second to spare: the
+    # timestamp has whole seconds.
+    wait_until(lambda: age_seconds(stack, "missed") > 3, "missed older than the resync age")
 
-    stack.ping()
+    resynced(stack)
     wait_phase(stack, "stuck", "Failed")
     message = str(status_of(stack, "stuck")["message"])
     assert message.startswith("Stalled in Scheduled: nothing has moved this job since")
@@ -98,8 +123,7 @@ def test_jobs_lost_events_left_behind_are_mended_after_a_ping(stack: Stack) -> N
     assert "Resynced" in described
     assert "No event about generation 1 reached the operator" in described
 
-    stack.ping()  # seen now: asked for no more
-    time.sleep(1.0)
+    resynced(stack)  # seen now: asked for no more
     events = stack.kubectl(
         "get", "events", "--field-selector", "involvedObject.name=missed,reason=Resynced",
         "-o", "jsonpath={.items[*].count}",

@@ -38,7 +38,9 @@ class Recorder:
         return self.reply
 
 
-def broker_with(validate: Recorder, execute: Recorder, reconcile: Recorder) -> BrokerServer:
+def broker_with(
+    validate: Recorder, execute: Recorder, reconcile: Recorder, dispatchers: int = 8
+) -> BrokerServer:
     # The shipped Triggers, with retries shortened so that the tests do not wait.
     triggers = [
         replace(t, delivery=DeliverySpec(retry=1, backoff_delay_seconds=0.01))
@@ -48,7 +50,7 @@ def broker_with(validate: Recorder, execute: Recorder, reconcile: Recorder) -> B
         f"qiskit-{r.name}": InProcessSubscriber(f"qiskit-{r.name}", r)
         for r in (validate, execute, reconcile)
     }
-    return BrokerServer(Routes(triggers, subscribers)).start()
+    return BrokerServer(Routes(triggers, subscribers), dispatchers=dispatchers).start()
 
 
 def post(broker: BrokerServer, event: Envelope) -> int:
@@ -139,11 +141,15 @@ def test_a_reconcile_that_is_down_gets_no_dead_letter_about_itself() -> None:
         Recorder("execute"),
         Recorder("reconcile", fail=True),
     )
-    broker = broker_with(validate, execute, reconcile)
+    # One dispatcher delivers one event after another: once execute has the marker, sent
+    # after both tries at reconcile, the broker has decided whether to dead-letter them.
+    broker = broker_with(validate, execute, reconcile, dispatchers=1)
+    marker = added.reply(types.JOB_VALIDATED, "/tests", b"{}")
     try:
         assert post(broker, added) == 202
-        wait_for(lambda: len(reconcile.seen) >= 2)
-        time.sleep(0.2)
+        wait_for(lambda: sum(e.id == added.id for e in reconcile.seen) == 2)
+        assert post(broker, marker) == 202
+        wait_for(lambda: any(e.id == marker.id for e in execute.seen))
         assert broker.dead_letters == []
     finally:
         broker.stop()

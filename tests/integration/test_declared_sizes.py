@@ -31,12 +31,11 @@ from qiskit_operator.execution.isolation import IsolatedRunner
 from qiskit_operator.local.pipeline import admit
 from qiskit_operator.results import ResultStore
 from tests.conftest import bell_circuit, job_manifest
-from tests.serving import qop, served
+from tests.serving import MeasuredServer, qop, served
 
 # Loose enough never to flake on a loaded two-core machine; what was fixed took over
 # 30 s and 8 GB.
 ANSWER_SECONDS = 5.0
-GROWTH_BYTES = 300 << 20
 
 Q2 = 'OPENQASM 2.0;\ninclude "qelib1.inc";\n'
 Q3 = 'OPENQASM 3.0;\ninclude "stdgates.inc";\n'
@@ -81,38 +80,8 @@ CORPUS: list[tuple[str, str, str]] = [
 CORPUS_IDS = [f"{i}-{fmt}" for i, (fmt, _, _) in enumerate(CORPUS)]
 
 
-def tree_rss_bytes(pid: int) -> int:
-    """VmRSS of a process and all its descendants, from /proc."""
-    total, pending = 0, [pid]
-    while pending:
-        current = pending.pop()
-        proc = Path(f"/proc/{current}")
-        try:
-            status = (proc / "status").read_text()
-            for task in (proc / "task").iterdir():
-                pending.extend(int(c) for c in (task / "children").read_text().split())
-        except (FileNotFoundError, ProcessLookupError):
-            continue  # ended while being read
-        for line in status.splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1]) << 10
-    return total
-
-
-class Server:
-    def __init__(self, pid: int, base: str) -> None:
-        self.pid = pid
-        self.base = base
-        self.start_rss = tree_rss_bytes(pid)
-
-    def check_unharmed(self) -> None:
-        grown = tree_rss_bytes(self.pid) - self.start_rss
-        assert grown < GROWTH_BYTES, f"the server grew by {grown >> 20} MiB"
-        assert requests.get(f"{self.base}/health", timeout=10).status_code == 200
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MeasuredServer]:
     workdir = tmp_path_factory.mktemp("declared-sizes")
     with served("validate", workdir, ready_timeout=90, MAX_WORKERS="2") as (process, base):
         # One good circuit first, so that what loading Qiskit's parsers costs is in the
@@ -122,12 +91,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 f"{base}/validate", json={"code": code, "format": fmt}, timeout=60
             )
             assert answer.json()["valid"] is True, answer.text
-        yield Server(process.pid, base)
+        yield MeasuredServer(process.pid, base)
 
 
 @pytest.mark.parametrize(("fmt", "code", "words"), CORPUS, ids=CORPUS_IDS)
 def test_the_validation_api_refuses_a_huge_declaration_quickly_and_unharmed(
-    server: Server, fmt: str, code: str, words: str
+    server: MeasuredServer, fmt: str, code: str, words: str
 ) -> None:
     started = time.monotonic()
     answer = requests.post(
@@ -144,7 +113,7 @@ def test_the_validation_api_refuses_a_huge_declaration_quickly_and_unharmed(
 
 @pytest.mark.parametrize(("fmt", "code", "words"), CORPUS, ids=CORPUS_IDS)
 def test_a_job_with_a_huge_declaration_is_rejected_quickly_and_unharmed(
-    server: Server, fmt: str, code: str, words: str
+    server: MeasuredServer, fmt: str, code: str, words: str
 ) -> None:
     manifest = job_manifest("huge", code)
     manifest["spec"]["circuit"]["format"] = fmt
@@ -162,7 +131,7 @@ def test_a_job_with_a_huge_declaration_is_rejected_quickly_and_unharmed(
     server.check_unharmed()
 
 
-def test_a_declaration_only_in_a_comment_is_not_counted(server: Server) -> None:
+def test_a_declaration_only_in_a_comment_is_not_counted(server: MeasuredServer) -> None:
     code = Q3 + "// qubit[100000000] r;\n/* qreg s[100000000]; */\nqubit[2] q;\nh q[0];\n"
     answer = requests.post(
         f"{server.base}/validate", json={"code": code, "format": "qasm3"}, timeout=60

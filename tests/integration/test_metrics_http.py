@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import time
 import urllib.error
 import urllib.request
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from prometheus_client import CollectorRegistry, multiprocess
 from prometheus_client.parser import text_string_to_metric_families
 
 from qiskit_operator.events import types
@@ -133,20 +135,51 @@ def test_curl_of_each_functions_metrics_after_the_bell_pipeline_shows_the_job_co
             assert sum(errors) == 0
 
 
-@pytest.mark.timeout(90)
+def completed_by_worker(directory: Path) -> dict[str, float]:
+    """Jobs each worker process completed, read from its own multiprocess files."""
+    by_worker: dict[str, float] = {}
+    for path in directory.glob("counter_*.db"):
+        pid = path.stem.removeprefix("counter_")
+        alone = directory.parent / f"worker-{pid}"
+        alone.mkdir(exist_ok=True)
+        shutil.copy(path, alone / path.name)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=str(alone))  # type: ignore[no-untyped-call]
+        value = registry.get_sample_value(
+            "qop_jobs_total", {"function": "execute", "outcome": "completed"}
+        )
+        if value:
+            by_worker[pid] = value
+    return by_worker
+
+
+@pytest.mark.timeout(150)
 def test_a_scrape_adds_up_the_counts_of_every_worker(tmp_path: Path) -> None:
-    # One thread per worker: while one worker waits out the first event's backoff, the
-    # second event can only be taken by the other worker.
-    with served("execute", tmp_path, WORKERS="2", MAX_WORKERS="1") as (_, base):
-        first, _ = post_in_background(base, bell_validated(time.time() + 1.5))
-        time.sleep(0.3)
-        second, _ = post_in_background(base, bell_validated(time.time() + 1.2))
-        first.join(30)
-        second.join(30)
+    # Events are sent in pairs until each of the two workers has completed some (read
+    # from each one's own files): then a scrape, which one worker answers, must show the
+    # sum, which is more than either worker counted.
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    with served("execute", tmp_path, WORKERS="2", MAX_WORKERS="1", TMPDIR=str(temp)) as (
+        _,
+        base,
+    ):
+        directory = next(temp.glob("qop-metrics-*"))
+        sent, deadline = 0, time.monotonic() + 100
+        while len(completed_by_worker(directory)) < 2:
+            assert time.monotonic() < deadline, f"one worker served all {sent} events"
+            pair = [post_in_background(base, bell_validated(time.time() + 0.3)) for _ in "ab"]
+            for sender, outcome in pair:
+                sender.join(30)
+                assert outcome["response"].status_code == 200, outcome
+            sent += 2
+        by_worker = completed_by_worker(directory)
         samples = scrape(f"{base}/metrics")
-    assert count(samples, "qop_jobs_total", function="execute", outcome="completed") == 2
+    assert sum(by_worker.values()) == sent
+    assert max(by_worker.values()) < sent
+    assert count(samples, "qop_jobs_total", function="execute", outcome="completed") == sent
     received = {"function": "execute", "type": types.JOB_VALIDATED}
-    assert count(samples, "qop_events_received_total", **received) == 2
+    assert count(samples, "qop_events_received_total", **received) == sent
 
 
 @pytest.mark.timeout(60)

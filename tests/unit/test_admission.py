@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -194,6 +193,16 @@ def test_a_good_job_is_allowed_without_warnings(admission: JobAdmission) -> None
             {"circuit": {"code": 'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[9];\nh q[0];\n'}},
             "the circuit declares 9 qubits; at most 8 are allowed (QOP_MAX_QUBITS)",
         ),
+        (
+            {
+                "circuit": {
+                    "code": 'OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[2] q;\n'
+                    "for int i in [0:1000000000] { h q[0]; }\n",
+                    "format": "qasm3",
+                }
+            },
+            "at most 1000000 are allowed (QOP_MAX_INSTRUCTIONS)",
+        ),
         ({"backend": {"type": "ibm_quantum"}}, "backend.type ibm_quantum is not available"),
         ({"backend": {"name": "ibm_brisbane"}}, "backend.name ibm_brisbane is not a simulator"),
         ({"execution": {"primitive": "estimator", "observables": ["ZZZ"]}}, "3-qubit term"),
@@ -288,9 +297,9 @@ def test_a_job_created_with_generate_name_is_checked(admission: JobAdmission) ->
 def test_a_check_that_would_outlast_the_budget_is_allowed_with_a_warning(
     admission: JobAdmission,
 ) -> None:
-    started = time.monotonic()
+    # The warning is the verdict of a wait that ended at the budget, with the check
+    # still running: had decide waited for the check, it would carry none.
     verdict = decide(admission, review("CREATE", job_manifest("slow", SLOW_PYTHON)), budget=0.01)
-    assert time.monotonic() - started < 0.5
     assert verdict.allowed
     assert verdict.warnings == (
         "default/slow: the circuit was not checked within 0.01 s; it is checked after "

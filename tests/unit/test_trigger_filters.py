@@ -123,7 +123,11 @@ def test_shipped_triggers_route_each_event_type_to_the_right_functions() -> None
         "qiskit-validate",
         "qiskit-reconcile",
     }
-    assert targets(event(types.APISERVER_DELETE, **job_event)) == {"qiskit-reconcile"}
+    assert targets(event(types.APISERVER_DELETE, **job_event)) == {
+        "qiskit-execute",
+        "qiskit-reconcile",
+    }
+    assert targets(event(types.APISERVER_DELETE, kind="QiskitBackend")) == set()
     assert targets(event(types.APISERVER_ADD, kind="QiskitBackend")) == set()
     assert targets(event(types.JOB_VALIDATED)) == {"qiskit-execute", "qiskit-reconcile"}
     for outcome in (types.JOB_REJECTED, types.JOB_COMPLETED, types.JOB_FAILED):
