@@ -1,8 +1,8 @@
 """uvicorn's HTTP/1.1 protocols with a deadline for receiving each whole request.
 
 Used by `worker.BoundedWorker` as uvicorn's `http` protocol: the httptools one (a
-C parser) where httptools is installed, as in the images, else the h11 one (pure
-Python, about a tenth of a cheap request's CPU more). uvicorn bounds only
+C parser) where httptools is installed, as in validate's and reconcile's images,
+else the h11 one (pure Python: a cheap request costs about a sixth more CPU). uvicorn bounds only
 the idle time between requests; a client that sends its headers or body a few
 bytes at a time could hold its connection for ever. Here a clock starts when a
 connection opens or its last response ends, and stops once the request's last
