@@ -29,9 +29,9 @@ from qiskit_operator.sandbox import pool as sandboxing
 from qiskit_operator.sandbox.pool import SandboxPool
 from qiskit_operator.serving import FunctionEndpoint
 from qiskit_operator.settings import Settings
-from qiskit_operator.status.writer import MemoryStatusStore
 from qiskit_operator.validating import Validator
 from tests.conftest import Counted, bell_circuit, job_manifest, value
+from tests.fake_apiserver import FakeCluster
 
 REQUEST = payloads.ExecutionRequest(shots=100, optimization_level=1, seed=7)
 
@@ -131,7 +131,7 @@ def test_reconcile_counts_each_phase_it_moves_a_job_into_once(
     validator: Validator, executor: Executor, tmp_path: Path
 ) -> None:
     obj = admit(job_manifest(name="counted-phases"))
-    store = MemoryStatusStore()
+    store = FakeCluster()
     store.add(QiskitJob.model_validate(obj))
     reconciler = Reconciler(store, ResultStore(tmp_path))
     add = resource_event(obj, types.APISERVER_ADD)
@@ -155,7 +155,7 @@ def test_every_retry_counts_as_a_move_into_retrying(tmp_path: Path) -> None:
     ref = payloads.JobRef(namespace="default", name="counted-retries", uid="u-r", generation=1)
     obj = admit(job_manifest(name="counted-retries"))
     obj["metadata"]["uid"] = ref.uid
-    store = MemoryStatusStore()
+    store = FakeCluster()
     store.add(QiskitJob.model_validate(obj))
     reconciler = Reconciler(store, ResultStore(tmp_path), max_retries=3)
     work = validated_work(bell_circuit(), REQUEST, ref)

@@ -12,7 +12,7 @@ from qiskit_operator.models import ObjectMeta, Phase, QiskitJob
 from qiskit_operator.models.spec import CircuitSpec, JobSpec
 from qiskit_operator.reconciling import Reconciler, backoff
 from qiskit_operator.results import ResultStore
-from qiskit_operator.status.writer import MemoryStatusStore
+from tests.fake_apiserver import FakeCluster
 
 NOW = datetime(2026, 11, 27, 5, 0, tzinfo=UTC)
 REF = payloads.JobRef(namespace="default", name="flaky", uid="u-1", generation=1)
@@ -56,8 +56,8 @@ def failure(attempt: int) -> Envelope:
     )
 
 
-def reconciler(tmp_path: Path, max_retries: int = 3) -> tuple[Reconciler, MemoryStatusStore]:
-    store = MemoryStatusStore()
+def reconciler(tmp_path: Path, max_retries: int = 3) -> tuple[Reconciler, FakeCluster]:
+    store = FakeCluster()
     store.add(
         QiskitJob(
             metadata=ObjectMeta(name="flaky", uid="u-1", generation=1),
