@@ -79,7 +79,7 @@ class KubeStatusWriter:
                 return None
             body = {
                 "metadata": {"resourceVersion": meta.get("resourceVersion")},
-                "status": _replacing(raw or {}, _wire(new)),
+                "status": merge_patch_between(raw or {}, _wire(new)),
             }
             try:
                 self._call(
@@ -262,8 +262,21 @@ def _wire(status: JobStatus) -> dict[str, Any]:
     return wire
 
 
-def _replacing(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """A merge patch that makes `old` into `new`: keys that went away become null."""
+def merge_patch_between(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The JSON merge patch (RFC 7386) that makes `old` into `new`, at every depth.
+
+    A merge patch merges nested maps key by key, so a key that went away must be sent
+    as null wherever it is: without that, a new generation's `results.counts` or
+    `circuitMetadata.gateTypes` would keep the previous run's keys beside its own.
+    Lists are replaced whole; values that did not change are left out.
+    """
     patch: dict[str, Any] = {key: None for key in old if key not in new}
-    patch.update(new)
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, dict) and isinstance(before, dict):
+            nested = merge_patch_between(before, value)
+            if nested:
+                patch[key] = nested
+        elif value != before or key not in old:
+            patch[key] = value
     return patch
