@@ -9,7 +9,8 @@ tests/e2e/test_fake_apiserver_claims.py:
 - a merge patch on /status is RFC 7386: nested maps merge key by key, a null removes
   a key, a list replaces the list; nothing outside `status` changes;
 - `metadata.resourceVersion` changes with each write that changes the object and
-  not with one that changes nothing; a patch that names another one is a 409;
+  not with one that changes nothing; a patch that names another one is a 409; a
+  uid in a /status patch is no precondition (the real server ignores it);
 - `metadata.generation` moves only when the spec changes;
 - a missing object is a 404, a name taken on create a 409, a JSON patch whose `test`
   fails a 422;
@@ -208,15 +209,19 @@ class FakeAPIServer:
                     f"a /status patch changes only status, not {sorted(body)}"
                 )
             meta = body.get("metadata") or {}
-            if set(meta) - {"resourceVersion", "uid"}:
+            if set(meta) - {"resourceVersion"}:
+                # The real server ignores a uid here (no precondition): only the
+                # resourceVersion makes the write conditional.
                 raise ImpossibleWriteError(
-                    f"/status ignores metadata other than preconditions: {meta}"
+                    f"/status ignores metadata other than resourceVersion: {meta}"
                 )
             key = (JOBS, namespace, name)
             current = self._existing(key)
-            for field_ in ("resourceVersion", "uid"):
-                if field_ in meta and meta[field_] != current["metadata"][field_]:
-                    raise _error(409, "Conflict")
+            if (
+                "resourceVersion" in meta
+                and meta["resourceVersion"] != current["metadata"]["resourceVersion"]
+            ):
+                raise _error(409, "Conflict")
             status = merge_patch(current.get("status") or {}, body.get("status") or {})
             if status == (current.get("status") or {}):
                 return copy.deepcopy(current)  # nothing changed: no write, same version
