@@ -230,7 +230,7 @@ def test_a_configmap_name_taken_is_a_conflict_and_a_failed_json_patch_test_is_42
     owner = server.create_job(name)
     server.create_configmap(name, owner)
     assert refused(lambda: server.create_configmap(name, None)) == 409
-    wrong = [
+    wrong: list[Obj] = [
         {"op": "test", "path": "/metadata/ownerReferences/0/uid", "value": "someone-else"},
         {"op": "add", "path": "/data", "value": {"b": "2"}},
     ]
