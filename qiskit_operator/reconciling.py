@@ -189,30 +189,34 @@ class Reconciler:
 
     def _transient(self, event: Envelope, failure: payloads.JobFailed) -> Envelope | None:
         now = self.clock()
-        attempt = (failure.work.execution.attempt if failure.work else 0) + 1
-        if failure.work is None or attempt > self.max_retries:
-            given_up = msgspec.structs.replace(
-                failure,
-                kind="user",
-                message=f"{failure.message} (gave up after {attempt - 1} retries)",
-            )
-            written = self._update(failure.job, lambda s: transitions.failed(s, given_up, now))
-            if written is None:
-                return None
-            self._record(given_up, written)
-            return self._finished(event, failure.job, written)
-        wait = backoff(attempt)
-        next_at = now + timedelta(seconds=wait)
-        written = self._update(
-            failure.job, lambda s: transitions.retrying(s, failure, now, next_at)
-        )
+        seen: JobStatus | None = None
+
+        def decide(current: JobStatus | None) -> JobStatus | None:
+            nonlocal seen  # the status the last try decided on
+            seen = current
+            return transitions.retrying(current, failure, now, self.max_retries, backoff)
+
+        written = self._update(failure.job, decide)
         if written is None:
-            return None  # a duplicate, or the job moved on
+            if transitions.retry_to_resend(seen, failure):
+                assert seen is not None  # for mypy: retry_to_resend says so
+                return self._retry(event, failure, seen)
+            return None  # a duplicate of an older attempt, or the job moved on
+        if written.phase is Phase.FAILED:
+            self._record(failure, written)
+            return self._finished(event, failure.job, written)
         self.writer.record_event(failure.job, "Warning", "Retrying", written.message or "")
+        return self._retry(event, failure, written)
+
+    def _retry(self, event: Envelope, failure: payloads.JobFailed, status: JobStatus) -> Envelope:
+        """The work again, as the retry `status` records (its number and time)."""
+        assert failure.work is not None and status.next_retry_at is not None
         again = msgspec.structs.replace(
             failure.work,
             execution=msgspec.structs.replace(
-                failure.work.execution, attempt=attempt, not_before=next_at.timestamp()
+                failure.work.execution,
+                attempt=status.retry_count or 0,
+                not_before=status.next_retry_at.timestamp(),
             ),
         )
         return event.reply(types.JOB_VALIDATED, SOURCE, payloads.encode(again))

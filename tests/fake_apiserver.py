@@ -84,6 +84,7 @@ class FakeAPIServer:
     objects: dict[tuple[str, str, str], Obj] = field(default_factory=dict)
     faults: dict[str, list[Fault]] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
+    hooks: dict[str, list[Callable[[], object]]] = field(default_factory=dict)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     _revisions: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _uids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -164,6 +165,10 @@ class FakeAPIServer:
         """The next calls of `verb` (e.g. "patch_status", "create_event") fail so."""
         self.faults.setdefault(verb, []).extend(faults)
 
+    def before(self, verb: str, action: Callable[[], object]) -> None:
+        """Run `action` (what someone else does meanwhile) just before the next `verb`."""
+        self.hooks.setdefault(verb, []).append(action)
+
     # -- the API ------------------------------------------------------------------------
 
     def _store(self, key: tuple[str, str, str], obj: Obj) -> Obj:
@@ -173,6 +178,9 @@ class FakeAPIServer:
 
     def _call(self, verb: str, action: Callable[[], Obj]) -> Obj:
         self.calls.append(verb)
+        hooks = self.hooks.get(verb)
+        if hooks:
+            hooks.pop(0)()
         pending = self.faults.get(verb)
         fault = pending.pop(0) if pending else None
         if fault == "conflict":

@@ -8,6 +8,7 @@ corrupt a job.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import msgspec
@@ -207,23 +208,49 @@ def failed(current: JobStatus | None, event: payloads.JobFailed, now: datetime) 
 
 
 def retrying(
-    current: JobStatus | None, event: payloads.JobFailed, now: datetime, next_at: datetime
+    current: JobStatus | None,
+    event: payloads.JobFailed,
+    now: datetime,
+    max_retries: int,
+    wait: Callable[[int], float],
 ) -> JobStatus | None:
-    """A transient failure of the latest attempt: count it and wait for the next one.
+    """A transient failure of the latest attempt: count it and wait `wait(retry)` seconds
+    for the next one, or fail the job once `max_retries` retries were spent.
 
-    A failure of an earlier attempt, or the same failure delivered twice, changes
-    nothing: the attempt number in the work must match the retries counted so far.
+    The count lives in the status, so the cap and the backoff hold across restarts of
+    reconcile. A failure of an earlier attempt, or the same failure delivered twice,
+    changes nothing here (`retry_to_resend` says whether it must be sent again).
     """
     status = _base(current, event.job.generation)
-    if status is None or event.work is None or not may_move(status.phase, Phase.RETRYING):
+    if status is None or not may_move(status.phase, Phase.RETRYING):
         return None
-    if event.work.execution.attempt != (status.retry_count or 0):
+    spent = status.retry_count or 0
+    if event.work is None or spent >= max_retries:
+        message = f"{event.message} (gave up after {spent if event.work else 0} retries)"
+        return _fail(current, event.job, event.reason, message, now, (COMPLETED,))
+    if event.work.execution.attempt != spent:
         return None
     status.phase = Phase.RETRYING
-    status.retry_count = (status.retry_count or 0) + 1
-    status.next_retry_at = next_at
+    status.retry_count = spent + 1
+    status.next_retry_at = now + timedelta(seconds=wait(spent + 1))
     status.message = f"Retry {status.retry_count} after a transient failure: {event.message}"
     return status
+
+
+def retry_to_resend(current: JobStatus | None, event: payloads.JobFailed) -> bool:
+    """Whether `event` is the failure whose retry the status already records: Retrying,
+    of this generation, counted from this very attempt. Its retry must be sent (again):
+    whatever failed after the Retrying write (the Event, the reply's delivery), the
+    redelivered failure is the only thing left that can send it."""
+    return (
+        current is not None
+        and event.work is not None
+        and current.phase is Phase.RETRYING
+        and current.observed_generation == event.job.generation
+        and current.retry_count is not None
+        and event.work.execution.attempt == current.retry_count - 1
+        and current.next_retry_at is not None
+    )
 
 
 def _fail(
