@@ -100,7 +100,10 @@ class Reconciler:
         if isinstance(payload, payloads.JobFailed) and payload.kind == "transient":
             return self._transient(event, payload)
         if isinstance(payload, payloads.JobCompleted):
-            payload = self._publish_result(job, payload)
+            published = self._publish_result(job, payload)
+            if published is None:
+                return None  # a newer generation's or job's results are there: stale
+            payload = published
         now = self.clock()
         written = self._update(payload.job, lambda s: _apply(s, payload, now))
         if written is None:
@@ -264,9 +267,11 @@ class Reconciler:
 
     def _publish_result(
         self, job: JobNow, completed: payloads.JobCompleted
-    ) -> payloads.JobCompleted | payloads.JobFailed:
+    ) -> payloads.JobCompleted | payloads.JobFailed | None:
         """The job's result file, checked to be the one it expects (`claims.judge`), into
-        the ConfigMap its spec names; a ConfigMap that is not the job's fails it."""
+        the ConfigMap its spec names; a ConfigMap that is not the job's fails it. None when
+        the ConfigMap holds a newer generation's results (or a newer job's of that name):
+        this answer is stale, and nothing is written."""
         output = job.output
         if output is None or output.type != "configmap":
             return completed
@@ -274,7 +279,8 @@ class Reconciler:
         name = output.location or f"{ref.name}-results"
         document = self.results.read(ref, _requested(output)).decode()
         try:
-            self.writer.write_configmap(ref, name, {f"result.{output.format}": document})
+            if not self.writer.write_configmap(ref, name, {f"result.{output.format}": document}):
+                return None
         except ConfigMapTakenError as taken:
             return payloads.JobFailed(job=ref, reason=taken.reason, message=taken.message)
         return msgspec.structs.replace(completed, location=f"configmap://{ref.namespace}/{name}")

@@ -418,8 +418,8 @@ class FakeCluster:
     def record_event(self, ref: JobRef, kind: EventKind, reason: str, message: str) -> None:
         self.writer.record_event(ref, kind, reason, message)
 
-    def write_configmap(self, ref: JobRef, name: str, data: dict[str, str]) -> None:
-        self.writer.write_configmap(ref, name, data)
+    def write_configmap(self, ref: JobRef, name: str, data: dict[str, str]) -> bool:
+        return self.writer.write_configmap(ref, name, data)
 
     def jobs(self) -> list[ListedJob]:
         return self.writer.jobs()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +26,14 @@ from qiskit_operator.kube.client import KubeConnection
 from qiskit_operator.kube.errors import APIConflictError, APIError, APINotFoundError, translate
 from qiskit_operator.models import GROUP, VERSION, JobStatus
 from qiskit_operator.models.spec import OutputSpec
-from qiskit_operator.status.writer import ConfigMapTakenError, Decide, EventKind, JobNow, ListedJob
+from qiskit_operator.status.writer import (
+    ConfigMapTakenError,
+    Decide,
+    EventKind,
+    JobNow,
+    ListedJob,
+    ResultsNotFreeError,
+)
 
 PLURAL = "qiskitjobs"
 MERGE_PATCH = "application/merge-patch+json"
@@ -172,7 +180,7 @@ class KubeStatusWriter:
                 body,
             )
 
-    def write_configmap(self, ref: JobRef, name: str, data: dict[str, str]) -> None:
+    def write_configmap(self, ref: JobRef, name: str, data: dict[str, str]) -> bool:
         core = self._connection.core()
         body = {
             "apiVersion": "v1",
@@ -181,6 +189,7 @@ class KubeStatusWriter:
                 "name": name,
                 "namespace": ref.namespace,
                 "labels": {"quantum.io/job": ref.name},
+                "annotations": _held(ref),
                 "ownerReferences": [
                     {
                         "apiVersion": f"{GROUP}/{VERSION}",
@@ -201,38 +210,97 @@ class KubeStatusWriter:
                     ref.namespace,
                     body,
                 )
-                return
+                return True
             except APIConflictError:
                 pass
             try:
-                self._replace_own(ref, name, data)
-                return
+                return self._replace_own(ref, name, data)
             except APINotFoundError:
                 continue  # deleted meanwhile: create it again
         raise APIConflictError(f"configmap {ref.namespace}/{name} kept changing", 409)
 
-    def _replace_own(self, ref: JobRef, name: str, data: dict[str, str]) -> None:
-        """Replace the data of a ConfigMap only if this job (its uid) is its first owner:
-        the API server itself tests that, in the same request, so nothing can slip in."""
+    def _replace_own(self, ref: JobRef, name: str, data: dict[str, str]) -> bool:
+        """Replace the data of a ConfigMap a job of this name owns, if it is this job (its
+        uid) at this generation or an older one. Reconcile may not read ConfigMaps: a JSON
+        patch of `test`s alone reads it (the owner's kind and name), and the write then
+        tests the resourceVersion so nothing can change it in between."""
+        where = f"configmap {ref.namespace}/{name}"
+        owned = [
+            {"op": "test", "path": "/metadata/ownerReferences/0/kind", "value": "QiskitJob"},
+            {"op": "test", "path": "/metadata/ownerReferences/0/name", "value": ref.name},
+        ]
         if not ref.uid:
             raise ConfigMapTakenError(ref.namespace, name)
-        patch = [
-            {"op": "test", "path": "/metadata/ownerReferences/0/uid", "value": ref.uid},
+        existing = _metadata(self._json_patch(ref, name, owned, f"reading {where}"))
+        owner = existing.owner_uid
+        if owner != ref.uid:
+            now = self.read(ref)
+            if now is None or now.ref.uid != ref.uid:
+                log.info(
+                    "%s belongs to a newer job %s; answer of %s dropped", where, owner, ref.uid
+                )
+                return False
+            raise ResultsNotFreeError(ref.namespace, name)
+        if existing.generation > ref.generation:
+            log.info("%s holds generation %d; %s dropped", where, existing.generation, ref.key)
+            return False
+        replace: list[dict[str, Any]] = [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": existing.version},
+            {"op": "add", "path": "/metadata/annotations", "value": _held(ref)},
             {"op": "add", "path": "/data", "value": data},
         ]
         try:
-            self._call(
-                f"replacing configmap {ref.namespace}/{name}",
+            self._json_patch(ref, name, replace, f"replacing {where}")
+        except ConfigMapTakenError as moved:  # changed since it was read: a 409 to retry
+            raise APIConflictError(f"{where} changed while it was replaced", 409) from moved
+        return True
+
+    def _json_patch(self, ref: JobRef, name: str, ops: list[dict[str, Any]], what: str) -> Any:
+        try:
+            return self._call(
+                what,
                 self._connection.core().patch_namespaced_config_map,
                 name,
                 ref.namespace,
-                patch,
+                ops,
                 _content_type=JSON_PATCH,
             )
         except APIError as error:
-            if error.status == UNPROCESSABLE:
+            if error.status == UNPROCESSABLE:  # a `test` failed
                 raise ConfigMapTakenError(ref.namespace, name) from error
             raise
+
+
+HELD_UID = "quantum.io/job-uid"
+HELD_GENERATION = "quantum.io/generation"
+
+
+def _held(ref: JobRef) -> dict[str, str]:
+    """The annotations that say whose results a ConfigMap holds."""
+    return {HELD_UID: ref.uid, HELD_GENERATION: str(ref.generation)}
+
+
+@dataclass(frozen=True, slots=True)
+class _Existing:
+    owner_uid: str
+    generation: int
+    version: str
+
+
+def _metadata(obj: Any) -> _Existing:
+    """Owner, held generation and resourceVersion of a ConfigMap the client returned (a
+    V1ConfigMap from the client, a dict from a fake that speaks JSON)."""
+    if isinstance(obj, dict):
+        meta = obj.get("metadata") or {}
+        owners = meta.get("ownerReferences") or [{}]
+        annotations = meta.get("annotations") or {}
+        uid, version = owners[0].get("uid", ""), meta.get("resourceVersion", "")
+    else:
+        owners = obj.metadata.owner_references or []
+        annotations = obj.metadata.annotations or {}
+        uid, version = (owners[0].uid if owners else ""), obj.metadata.resource_version
+    held = annotations.get(HELD_GENERATION, "0")
+    return _Existing(str(uid), int(held) if held.isdigit() else 0, str(version))
 
 
 def _listed(item: dict[str, Any]) -> ListedJob | None:
