@@ -64,6 +64,7 @@ class Reconciler:
         clock: Callable[[], datetime] = _now,
         resync_after: timedelta = timedelta(seconds=60),
         stalled_after: timedelta | None = timedelta(hours=1),
+        lease: timedelta | None = timedelta(minutes=10),
     ) -> None:
         self.writer = writer
         self.results = results
@@ -71,6 +72,7 @@ class Reconciler:
         self.clock = clock
         self.resync_after = resync_after
         self.stalled_after = stalled_after
+        self.lease = lease
 
     def ready(self) -> bool:
         return True
@@ -140,6 +142,9 @@ class Reconciler:
           validate and reconcile take it up as the lost event.
         - A job nothing has moved for `stalled_after` (`transitions.stalled`): the
           event with its next step was lost after it was seen. It fails, saying so.
+        - A run under way (Validating, Scheduled, Retrying) with no answer for `lease`
+          (`transitions.requeued`): whatever step lost its event, validate is asked for
+          it again; the retry count in the status goes on.
         """
         now = self.clock()
         wrote: list[JobRef] = []
@@ -160,6 +165,9 @@ class Reconciler:
         after = self.stalled_after
         if after is not None and transitions.stalled(job.status, ref, now, after) is not None:
             return partial(transitions.stalled, job=ref, now=now, after=after)
+        lease = self.lease
+        if lease is not None and transitions.requeued(job.status, ref, now, lease) is not None:
+            return partial(transitions.requeued, job=ref, now=now, lease=lease)
         return None
 
     def _resynced(self, ref: JobRef, decide: Decide) -> bool:
@@ -174,6 +182,9 @@ class Reconciler:
                 metrics.RESYNCS.labels("failed_stalled").inc()
                 self.writer.record_event(ref, "Warning", "Stalled", message)
                 tracing.end_job_span(ref, written.start_time, written.phase.value, message)
+            elif written.requeued_for(ref.generation):
+                metrics.RESYNCS.labels("requeued").inc()
+                self.writer.record_event(ref, "Warning", "Requeued", message)
             else:
                 metrics.RESYNCS.labels("asked_again").inc()
                 self.writer.record_event(ref, "Warning", "Resynced", message)

@@ -140,6 +140,10 @@ class Settings:
     stalled_after_seconds: float = 3600.0
     """How long nothing may move a seen, unfinished job before the resync fails it as
     stalled (QOP_STALLED_AFTER_SECONDS; 0: never)."""
+    lease_minutes: float = 10.0
+    """How long a run under way (Validating, Scheduled, Retrying) may go without an
+    answer before the resync asks validate for it again (QOP_LEASE_MINUTES; 0: never).
+    Longer than the longest execution: an answer merely late is then run twice."""
     knative_dir: Path = field(default_factory=package_files.knative_dir)
     """Where the Trigger manifests are read from (QOP_KNATIVE_DIR): the checkout's
     knative/, else the copy the wheel carries."""
@@ -239,6 +243,7 @@ class Settings:
             max_retries=int(env.get("QOP_MAX_RETRIES", 3)),
             resync_after_seconds=float(env.get("QOP_RESYNC_AFTER_SECONDS", 60.0)),
             stalled_after_seconds=float(env.get("QOP_STALLED_AFTER_SECONDS", 3600.0)),
+            lease_minutes=float(env.get("QOP_LEASE_MINUTES", 10.0)),
             status_writer=env.get("QOP_STATUS_WRITER", "memory"),
             knative_dir=Path(env.get("QOP_KNATIVE_DIR", package_files.knative_dir())),
             functions_dir=Path(env.get("QOP_FUNCTIONS_DIR", package_files.functions_dir())),

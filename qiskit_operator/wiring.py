@@ -114,4 +114,5 @@ def reconciler(settings: Settings, store: StatusWriter | None = None) -> Reconci
         max_retries=settings.max_retries,
         resync_after=timedelta(seconds=settings.resync_after_seconds),
         stalled_after=timedelta(seconds=stalled) if stalled > 0 else None,
+        lease=timedelta(minutes=settings.lease_minutes) if settings.lease_minutes > 0 else None,
     )

@@ -16,6 +16,7 @@ import msgspec
 from qiskit_operator.events import payloads
 from qiskit_operator.models.phases import Phase, may_move
 from qiskit_operator.models.status import (
+    REQUEUED,
     CircuitMetadata,
     JobStatus,
     Metrics,
@@ -89,11 +90,10 @@ def stalled(
         return None
     if _generation_state(current, job.generation) != "same":
         return None  # not seen yet: the resync asks for it instead
-    moved = [t for t in (current.start_time, current.next_retry_at) if t is not None]
-    moved += [c.last_transition_time for c in current.conditions]
-    if not moved or now - max(moved) < after:
+    last = _last_move(current, with_requeues=False)
+    if last is None or now - last < after:
         return None
-    since = max(moved).isoformat().replace("+00:00", "Z")
+    since = last.isoformat().replace("+00:00", "Z")
     message = (
         f"Stalled in {current.phase.value}: nothing has moved this job since {since}, so an "
         "event about it was lost. Change its spec, or apply it again under a new name, "
@@ -102,14 +102,79 @@ def stalled(
     return _fail(current, job, "Stalled", message, now, (COMPLETED,))
 
 
+LEASED = (Phase.VALIDATING, Phase.SCHEDULED, Phase.RETRYING)
+
+
+def requeued(
+    current: JobStatus | None, job: payloads.JobRef, now: datetime, lease: timedelta
+) -> JobStatus | None:
+    """The generation's run is under way (Validating, Scheduled or Retrying) and nothing
+    has answered for `lease`: an event of it was lost, whatever step lost it (validate's
+    answer, execute's, or the retry reconcile sent). Ask for the run again: the
+    `Requeued` condition makes validate validate this generation once more, and its
+    answer goes to execute as a new attempt under the retry count the status holds.
+    None while the run is within its lease."""
+    if current is None or current.phase not in LEASED:
+        return None
+    if _generation_state(current, job.generation) != "same":
+        return None
+    last = _last_move(current, with_requeues=True)
+    if last is None or now - last < lease:
+        return None
+    status = current.model_copy(deep=True)
+    stamp = now.isoformat().replace("+00:00", "Z")
+    status.message = (
+        f"No answer about generation {job.generation} in {current.phase.value} since "
+        f"{last.isoformat().replace('+00:00', 'Z')}; asked for it again at {stamp}"
+    )
+    status.conditions = set_condition(
+        [c for c in status.conditions if c.type != REQUEUED],
+        type_=REQUEUED,
+        status="True",
+        reason="LeaseExpired",
+        message=status.message,
+        generation=job.generation,
+        now=now,
+    )
+    return status
+
+
+def _last_move(status: JobStatus, *, with_requeues: bool) -> datetime | None:
+    """When anything last moved this run. The resync's own asks count for the lease (one
+    ask a lease) but not for the stall: asking is not progress."""
+    moved = [t for t in (status.start_time, status.next_retry_at) if t is not None]
+    moved += [
+        c.last_transition_time for c in status.conditions if with_requeues or c.type != REQUEUED
+    ]
+    return max(moved) if moved else None
+
+
+def _answered(status: JobStatus, generation: int, now: datetime) -> None:
+    """An answer came: the resync's ask for the run, if any, is settled."""
+    if status.requeued_for(generation):
+        status.conditions = set_condition(
+            status.conditions,
+            type_=REQUEUED,
+            status="False",
+            reason="Answered",
+            message="",
+            generation=generation,
+            now=now,
+        )
+
+
 def validated(
     current: JobStatus | None, event: payloads.JobValidated, now: datetime
 ) -> JobStatus | None:
     status = _base(current, event.job.generation)
     if status is None:
         return None
+    asked = status.requeued_for(event.job.generation)
     if status.circuit_metadata is not None and not may_move(status.phase, Phase.SCHEDULED):
-        return None  # duplicate, or the job already moved on
+        if not asked:
+            return None  # duplicate, or the job already moved on
+        _answered(status, event.job.generation, now)
+        return status
     status.circuit_metadata = CircuitMetadata(
         hash=event.metadata.hash,
         depth=event.metadata.depth,
@@ -133,6 +198,7 @@ def validated(
         generation=event.job.generation,
         now=now,
     )
+    _answered(status, event.job.generation, now)
     if may_move(status.phase, Phase.SCHEDULED):
         status.phase = Phase.SCHEDULED
         status.message = f"Scheduled on {event.backend}"
@@ -230,6 +296,7 @@ def retrying(
         return _fail(current, event.job, event.reason, message, now, (COMPLETED,))
     if event.work.execution.attempt != spent:
         return None
+    _answered(status, event.job.generation, now)
     status.phase = Phase.RETRYING
     status.retry_count = spent + 1
     status.next_retry_at = now + timedelta(seconds=wait(spent + 1))

@@ -49,7 +49,8 @@ def reconciler(tmp_path: Path, *objs: dict[str, Any]) -> tuple[Reconciler, FakeC
     for obj in objs:
         store.add(QiskitJob.model_validate(obj))
     clock = Clock()
-    return Reconciler(store, ResultStore(tmp_path), clock=clock), store, clock
+    # No lease here: these tests look at the asks and the stalls alone (test_leases.py).
+    return Reconciler(store, ResultStore(tmp_path), clock=clock, lease=None), store, clock
 
 
 def test_a_job_without_status_is_asked_for_again_as_pending() -> None:
@@ -212,7 +213,9 @@ def test_stall_detection_can_be_turned_off(tmp_path: Path) -> None:
     stuck = job("stuck", LONG_AGO)
     store = FakeCluster()
     store.add(QiskitJob.model_validate(stuck))
-    reconcile = Reconciler(store, ResultStore(tmp_path), clock=lambda: NOW, stalled_after=None)
+    reconcile = Reconciler(
+        store, ResultStore(tmp_path), clock=lambda: NOW, stalled_after=None, lease=None
+    )
     reconcile.handle(resource_event(stuck, types.APISERVER_ADD))
     reconcile.clock = lambda: NOW + 100 * HOUR
     assert reconcile.resync() == []
