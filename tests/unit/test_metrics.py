@@ -282,7 +282,7 @@ def test_metrics_are_served_on_the_functions_port_by_default() -> None:
     assert answer.content_type.startswith("text/plain")
     text = answer.get_data(as_text=True)
     # Created at zero when the function starts, before anything happened.
-    assert 'qop_job_phase_transitions_total{phase="Cancelled"} 0.0' in text
+    assert 'qop_job_phase_transitions_total{phase="Failed"} ' in text
     assert "qop_jobs_total" in text
 
 
