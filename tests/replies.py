@@ -29,6 +29,7 @@ def validated(
     gate_types: dict[str, int] | None = None,
     attempt: int = 0,
     output: payloads.OutputRequest | None = None,
+    seconds: float = 0.5,
 ) -> payloads.JobValidated:
     return payloads.JobValidated(
         job=job,
@@ -40,7 +41,7 @@ def validated(
             shots=10, optimization_level=1, seed=1, attempt=attempt, output=output
         ),
         estimated_cost="$0.00",
-        validation_seconds=0.5,
+        validation_seconds=seconds,
     )
 
 
@@ -49,6 +50,7 @@ def completed(
     counts: dict[str, int] | None = None,
     location: str | None = None,
     method: str = "stabilizer",
+    seconds: float = 0.75,
 ) -> payloads.JobCompleted:
     counts = counts if counts is not None else {"00": 5, "11": 5}
     return payloads.JobCompleted(
@@ -61,7 +63,7 @@ def completed(
         seed=1,
         transpiled=False,
         transpile_seconds=0.25,
-        execution_seconds=0.75,
+        execution_seconds=seconds,
         location=location,
     )
 
