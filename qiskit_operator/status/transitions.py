@@ -292,7 +292,7 @@ def retrying(
         return None
     spent = status.retry_count or 0
     if event.work is None or spent >= max_retries:
-        message = f"{event.message} (gave up after {spent if event.work else 0} retries)"
+        message = f"{event.message} (gave up after {spent} retries)"
         return _fail(current, event.job, event.reason, message, now, (COMPLETED,))
     if event.work.execution.attempt != spent:
         return None

@@ -34,6 +34,7 @@ STATUS_TESTS = [
     "tests/unit/test_forged_events.py",
     "tests/unit/test_job_span.py",
     "tests/unit/test_claims.py",
+    "tests/unit/test_status_fields.py",
 ]
 MODULES = {
     "qiskit_operator/status/transitions.py": STATUS_TESTS,
