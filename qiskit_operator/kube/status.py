@@ -217,6 +217,8 @@ class KubeStatusWriter:
                 return self._replace_own(ref, name, data)
             except APINotFoundError:
                 continue  # deleted meanwhile: create it again
+            except APIConflictError:
+                continue  # changed meanwhile: read it again
         raise APIConflictError(f"configmap {ref.namespace}/{name} kept changing", 409)
 
     def _replace_own(self, ref: JobRef, name: str, data: dict[str, str]) -> bool:

@@ -35,6 +35,7 @@ STATUS_TESTS = [
     "tests/unit/test_job_span.py",
     "tests/unit/test_claims.py",
     "tests/unit/test_status_fields.py",
+    "tests/unit/test_kube_status_writer.py",
 ]
 MODULES = {
     "qiskit_operator/status/transitions.py": STATUS_TESTS,
