@@ -158,6 +158,7 @@ def test_an_estimator_completion_says_estimated_and_keeps_values_and_errors() ->
         primitive="estimator",
         expectation_values=[0.5, -1.0],
         standard_errors=[0.01, 0.02],
+        sweep=[payloads.SweepPoint(parameters=[0.1], expectation_values=[0.25])],
         shots=0,
         backend="aer_simulator",
         method="statevector",
@@ -168,10 +169,11 @@ def test_an_estimator_completion_says_estimated_and_keeps_values_and_errors() ->
     )
     status = transitions.completed(scheduled(), done, LATER)
     assert status is not None and status.results is not None
-    assert status.message == "Completed: estimated on aer_simulator"
     assert status.results.expectation_values == [0.5, -1.0]
     assert status.results.standard_errors == [0.01, 0.02]
-    assert (status.results.counts, status.results.sweep) == (None, None)
+    assert status.results.counts is None
+    assert status.results.sweep == [SweepEntry(parameters=[0.1], expectation_values=[0.25])]
+    assert status.message == "Completed: estimated, 1 parameter bindings on aer_simulator"
     assert status.results.reproducibility is None
 
 
