@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from kubernetes.client import V1ConfigMap, V1ObjectMeta, V1OwnerReference
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import ReadTimeoutError
 
@@ -325,17 +326,44 @@ class FakeCore:
     def create_namespaced_event(self, namespace: str, body: Obj) -> Obj:
         return self._api.create("events", namespace, body, "create_event")
 
-    def create_namespaced_config_map(self, namespace: str, body: Obj) -> Obj:
-        return self._api.create("configmaps", namespace, body, "create_configmap")
+    def create_namespaced_config_map(self, namespace: str, body: Obj) -> V1ConfigMap:
+        return _configmap(self._api.create("configmaps", namespace, body, "create_configmap"))
 
     def patch_namespaced_config_map(
         self, name: str, namespace: str, body: Any, _content_type: str = ""
-    ) -> Obj:
+    ) -> V1ConfigMap:
         if _content_type != JSON_PATCH:
             raise ImpossibleWriteError(
                 f"ConfigMaps are patched here with JSON patch, not {_content_type}"
             )
-        return self._api.json_patch("configmaps", namespace, name, body)
+        return _configmap(self._api.json_patch("configmaps", namespace, name, body))
+
+
+def _configmap(obj: Obj) -> V1ConfigMap:
+    """The client's model of a ConfigMap, as CoreV1Api returns it (not JSON)."""
+    meta = obj["metadata"]
+    owners = [
+        V1OwnerReference(
+            api_version=o["apiVersion"],
+            kind=o["kind"],
+            name=o["name"],
+            uid=o["uid"],
+            controller=o.get("controller"),
+        )
+        for o in meta.get("ownerReferences") or []
+    ]
+    return V1ConfigMap(
+        metadata=V1ObjectMeta(
+            name=meta["name"],
+            namespace=meta["namespace"],
+            uid=meta["uid"],
+            resource_version=meta["resourceVersion"],
+            labels=meta.get("labels"),
+            annotations=meta.get("annotations"),
+            owner_references=owners or None,
+        ),
+        data=obj.get("data"),
+    )
 
 
 class FakeConnection:

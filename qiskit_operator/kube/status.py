@@ -289,20 +289,13 @@ class _Existing:
     version: str
 
 
-def _metadata(obj: Any) -> _Existing:
-    """Owner, held generation and resourceVersion of a ConfigMap the client returned (a
-    V1ConfigMap from the client, a dict from a fake that speaks JSON)."""
-    if isinstance(obj, dict):
-        meta = obj.get("metadata") or {}
-        owners = meta.get("ownerReferences") or [{}]
-        annotations = meta.get("annotations") or {}
-        uid, version = owners[0].get("uid", ""), meta.get("resourceVersion", "")
-    else:
-        owners = obj.metadata.owner_references or []
-        annotations = obj.metadata.annotations or {}
-        uid, version = (owners[0].uid if owners else ""), obj.metadata.resource_version
-    held = annotations.get(HELD_GENERATION, "0")
-    return _Existing(str(uid), int(held) if held.isdigit() else 0, str(version))
+def _metadata(configmap: Any) -> _Existing:
+    """Owner, held generation and resourceVersion of a ConfigMap the client returned."""
+    meta = configmap.metadata
+    owners = meta.owner_references or []
+    held = (meta.annotations or {}).get(HELD_GENERATION, "0")
+    owner = str(owners[0].uid) if owners else ""
+    return _Existing(owner, int(held) if held.isdigit() else 0, str(meta.resource_version))
 
 
 def _listed(item: dict[str, Any]) -> ListedJob | None:

@@ -85,7 +85,7 @@ class Server:
         patched = self.core.patch_namespaced_config_map(
             name, "default", ops, _content_type=JSON_PATCH
         )
-        return patched if isinstance(patched, dict) else {"data": dict(patched.data or {})}
+        return {"data": dict(patched.data or {})}
 
     def configmap_exists(self, name: str) -> bool:
         if self.fake is not None:

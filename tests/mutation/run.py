@@ -36,6 +36,7 @@ STATUS_TESTS = [
     "tests/unit/test_claims.py",
     "tests/unit/test_status_fields.py",
     "tests/unit/test_kube_status_writer.py",
+    "tests/unit/test_reconciling.py",
 ]
 MODULES = {
     "qiskit_operator/status/transitions.py": STATUS_TESTS,
