@@ -75,11 +75,7 @@ class Server:
             ]
         body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {"a": "1"}}
         made = self.core.create_namespaced_config_map("default", body)
-        return (
-            made
-            if isinstance(made, dict)
-            else self.core.api_client.sanitize_for_serialization(made)
-        )
+        return {"data": dict(made.data or {})}
 
     def patch_configmap(self, name: str, ops: list[Obj]) -> Obj:
         patched = self.core.patch_namespaced_config_map(
