@@ -214,18 +214,20 @@ class KubeStatusWriter:
             except APIConflictError:
                 pass
             try:
-                return self._replace_own(ref, name, data)
-            except APINotFoundError:
-                continue  # deleted meanwhile: create it again
-            except APIConflictError:
-                continue  # changed meanwhile: read it again
+                replaced = self._replace_own(ref, name, data)
+            except (APINotFoundError, APIConflictError):
+                continue  # deleted or written meanwhile: start again
+            if replaced is not None:
+                return replaced
+            # changed between its read and the replace: read it again
         raise APIConflictError(f"configmap {ref.namespace}/{name} kept changing", 409)
 
-    def _replace_own(self, ref: JobRef, name: str, data: dict[str, str]) -> bool:
+    def _replace_own(self, ref: JobRef, name: str, data: dict[str, str]) -> bool | None:
         """Replace the data of a ConfigMap a job of this name owns, if it is this job (its
         uid) at this generation or an older one. Reconcile may not read ConfigMaps: a JSON
         patch of `test`s alone reads it (the owner's kind and name), and the write then
-        tests the resourceVersion so nothing can change it in between."""
+        tests the resourceVersion so nothing can change it in between: None when something
+        did, to be read again."""
         where = f"configmap {ref.namespace}/{name}"
         owned = [
             {"op": "test", "path": "/metadata/ownerReferences/0/kind", "value": "QiskitJob"},
@@ -253,8 +255,8 @@ class KubeStatusWriter:
         ]
         try:
             self._json_patch(ref, name, replace, f"replacing {where}")
-        except ConfigMapTakenError as moved:  # changed since it was read: a 409 to retry
-            raise APIConflictError(f"{where} changed while it was replaced", 409) from moved
+        except ConfigMapTakenError:  # its resourceVersion moved since it was read
+            return None
         return True
 
     def _json_patch(self, ref: JobRef, name: str, ops: list[dict[str, Any]], what: str) -> Any:

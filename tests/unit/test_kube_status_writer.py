@@ -4,6 +4,7 @@ turns into ours."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -204,3 +205,63 @@ def test_an_api_server_that_does_not_answer_is_a_transient_error_naming_the_call
     api.fail("list", "unavailable")
     with pytest.raises(APIUnavailableError, match="listing qiskitjobs"):
         writer.jobs()
+
+
+def test_an_answer_older_than_the_results_there_or_of_a_deleted_job_is_dropped_saying_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="qiskit_operator.kube.status")
+    api, writer = rig()
+    first = replies.ref_of(api.apply(job_manifest()))
+    second = replies.ref_of(api.apply(job_manifest(shots=99)))
+    assert writer.write_configmap(second, "bell-results", {"g": "2"})
+    assert writer.write_configmap(first, "bell-results", {"g": "1"}) is False
+    api.delete(JOBS, "default", "bell")
+    newer = replies.ref_of(api.apply(job_manifest()))
+    api.collect_garbage()
+    assert writer.write_configmap(newer, "bell-results", {"new": "1"})
+    assert writer.write_configmap(second, "bell-results", {"g": "2"}) is False
+    held = api.get("configmaps", "default", "bell-results")
+    assert held is not None and held["data"] == {"new": "1"}
+    assert [r.getMessage() for r in caplog.records] == [
+        "configmap default/bell-results holds generation 2; default/bell dropped",
+        f"configmap default/bell-results belongs to a newer job {newer.uid}; answer of "
+        f"{second.uid} dropped",
+    ]
+
+
+def test_each_configmap_call_that_fails_names_itself_and_a_conflict_is_a_409() -> None:
+    api, writer = rig()
+    ref = replies.ref_of(api.apply(job_manifest()))
+    api.fail("create_configmap", "unavailable")
+    with pytest.raises(APIUnavailableError, match=r"^creating configmap default/bell-results"):
+        writer.write_configmap(ref, "bell-results", {"v": "1"})
+    writer.write_configmap(ref, "bell-results", {"v": "1"})
+    api.fail("patch_configmaps", "unavailable")
+    with pytest.raises(APIUnavailableError, match=r"^reading configmap default/bell-results"):
+        writer.write_configmap(ref, "bell-results", {"v": "2"})
+    api.fail("patch_configmaps", "timeout", "unavailable")
+    with pytest.raises(APIUnavailableError, match=r"^reading configmap default/bell-results"):
+        writer.write_configmap(ref, "bell-results", {"v": "2"})
+    api.faults.clear()
+    second = lambda: api.fail("patch_configmaps", "unavailable")  # noqa: E731
+    api.before("patch_configmaps", lambda: api.before("patch_configmaps", second))
+    with pytest.raises(APIUnavailableError, match=r"^replacing configmap default/bell-results"):
+        writer.write_configmap(ref, "bell-results", {"v": "2"})
+    api.faults.clear()
+    api.fail("create_configmap", "conflict", "conflict", "conflict")
+    api.fail("patch_configmaps", "conflict", "conflict", "conflict")
+    with pytest.raises(APIConflictError) as conflict:
+        writer.write_configmap(ref, "bell-results", {"v": "3"})
+    assert conflict.value.status == 409
+
+
+def test_a_configmap_taken_is_named_in_the_error() -> None:
+    api, writer = rig()
+    ref = replies.ref_of(api.apply(job_manifest()))
+    api.create("configmaps", "default", {"metadata": {"name": "mine"}, "data": {}}, "kubectl")
+    with pytest.raises(ConfigMapTakenError, match=r"^ConfigMap default/mine already exists"):
+        writer.write_configmap(ref, "mine", {"a": "b"})
+    nameless = type(ref)(namespace="default", name="bell", uid="", generation=1)
+    with pytest.raises(ConfigMapTakenError, match=r"^ConfigMap default/mine already exists"):
+        writer.write_configmap(nameless, "mine", {"a": "b"})
