@@ -288,6 +288,12 @@ def _json_patch_op(obj: Obj, op: Obj) -> None:
         raise ImpossibleWriteError(f"this fake has no JSON patch {op['op']} on {op['path']}")
 
 
+def _served(group: str, version: str, plural: str) -> None:
+    """Only QiskitJobs are served here: anything else is a 404, as it would be."""
+    if (group, version, plural) != ("quantum.io", "v1", JOBS):
+        raise _error(404, "Not Found")
+
+
 class FakeCustomObjects:
     """The calls `CustomObjectsApi` makes that the kube adapter uses."""
 
@@ -297,11 +303,15 @@ class FakeCustomObjects:
     def get_namespaced_custom_object(
         self, group: str, version: str, namespace: str, plural: str, name: str
     ) -> Obj:
+        _served(group, version, plural)
         return self._api.read(plural, namespace, name)
 
     def list_cluster_custom_object(
         self, group: str, version: str, plural: str, resource_version: str | None = None
     ) -> Obj:
+        _served(group, version, plural)
+        if resource_version is not None and not resource_version.isdigit():
+            raise _error(400, "Bad Request")
         return self._api.listing(plural)
 
     def patch_namespaced_custom_object_status(
@@ -314,6 +324,7 @@ class FakeCustomObjects:
         body: Any,
         _content_type: str = "",
     ) -> Obj:
+        _served(group, version, plural)
         return self._api.patch_status(namespace, name, body, _content_type)
 
 

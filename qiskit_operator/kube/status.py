@@ -75,10 +75,10 @@ class KubeStatusWriter:
             except APINotFoundError:
                 log.info("qiskitjob %s is gone; event dropped", ref.key)
                 return None
-            meta = job.get("metadata", {})
-            if not ref.uid or meta.get("uid") != ref.uid:
+            meta = job["metadata"]  # the API server always sends uid and generation
+            if not ref.uid or meta["uid"] != ref.uid:
                 return None  # deleted and created again: this event is about the old one
-            if int(meta.get("generation") or 1) != ref.generation:
+            if meta["generation"] != ref.generation:
                 return None  # the spec changed since: the event is about an older one
             raw = job.get("status")
             current = JobStatus.model_validate(raw) if raw else None
@@ -86,7 +86,7 @@ class KubeStatusWriter:
             if new is None:
                 return None
             body = {
-                "metadata": {"resourceVersion": meta.get("resourceVersion")},
+                "metadata": {"resourceVersion": meta["resourceVersion"]},
                 "status": merge_patch_between(raw or {}, _wire(new)),
             }
             try:
@@ -130,9 +130,8 @@ class KubeStatusWriter:
         listed = _listed(job)
         if listed is None:
             return None
-        output = (job.get("spec") or {}).get("output")
-        try:
-            spec = OutputSpec.model_validate(output) if output is not None else None
+        try:  # no output, or one that does not validate: validate refuses it
+            spec = OutputSpec.model_validate((job.get("spec") or {}).get("output"))
         except pydantic.ValidationError:
             spec = None  # the job is refused by validate; it expects no results
         return JobNow(listed.ref, listed.status, spec)
@@ -147,7 +146,7 @@ class KubeStatusWriter:
             PLURAL,
             resource_version="0",
         )
-        found = (_listed(item) for item in listing.get("items", []))
+        found = (_listed(item) for item in listing["items"])
         return [job for job in found if job is not None]
 
     def record_event(self, ref: JobRef, kind: EventKind, reason: str, message: str) -> None:
@@ -294,31 +293,27 @@ class _Existing:
 def _metadata(configmap: Any) -> _Existing:
     """Owner, held generation and resourceVersion of a ConfigMap the client returned."""
     meta = configmap.metadata
-    owners = meta.owner_references or []
     held = (meta.annotations or {}).get(HELD_GENERATION, "0")
-    owner = str(owners[0].uid) if owners else ""
+    owner = str(meta.owner_references[0].uid)  # the read tested that it has one
     return _Existing(owner, int(held) if held.isdigit() else 0, str(meta.resource_version))
 
 
 def _listed(item: dict[str, Any]) -> ListedJob | None:
     """A listed job, read from the raw object (its spec may not validate); None for
-    one whose status is not ours to read."""
-    meta = item.get("metadata") or {}
-    if not meta.get("name"):
-        return None
+    one whose status reconcile cannot read."""
+    meta = item["metadata"]  # what the API server sets on every object it lists
     ref = JobRef(
-        namespace=meta.get("namespace", "default"),
+        namespace=meta["namespace"],
         name=meta["name"],
-        uid=meta.get("uid", ""),
-        generation=int(meta.get("generation") or 1),
+        uid=meta["uid"],
+        generation=meta["generation"],
     )
     try:
-        status = JobStatus.model_validate(item["status"]) if item.get("status") else None
+        status = JobStatus.model_validate(item["status"]) if "status" in item else None
     except pydantic.ValidationError as error:
         log.warning("qiskitjob %s has a status reconcile cannot read: %s", ref.key, error)
         return None
-    created = meta.get("creationTimestamp")
-    when = datetime.fromisoformat(created.replace("Z", "+00:00")) if created else None
+    when = datetime.fromisoformat(meta["creationTimestamp"])
     return ListedJob(ref, status, when)
 
 

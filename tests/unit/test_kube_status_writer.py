@@ -265,3 +265,35 @@ def test_a_configmap_taken_is_named_in_the_error() -> None:
     nameless = type(ref)(namespace="default", name="bell", uid="", generation=1)
     with pytest.raises(ConfigMapTakenError, match=r"^ConfigMap default/mine already exists"):
         writer.write_configmap(nameless, "mine", {"a": "b"})
+
+
+def test_a_results_configmap_its_job_wrote_before_generations_were_named_is_replaced() -> None:
+    api, writer = rig()
+    ref = replies.ref_of(api.apply(job_manifest()))
+    owner = {"apiVersion": "quantum.io/v1", "kind": "QiskitJob", "name": "bell", "uid": ref.uid}
+    for held_by in ({}, {"quantum.io/generation": "not-a-number"}):
+        api.objects.pop(("configmaps", "default", "bell-results"), None)
+        meta = {"name": "bell-results", "ownerReferences": [owner], "annotations": held_by}
+        api.create("configmaps", "default", {"metadata": meta, "data": {"v": "old"}}, "kubectl")
+        assert writer.write_configmap(ref, "bell-results", {"v": "new"})
+        held = api.get("configmaps", "default", "bell-results")
+        assert held is not None and held["data"] == {"v": "new"}
+        assert held["metadata"]["annotations"]["quantum.io/generation"] == "1"
+
+
+def test_a_write_for_a_job_that_is_gone_and_a_status_it_cannot_read_are_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="qiskit_operator.kube.status")
+    api, writer = rig()
+    ghost = type(replies.ref_of(api.apply(job_manifest())))(
+        namespace="default", name="ghost", uid="g", generation=1
+    )
+    assert writer.update(ghost, scheduled) is None
+    broken: dict[str, Any] = job_manifest(name="broken")
+    broken["status"] = {"phase": "NoSuchPhase"}
+    api.apply(broken)
+    assert [job.ref.name for job in writer.jobs()] == ["bell"]
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages[0] == "qiskitjob default/ghost is gone; event dropped"
+    assert messages[1].startswith("qiskitjob default/broken has a status reconcile cannot read: ")

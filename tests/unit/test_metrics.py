@@ -10,7 +10,6 @@ from typing import Any
 import flask
 import msgspec
 import pytest
-from kubernetes.client.exceptions import ApiException
 
 from qiskit_operator import metrics, wiring
 from qiskit_operator.circuits.work import validated_work
@@ -31,7 +30,7 @@ from qiskit_operator.serving import FunctionEndpoint
 from qiskit_operator.settings import Settings
 from qiskit_operator.validating import Validator
 from tests.conftest import Counted, bell_circuit, job_manifest, value
-from tests.fake_apiserver import FakeCluster
+from tests.fake_apiserver import FakeAPIServer, FakeCluster
 
 REQUEST = payloads.ExecutionRequest(shots=100, optimization_level=1, seed=7)
 
@@ -173,33 +172,12 @@ def test_every_retry_counts_as_a_move_into_retrying(tmp_path: Path) -> None:
     assert retrying.by == 2
 
 
-class ConflictingApi:
-    """CustomObjectsApi answering the first status patch with 409, as the API server
-    does when someone wrote the job since it was read."""
-
-    def __init__(self) -> None:
-        self.patched = 0
-
-    def get_namespaced_custom_object(self, *_: Any) -> dict[str, Any]:
-        return {"metadata": {"uid": "u-k", "resourceVersion": str(self.patched)}}
-
-    def patch_namespaced_custom_object_status(self, *_: Any, **__: Any) -> None:
-        self.patched += 1
-        if self.patched == 1:
-            raise ApiException(status=409, reason="Conflict")
-
-
-class Connection:
-    def __init__(self, api: ConflictingApi) -> None:
-        self.api = api
-
-    def custom(self) -> ConflictingApi:
-        return self.api
-
-
 def test_the_kubernetes_writer_counts_patches_and_conflicts() -> None:
-    writer = KubeStatusWriter(Connection(ConflictingApi()))  # type: ignore[arg-type]
+    api = FakeAPIServer()
     ref = payloads.JobRef(namespace="default", name="contended", uid="u-k", generation=1)
+    api.apply(job_manifest(name="contended"), uid="u-k")
+    api.fail("patch_status", "conflict")  # someone wrote the job since it was read
+    writer = KubeStatusWriter(api.connection())  # type: ignore[arg-type]
     with (
         Counted("qop_status_patches_total") as patches,
         Counted("qop_status_conflicts_total") as conflicts,
