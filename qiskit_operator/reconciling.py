@@ -203,7 +203,7 @@ class Reconciler:
 
     def _transient(self, event: Envelope, failure: payloads.JobFailed) -> Envelope | None:
         now = self.clock()
-        seen: JobStatus | None = None
+        seen: JobStatus | None = None  # stays None when the job is gone before the read
 
         def decide(current: JobStatus | None) -> JobStatus | None:
             nonlocal seen  # the status the last try decided on
@@ -224,13 +224,14 @@ class Reconciler:
 
     def _retry(self, event: Envelope, failure: payloads.JobFailed, status: JobStatus) -> Envelope:
         """The work again, as the retry `status` records (its number and time)."""
-        assert failure.work is not None and status.next_retry_at is not None
+        work, count, at = failure.work, status.retry_count, status.next_retry_at
+        assert work is not None and count is not None and at is not None  # a retry's, always
         again = msgspec.structs.replace(
-            failure.work,
+            work,
             execution=msgspec.structs.replace(
-                failure.work.execution,
-                attempt=status.retry_count or 0,
-                not_before=status.next_retry_at.timestamp(),
+                work.execution,
+                attempt=count,
+                not_before=at.timestamp(),
             ),
         )
         return event.reply(types.JOB_VALIDATED, SOURCE, payloads.encode(again))

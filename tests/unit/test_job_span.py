@@ -133,3 +133,4 @@ def test_a_job_the_resync_fails_as_stalled_ends_its_span_with_error(
     assert span["status"]["status_code"] == "ERROR"
     assert span["status"]["description"].startswith("Stalled in Validating")
     assert span["attributes"]["qop.phase"] == "Failed"
+    assert datetime.fromisoformat(span["start_time"]) == NOW  # when the run started

@@ -213,3 +213,64 @@ def test_the_resync_records_what_it_did_with_each_job(tmp_path: Path) -> None:
     assert reconcile.resync() == [ref]
     assert events(cluster)[-1][:2] == ("Warning", "Stalled")
     assert reconcile.resync() == []
+
+
+def test_a_dead_letter_names_its_trigger_the_subscriber_and_its_answer(tmp_path: Path) -> None:
+    cluster, reconcile, ref = rig(tmp_path)
+    bare = replies.envelope(replies.validated(ref))  # no extensions: Knative said nothing
+    assert reconcile.handle_dead_letter(bare) is not None
+    status = cluster.get("default/bell").status  # type: ignore[union-attr]
+    assert status is not None and status.message == (
+        "the pipeline stopped: io.qiskit.operator.job.validated could not be delivered by "
+        "its Trigger: a function gave no answer"
+    )
+    about_nothing = Envelope(type="dev.example.unknown", source="/t", data=b"{}")
+    assert reconcile.handle_dead_letter(about_nothing) is None
+
+
+def test_reconcile_is_ready_at_once_and_its_clock_is_utc_to_the_second() -> None:
+    reconcile = Reconciler(FakeCluster(), ResultStore(Path("/nonexistent")))
+    assert reconcile.ready() is True
+    now = reconcile.clock()
+    assert now.tzinfo is UTC and now.microsecond == 0
+    assert abs((datetime.now(UTC) - now).total_seconds()) < 3600  # today, not a constant
+
+
+def test_a_job_is_asked_for_only_once_older_than_the_grace(tmp_path: Path) -> None:
+    cluster = FakeCluster()
+    manifest = job_manifest()
+    grace = timedelta(seconds=60)
+    manifest["metadata"]["creationTimestamp"] = (NOW - grace).isoformat()
+    ref = replies.ref_of(cluster.add(manifest))
+    reconcile = Reconciler(cluster, ResultStore(tmp_path), clock=lambda: NOW, resync_after=grace)
+    assert reconcile.resync() == []  # exactly as old as the grace: still its own event's
+    reconcile.clock = lambda: NOW + timedelta(seconds=1)
+    assert reconcile.resync() == [ref]
+
+
+def test_a_job_that_moves_between_the_list_and_the_write_is_not_resynced(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="qiskit_operator.reconciling")
+    cluster, reconcile, ref = rig(tmp_path)
+    reconcile.handle(replies.envelope(replies.validated(ref)))
+    reconcile.clock = lambda: NOW + timedelta(minutes=11)
+    answer = replies.envelope(replies.completed(ref))
+    cluster.api.before("get", lambda: reconcile.handle(answer))  # another worker, meanwhile
+    assert reconcile.resync() == []
+    assert cluster.get("default/bell").status.phase is Phase.COMPLETED  # type: ignore[union-attr]
+    reconcile.clock = lambda: NOW + timedelta(hours=3)
+    cluster.add(job_manifest(shots=3))  # generation 2, which no event announced
+    assert reconcile.resync() == [
+        payloads.JobRef(namespace="default", name="bell", uid=ref.uid, generation=2)
+    ]
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line.startswith("default/bell: No event about generation 2 reached the operator")
+
+
+def test_a_transient_failure_of_a_job_deleted_meanwhile_sends_nothing(tmp_path: Path) -> None:
+    cluster, reconcile, ref = rig(tmp_path)
+    reconcile.handle(replies.envelope(replies.validated(ref)))
+    gone = lambda: cluster.api.delete("qiskitjobs", "default", "bell")  # noqa: E731
+    cluster.api.before("get", lambda: cluster.api.before("get", gone))  # after the claims' read
+    assert reconcile.handle(replies.envelope(replies.transient(ref, 0))) is None
