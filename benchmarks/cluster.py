@@ -54,7 +54,7 @@ def patches_per_second(cluster: DevCluster, writers: int, patches: int) -> tuple
     writer = KubeStatusWriter(connection)
 
     def bump(status: JobStatus | None) -> JobStatus:
-        current = status or JobStatus(phase=Phase.RUNNING, observed_generation=1)
+        current = status or JobStatus(phase=Phase.SCHEDULED, observed_generation=1)
         return current.model_copy(update={"retry_count": (current.retry_count or 0) + 1})
 
     def work(index: int) -> None:

@@ -139,7 +139,8 @@ STATUS_CONFLICTS = Counter(
 RESYNCS = Counter(
     "qop_resync_jobs_total",
     "Jobs reconcile's resync wrote, by action: asked_again (no event announced their"
-    " generation) or failed_stalled (nothing moved them for QOP_STALLED_AFTER_SECONDS).",
+    " generation), requeued (no answer about their run within QOP_LEASE_MINUTES) or"
+    " failed_stalled (nothing moved them for QOP_STALLED_AFTER_SECONDS).",
     ["action"],
     registry=REGISTRY,
 )
@@ -227,7 +228,7 @@ _EXPECTED: dict[str, list[tuple[Counter | Histogram, tuple[str, ...]]]] = {
     ],
     "reconcile": [
         *((PHASE_TRANSITIONS, (phase.value,)) for phase in Phase),
-        *((RESYNCS, (action,)) for action in ("asked_again", "failed_stalled")),
+        *((RESYNCS, (action,)) for action in ("asked_again", "requeued", "failed_stalled")),
         (EVENT_CLAIMS, ("accepted", "ok")),
         *((EVENT_CLAIMS, ("refused", reason)) for reason in CLAIM_REFUSALS),
         *((EVENT_CLAIMS, ("ignored", reason)) for reason in CLAIM_IGNORES),

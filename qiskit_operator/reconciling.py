@@ -68,6 +68,7 @@ class Reconciler:
         resync_after: timedelta = timedelta(seconds=60),
         stalled_after: timedelta | None = timedelta(hours=1),
         expiry: Expiry | None = None,
+        lease: timedelta | None = timedelta(minutes=10),
     ) -> None:
         self.writer = writer
         self.results = results
@@ -76,6 +77,7 @@ class Reconciler:
         self.resync_after = resync_after
         self.stalled_after = stalled_after
         self.expiry = expiry
+        self.lease = lease
 
     def ready(self) -> bool:
         return True
@@ -106,7 +108,10 @@ class Reconciler:
         if isinstance(payload, payloads.JobFailed) and payload.kind == "transient":
             return self._transient(event, payload)
         if isinstance(payload, payloads.JobCompleted):
-            payload = self._publish_result(job, payload)
+            published = self._publish_result(job, payload)
+            if published is None:
+                return None  # a newer generation's or job's results are there: stale
+            payload = published
         now = self.clock()
         written = self._update(payload.job, lambda s: _apply(s, payload, now))
         if written is None:
@@ -143,6 +148,9 @@ class Reconciler:
           validate and reconcile take it up as the lost event.
         - A job nothing has moved for `stalled_after` (`transitions.stalled`): the
           event with its next step was lost after it was seen. It fails, saying so.
+        - A run under way (Validating, Scheduled, Retrying) with no answer for `lease`
+          (`transitions.requeued`): whatever step lost its event, validate is asked for
+          it again; the retry count in the status goes on.
         """
         now = self.clock()
         wrote: list[JobRef] = []
@@ -165,6 +173,9 @@ class Reconciler:
         after = self.stalled_after
         if after is not None and transitions.stalled(job.status, ref, now, after) is not None:
             return partial(transitions.stalled, job=ref, now=now, after=after)
+        lease = self.lease
+        if lease is not None and transitions.requeued(job.status, ref, now, lease) is not None:
+            return partial(transitions.requeued, job=ref, now=now, lease=lease)
         return None
 
     def _resynced(self, ref: JobRef, decide: Decide) -> bool:
@@ -179,6 +190,9 @@ class Reconciler:
                 metrics.RESYNCS.labels("failed_stalled").inc()
                 self.writer.record_event(ref, "Warning", "Stalled", message)
                 tracing.end_job_span(ref, written.start_time, written.phase.value, message)
+            elif written.requeued_for(ref.generation):
+                metrics.RESYNCS.labels("requeued").inc()
+                self.writer.record_event(ref, "Warning", "Requeued", message)
             else:
                 metrics.RESYNCS.labels("asked_again").inc()
                 self.writer.record_event(ref, "Warning", "Resynced", message)
@@ -209,30 +223,35 @@ class Reconciler:
 
     def _transient(self, event: Envelope, failure: payloads.JobFailed) -> Envelope | None:
         now = self.clock()
-        attempt = (failure.work.execution.attempt if failure.work else 0) + 1
-        if failure.work is None or attempt > self.max_retries:
-            given_up = msgspec.structs.replace(
-                failure,
-                kind="user",
-                message=f"{failure.message} (gave up after {attempt - 1} retries)",
-            )
-            written = self._update(failure.job, lambda s: transitions.failed(s, given_up, now))
-            if written is None:
-                return None
-            self._record(given_up, written)
-            return self._finished(event, failure.job, written)
-        wait = backoff(attempt)
-        next_at = now + timedelta(seconds=wait)
-        written = self._update(
-            failure.job, lambda s: transitions.retrying(s, failure, now, next_at)
-        )
+        seen: JobStatus | None = None  # stays None when the job is gone before the read
+
+        def decide(current: JobStatus | None) -> JobStatus | None:
+            nonlocal seen  # the status the last try decided on
+            seen = current
+            return transitions.retrying(current, failure, now, self.max_retries, backoff)
+
+        written = self._update(failure.job, decide)
         if written is None:
-            return None  # a duplicate, or the job moved on
+            if transitions.retry_to_resend(seen, failure):
+                assert seen is not None  # for mypy: retry_to_resend says so
+                return self._retry(event, failure, seen)
+            return None  # a duplicate of an older attempt, or the job moved on
+        if written.phase is Phase.FAILED:
+            self._record(failure, written)
+            return self._finished(event, failure.job, written)
         self.writer.record_event(failure.job, "Warning", "Retrying", written.message or "")
+        return self._retry(event, failure, written)
+
+    def _retry(self, event: Envelope, failure: payloads.JobFailed, status: JobStatus) -> Envelope:
+        """The work again, as the retry `status` records (its number and time)."""
+        work, count, at = failure.work, status.retry_count, status.next_retry_at
+        assert work is not None and count is not None and at is not None  # a retry's, always
         again = msgspec.structs.replace(
-            failure.work,
+            work,
             execution=msgspec.structs.replace(
-                failure.work.execution, attempt=attempt, not_before=next_at.timestamp()
+                work.execution,
+                attempt=count,
+                not_before=at.timestamp(),
             ),
         )
         return event.reply(types.JOB_VALIDATED, SOURCE, payloads.encode(again))
@@ -280,9 +299,11 @@ class Reconciler:
 
     def _publish_result(
         self, job: JobNow, completed: payloads.JobCompleted
-    ) -> payloads.JobCompleted | payloads.JobFailed:
+    ) -> payloads.JobCompleted | payloads.JobFailed | None:
         """The job's result file, checked to be the one it expects (`claims.judge`), into
-        the ConfigMap its spec names; a ConfigMap that is not the job's fails it."""
+        the ConfigMap its spec names; a ConfigMap that is not the job's fails it. None when
+        the ConfigMap holds a newer generation's results (or a newer job's of that name):
+        this answer is stale, and nothing is written."""
         output = job.output
         if output is None or output.type != "configmap":
             return completed
@@ -290,7 +311,8 @@ class Reconciler:
         name = output.location or f"{ref.name}-results"
         document = self.results.read(ref, _requested(output)).decode()
         try:
-            self.writer.write_configmap(ref, name, {f"result.{output.format}": document})
+            if not self.writer.write_configmap(ref, name, {f"result.{output.format}": document}):
+                return None
         except ConfigMapTakenError as taken:
             return payloads.JobFailed(job=ref, reason=taken.reason, message=taken.message)
         return msgspec.structs.replace(completed, location=f"configmap://{ref.namespace}/{name}")

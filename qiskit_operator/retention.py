@@ -1,6 +1,6 @@
 """When a finished job is deleted: `spec.ttlSecondsAfterFinished`, as on a Kubernetes Job.
 
-A job that finished (Completed, Failed or Cancelled, at its current generation)
+A job that finished (Completed or Failed, at its current generation)
 is deleted that many seconds after its `completionTime`; without the field,
 `spec.output.retention` (a duration) says it, else the cluster's
 QOP_JOB_TTL_SECONDS, else the job is kept. Reconcile deletes: on the resync's

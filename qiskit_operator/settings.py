@@ -167,6 +167,10 @@ class Settings:
     """Seconds after a finished job is deleted, with what it produced, when it sets neither
     spec.ttlSecondsAfterFinished nor output.retention (QOP_JOB_TTL_SECONDS); None (unset):
     kept."""
+    lease_minutes: float = 10.0
+    """How long a run under way (Validating, Scheduled, Retrying) may go without an
+    answer before the resync asks validate for it again (QOP_LEASE_MINUTES; 0: never).
+    Longer than the longest execution: an answer merely late is then run twice."""
     knative_dir: Path = field(default_factory=package_files.knative_dir)
     """Where the Trigger manifests are read from (QOP_KNATIVE_DIR): the checkout's
     knative/, else the copy the wheel carries."""
@@ -272,6 +276,7 @@ class Settings:
             resync_after_seconds=float(env.get("QOP_RESYNC_AFTER_SECONDS", 60.0)),
             stalled_after_seconds=float(env.get("QOP_STALLED_AFTER_SECONDS", 3600.0)),
             job_ttl_seconds=_ttl(env.get("QOP_JOB_TTL_SECONDS")),
+            lease_minutes=float(env.get("QOP_LEASE_MINUTES", 10.0)),
             status_writer=env.get("QOP_STATUS_WRITER", "memory"),
             knative_dir=Path(env.get("QOP_KNATIVE_DIR", package_files.knative_dir())),
             functions_dir=Path(env.get("QOP_FUNCTIONS_DIR", package_files.functions_dir())),

@@ -13,6 +13,8 @@ import logging
 import secrets
 import time
 
+import msgspec
+
 from qiskit_operator import metrics
 from qiskit_operator.circuits.backends import is_aer
 from qiskit_operator.circuits.formats import detect_format
@@ -107,6 +109,15 @@ class Validator:
                 job=job_ref(job), reason=error.reason, message=error.message, line=error.line
             )
             return _rejected(event, rejected)
+        status = job.status
+        if status is not None and status.requeued_for(job.generation):
+            # Asked again by the resync: the run goes on under the retries already counted.
+            validated = msgspec.structs.replace(
+                validated,
+                execution=msgspec.structs.replace(
+                    validated.execution, attempt=status.retry_count or 0
+                ),
+            )
         metrics.JOBS.labels("validate", "validated").inc()
         metrics.circuit_validated(validated.metadata.qubits, validated.metadata.depth)
         return event.reply(types.JOB_VALIDATED, SOURCE, payloads.encode(validated))
@@ -198,8 +209,12 @@ def execution_request(job: QiskitJob, report: CircuitReport) -> payloads.Executi
 
 def _already_seen(job: QiskitJob) -> bool:
     # Reconcile records the generation it has seen; a later update event (its own
-    # status write, for one) must not start a second validation of the same spec.
-    observed = job.status.observed_generation if job.status else None
+    # status write, for one) must not start a second validation of the same spec,
+    # unless the resync asked for the run again (its answer was lost).
+    status = job.status
+    observed = status.observed_generation if status else None
+    if status is not None and status.requeued_for(job.generation):
+        return False
     return observed is not None and observed >= job.generation
 
 

@@ -115,6 +115,7 @@ def reconciler(settings: Settings, store: StatusWriter | None = None) -> Reconci
         resync_after=timedelta(seconds=settings.resync_after_seconds),
         stalled_after=timedelta(seconds=stalled) if stalled > 0 else None,
         expiry=expiry(settings, writer),
+        lease=timedelta(minutes=settings.lease_minutes) if settings.lease_minutes > 0 else None,
     )
 
 

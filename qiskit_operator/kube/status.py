@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +26,14 @@ from qiskit_operator.kube.client import KubeConnection
 from qiskit_operator.kube.errors import APIConflictError, APIError, APINotFoundError, translate
 from qiskit_operator.models import GROUP, VERSION, JobStatus
 from qiskit_operator.models.spec import OutputSpec
-from qiskit_operator.status.writer import ConfigMapTakenError, Decide, EventKind, JobNow, ListedJob
+from qiskit_operator.status.writer import (
+    ConfigMapTakenError,
+    Decide,
+    EventKind,
+    JobNow,
+    ListedJob,
+    ResultsNotFreeError,
+)
 
 PLURAL = "qiskitjobs"
 MERGE_PATCH = "application/merge-patch+json"
@@ -67,10 +75,10 @@ class KubeStatusWriter:
             except APINotFoundError:
                 log.info("qiskitjob %s is gone; event dropped", ref.key)
                 return None
-            meta = job.get("metadata", {})
-            if not ref.uid or meta.get("uid") != ref.uid:
+            meta = job["metadata"]  # the API server always sends uid and generation
+            if not ref.uid or meta["uid"] != ref.uid:
                 return None  # deleted and created again: this event is about the old one
-            if int(meta.get("generation") or 1) != ref.generation:
+            if meta["generation"] != ref.generation:
                 return None  # the spec changed since: the event is about an older one
             raw = job.get("status")
             current = JobStatus.model_validate(raw) if raw else None
@@ -78,8 +86,8 @@ class KubeStatusWriter:
             if new is None:
                 return None
             body = {
-                "metadata": {"resourceVersion": meta.get("resourceVersion")},
-                "status": _replacing(raw or {}, _wire(new)),
+                "metadata": {"resourceVersion": meta["resourceVersion"]},
+                "status": merge_patch_between(raw or {}, _wire(new)),
             }
             try:
                 self._call(
@@ -122,9 +130,8 @@ class KubeStatusWriter:
         listed = _listed(job)
         if listed is None:
             return None
-        output = (job.get("spec") or {}).get("output")
-        try:
-            spec = OutputSpec.model_validate(output) if output is not None else None
+        try:  # no output, or one that does not validate: validate refuses it
+            spec = OutputSpec.model_validate((job.get("spec") or {}).get("output"))
         except pydantic.ValidationError:
             spec = None  # the job is refused by validate; it expects no results
         return JobNow(listed.ref, listed.status, spec)
@@ -139,7 +146,7 @@ class KubeStatusWriter:
             PLURAL,
             resource_version="0",
         )
-        found = (_listed(item) for item in listing.get("items", []))
+        found = (_listed(item) for item in listing["items"])
         return [job for job in found if job is not None]
 
     def record_event(self, ref: JobRef, kind: EventKind, reason: str, message: str) -> None:
@@ -172,7 +179,7 @@ class KubeStatusWriter:
                 body,
             )
 
-    def write_configmap(self, ref: JobRef, name: str, data: dict[str, str]) -> None:
+    def write_configmap(self, ref: JobRef, name: str, data: dict[str, str]) -> bool:
         core = self._connection.core()
         body = {
             "apiVersion": "v1",
@@ -181,6 +188,7 @@ class KubeStatusWriter:
                 "name": name,
                 "namespace": ref.namespace,
                 "labels": {"quantum.io/job": ref.name},
+                "annotations": _held(ref),
                 "ownerReferences": [
                     {
                         "apiVersion": f"{GROUP}/{VERSION}",
@@ -201,59 +209,111 @@ class KubeStatusWriter:
                     ref.namespace,
                     body,
                 )
-                return
+                return True
             except APIConflictError:
                 pass
             try:
-                self._replace_own(ref, name, data)
-                return
-            except APINotFoundError:
-                continue  # deleted meanwhile: create it again
+                replaced = self._replace_own(ref, name, data)
+            except (APINotFoundError, APIConflictError):
+                continue  # deleted or written meanwhile: start again
+            if replaced is not None:
+                return replaced
+            # changed between its read and the replace: read it again
         raise APIConflictError(f"configmap {ref.namespace}/{name} kept changing", 409)
 
-    def _replace_own(self, ref: JobRef, name: str, data: dict[str, str]) -> None:
-        """Replace the data of a ConfigMap only if this job (its uid) is its first owner:
-        the API server itself tests that, in the same request, so nothing can slip in."""
+    def _replace_own(self, ref: JobRef, name: str, data: dict[str, str]) -> bool | None:
+        """Replace the data of a ConfigMap a job of this name owns, if it is this job (its
+        uid) at this generation or an older one. Reconcile may not read ConfigMaps: a JSON
+        patch of `test`s alone reads it (the owner's kind and name), and the write then
+        tests the resourceVersion so nothing can change it in between: None when something
+        did, to be read again."""
+        where = f"configmap {ref.namespace}/{name}"
+        owned = [
+            {"op": "test", "path": "/metadata/ownerReferences/0/kind", "value": "QiskitJob"},
+            {"op": "test", "path": "/metadata/ownerReferences/0/name", "value": ref.name},
+        ]
         if not ref.uid:
             raise ConfigMapTakenError(ref.namespace, name)
-        patch = [
-            {"op": "test", "path": "/metadata/ownerReferences/0/uid", "value": ref.uid},
+        existing = _metadata(self._json_patch(ref, name, owned, f"reading {where}"))
+        owner = existing.owner_uid
+        if owner != ref.uid:
+            now = self.read(ref)
+            if now is None or now.ref.uid != ref.uid:
+                log.info(
+                    "%s belongs to a newer job %s; answer of %s dropped", where, owner, ref.uid
+                )
+                return False
+            raise ResultsNotFreeError(ref.namespace, name)
+        if existing.generation > ref.generation:
+            log.info("%s holds generation %d; %s dropped", where, existing.generation, ref.key)
+            return False
+        replace: list[dict[str, Any]] = [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": existing.version},
+            {"op": "add", "path": "/metadata/annotations", "value": _held(ref)},
             {"op": "add", "path": "/data", "value": data},
         ]
         try:
-            self._call(
-                f"replacing configmap {ref.namespace}/{name}",
+            self._json_patch(ref, name, replace, f"replacing {where}")
+        except ConfigMapTakenError:  # its resourceVersion moved since it was read
+            return None
+        return True
+
+    def _json_patch(self, ref: JobRef, name: str, ops: list[dict[str, Any]], what: str) -> Any:
+        try:
+            return self._call(
+                what,
                 self._connection.core().patch_namespaced_config_map,
                 name,
                 ref.namespace,
-                patch,
+                ops,
                 _content_type=JSON_PATCH,
             )
         except APIError as error:
-            if error.status == UNPROCESSABLE:
+            if error.status == UNPROCESSABLE:  # a `test` failed
                 raise ConfigMapTakenError(ref.namespace, name) from error
             raise
 
 
+HELD_UID = "quantum.io/job-uid"
+HELD_GENERATION = "quantum.io/generation"
+
+
+def _held(ref: JobRef) -> dict[str, str]:
+    """The annotations that say whose results a ConfigMap holds."""
+    return {HELD_UID: ref.uid, HELD_GENERATION: str(ref.generation)}
+
+
+@dataclass(frozen=True, slots=True)
+class _Existing:
+    owner_uid: str
+    generation: int
+    version: str
+
+
+def _metadata(configmap: Any) -> _Existing:
+    """Owner, held generation and resourceVersion of a ConfigMap the client returned."""
+    meta = configmap.metadata
+    held = (meta.annotations or {}).get(HELD_GENERATION, "0")
+    owner = str(meta.owner_references[0].uid)  # the read tested that it has one
+    return _Existing(owner, int(held) if held.isdigit() else 0, str(meta.resource_version))
+
+
 def _listed(item: dict[str, Any]) -> ListedJob | None:
     """A listed job, read from the raw object (its spec may not validate); None for
-    one whose status is not ours to read."""
-    meta = item.get("metadata") or {}
-    if not meta.get("name"):
-        return None
+    one whose status reconcile cannot read."""
+    meta = item["metadata"]  # what the API server sets on every object it lists
     ref = JobRef(
-        namespace=meta.get("namespace", "default"),
+        namespace=meta["namespace"],
         name=meta["name"],
-        uid=meta.get("uid", ""),
-        generation=int(meta.get("generation") or 1),
+        uid=meta["uid"],
+        generation=meta["generation"],
     )
     try:
-        status = JobStatus.model_validate(item["status"]) if item.get("status") else None
+        status = JobStatus.model_validate(item["status"]) if "status" in item else None
     except pydantic.ValidationError as error:
         log.warning("qiskitjob %s has a status reconcile cannot read: %s", ref.key, error)
         return None
-    created = meta.get("creationTimestamp")
-    when = datetime.fromisoformat(created.replace("Z", "+00:00")) if created else None
+    when = datetime.fromisoformat(meta["creationTimestamp"])
     return ListedJob(ref, status, when)
 
 
@@ -262,8 +322,21 @@ def _wire(status: JobStatus) -> dict[str, Any]:
     return wire
 
 
-def _replacing(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """A merge patch that makes `old` into `new`: keys that went away become null."""
+def merge_patch_between(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The JSON merge patch (RFC 7386) that makes `old` into `new`, at every depth.
+
+    A merge patch merges nested maps key by key, so a key that went away must be sent
+    as null wherever it is: without that, a new generation's `results.counts` or
+    `circuitMetadata.gateTypes` would keep the previous run's keys beside its own.
+    Lists are replaced whole; values that did not change are left out.
+    """
     patch: dict[str, Any] = {key: None for key in old if key not in new}
-    patch.update(new)
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, dict) and isinstance(before, dict):
+            nested = merge_patch_between(before, value)
+            if nested:
+                patch[key] = nested
+        elif value != before or key not in old:
+            patch[key] = value
     return patch

@@ -13,11 +13,9 @@ class Phase(StrEnum):
     PENDING = "Pending"
     VALIDATING = "Validating"
     SCHEDULED = "Scheduled"
-    RUNNING = "Running"
     RETRYING = "Retrying"
     COMPLETED = "Completed"
     FAILED = "Failed"
-    CANCELLED = "Cancelled"
 
     @property
     def rank(self) -> int:
@@ -28,18 +26,16 @@ class Phase(StrEnum):
         return self in TERMINAL
 
 
-TERMINAL = frozenset({Phase.COMPLETED, Phase.FAILED, Phase.CANCELLED})
+TERMINAL = frozenset({Phase.COMPLETED, Phase.FAILED})
 
-# Running and Retrying share a rank: a job moves between them while it is retried.
+# Retrying ranks above Scheduled: a retried job never reads as merely scheduled again.
 _RANK = {
     Phase.PENDING: 0,
     Phase.VALIDATING: 1,
     Phase.SCHEDULED: 2,
-    Phase.RUNNING: 3,
     Phase.RETRYING: 3,
     Phase.COMPLETED: 4,
     Phase.FAILED: 4,
-    Phase.CANCELLED: 4,
 }
 
 

@@ -10,6 +10,8 @@ from pydantic import ConfigDict, Field
 from qiskit_operator.models.base import ResourceModel
 from qiskit_operator.models.phases import Phase
 
+REQUEUED = "Requeued"  # the condition the resync sets on a run whose answer is overdue
+
 
 class StatusModel(ResourceModel):
     # Status is written by us but read back from the cluster: tolerate fields
@@ -94,3 +96,15 @@ class JobStatus(StatusModel):
     next_retry_at: datetime | None = None
     estimated_cost: str | None = None
     actual_cost: str | None = None
+
+    def requeued_for(self, generation: int) -> bool:
+        """Whether reconcile's resync asked for this generation's run again (its answer
+        was not heard within the lease): validate then validates it once more."""
+        if self.observed_generation != generation or self.phase is None:
+            return False
+        if self.phase.is_terminal:
+            return False
+        return any(
+            c.type == REQUEUED and c.status == "True" and c.observed_generation == generation
+            for c in self.conditions
+        )

@@ -45,7 +45,7 @@ class Judgement:
 
 
 ACCEPTED = Judgement(Verdict.ACCEPTED, reason="ok")
-_VALIDATED = (Phase.SCHEDULED, Phase.RUNNING, Phase.RETRYING)
+_VALIDATED = (Phase.SCHEDULED, Phase.RETRYING)
 
 
 def _ignore(reason: str, why: str) -> Judgement:

@@ -8,6 +8,7 @@ corrupt a job.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import msgspec
@@ -15,6 +16,7 @@ import msgspec
 from qiskit_operator.events import payloads
 from qiskit_operator.models.phases import Phase, may_move
 from qiskit_operator.models.status import (
+    REQUEUED,
     CircuitMetadata,
     JobStatus,
     Metrics,
@@ -88,11 +90,10 @@ def stalled(
         return None
     if _generation_state(current, job.generation) != "same":
         return None  # not seen yet: the resync asks for it instead
-    moved = [t for t in (current.start_time, current.next_retry_at) if t is not None]
-    moved += [c.last_transition_time for c in current.conditions]
-    if not moved or now - max(moved) < after:
+    last = _last_move(current, with_requeues=False)
+    if last is None or now - last < after:
         return None
-    since = max(moved).isoformat().replace("+00:00", "Z")
+    since = last.isoformat().replace("+00:00", "Z")
     message = (
         f"Stalled in {current.phase.value}: nothing has moved this job since {since}, so an "
         "event about it was lost. Change its spec, or apply it again under a new name, "
@@ -101,14 +102,79 @@ def stalled(
     return _fail(current, job, "Stalled", message, now, (COMPLETED,))
 
 
+LEASED = (Phase.VALIDATING, Phase.SCHEDULED, Phase.RETRYING)
+
+
+def requeued(
+    current: JobStatus | None, job: payloads.JobRef, now: datetime, lease: timedelta
+) -> JobStatus | None:
+    """The generation's run is under way (Validating, Scheduled or Retrying) and nothing
+    has answered for `lease`: an event of it was lost, whatever step lost it (validate's
+    answer, execute's, or the retry reconcile sent). Ask for the run again: the
+    `Requeued` condition makes validate validate this generation once more, and its
+    answer goes to execute as a new attempt under the retry count the status holds.
+    None while the run is within its lease."""
+    if current is None or current.phase not in LEASED:
+        return None
+    if _generation_state(current, job.generation) != "same":
+        return None
+    last = _last_move(current, with_requeues=True)
+    if last is None or now - last < lease:
+        return None
+    status = current.model_copy(deep=True)
+    stamp = now.isoformat().replace("+00:00", "Z")
+    status.message = (
+        f"No answer about generation {job.generation} in {current.phase.value} since "
+        f"{last.isoformat().replace('+00:00', 'Z')}; asked for it again at {stamp}"
+    )
+    status.conditions = set_condition(
+        [c for c in status.conditions if c.type != REQUEUED],
+        type_=REQUEUED,
+        status="True",
+        reason="LeaseExpired",
+        message=status.message,
+        generation=job.generation,
+        now=now,
+    )
+    return status
+
+
+def _last_move(status: JobStatus, *, with_requeues: bool) -> datetime | None:
+    """When anything last moved this run. The resync's own asks count for the lease (one
+    ask a lease) but not for the stall: asking is not progress."""
+    moved = [t for t in (status.start_time, status.next_retry_at) if t is not None]
+    moved += [
+        c.last_transition_time for c in status.conditions if with_requeues or c.type != REQUEUED
+    ]
+    return max(moved) if moved else None
+
+
+def _answered(status: JobStatus, generation: int, now: datetime) -> None:
+    """An answer came: the resync's ask for the run, if any, is settled."""
+    if status.requeued_for(generation):
+        status.conditions = set_condition(
+            status.conditions,
+            type_=REQUEUED,
+            status="False",
+            reason="Answered",
+            message="",
+            generation=generation,
+            now=now,
+        )
+
+
 def validated(
     current: JobStatus | None, event: payloads.JobValidated, now: datetime
 ) -> JobStatus | None:
     status = _base(current, event.job.generation)
     if status is None:
         return None
+    asked = status.requeued_for(event.job.generation)
     if status.circuit_metadata is not None and not may_move(status.phase, Phase.SCHEDULED):
-        return None  # duplicate, or the job already moved on
+        if not asked:
+            return None  # duplicate, or the job already moved on
+        _answered(status, event.job.generation, now)
+        return status
     status.circuit_metadata = CircuitMetadata(
         hash=event.metadata.hash,
         depth=event.metadata.depth,
@@ -132,6 +198,7 @@ def validated(
         generation=event.job.generation,
         now=now,
     )
+    _answered(status, event.job.generation, now)
     if may_move(status.phase, Phase.SCHEDULED):
         status.phase = Phase.SCHEDULED
         status.message = f"Scheduled on {event.backend}"
@@ -207,23 +274,50 @@ def failed(current: JobStatus | None, event: payloads.JobFailed, now: datetime) 
 
 
 def retrying(
-    current: JobStatus | None, event: payloads.JobFailed, now: datetime, next_at: datetime
+    current: JobStatus | None,
+    event: payloads.JobFailed,
+    now: datetime,
+    max_retries: int,
+    wait: Callable[[int], float],
 ) -> JobStatus | None:
-    """A transient failure of the latest attempt: count it and wait for the next one.
+    """A transient failure of the latest attempt: count it and wait `wait(retry)` seconds
+    for the next one, or fail the job once `max_retries` retries were spent.
 
-    A failure of an earlier attempt, or the same failure delivered twice, changes
-    nothing: the attempt number in the work must match the retries counted so far.
+    The count lives in the status, so the cap and the backoff hold across restarts of
+    reconcile. A failure of an earlier attempt, or the same failure delivered twice,
+    changes nothing here (`retry_to_resend` says whether it must be sent again).
     """
     status = _base(current, event.job.generation)
-    if status is None or event.work is None or not may_move(status.phase, Phase.RETRYING):
+    if status is None or not may_move(status.phase, Phase.RETRYING):
         return None
-    if event.work.execution.attempt != (status.retry_count or 0):
+    spent = status.retry_count or 0
+    if event.work is None or spent >= max_retries:
+        message = f"{event.message} (gave up after {spent} retries)"
+        return _fail(current, event.job, event.reason, message, now, (COMPLETED,))
+    if event.work.execution.attempt != spent:
         return None
+    _answered(status, event.job.generation, now)
     status.phase = Phase.RETRYING
-    status.retry_count = (status.retry_count or 0) + 1
-    status.next_retry_at = next_at
+    status.retry_count = spent + 1
+    status.next_retry_at = now + timedelta(seconds=wait(spent + 1))
     status.message = f"Retry {status.retry_count} after a transient failure: {event.message}"
     return status
+
+
+def retry_to_resend(current: JobStatus | None, event: payloads.JobFailed) -> bool:
+    """Whether `event` is the failure whose retry the status already records: Retrying,
+    of this generation, counted from this very attempt. Its retry must be sent (again):
+    whatever failed after the Retrying write (the Event, the reply's delivery), the
+    redelivered failure is the only thing left that can send it."""
+    return (
+        current is not None
+        and event.work is not None
+        and current.phase is Phase.RETRYING
+        and current.observed_generation == event.job.generation
+        and current.retry_count is not None
+        and event.work.execution.attempt == current.retry_count - 1
+        and current.next_retry_at is not None
+    )
 
 
 def _fail(

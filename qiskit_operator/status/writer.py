@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from qiskit_operator import metrics
-from qiskit_operator.errors import UserError
+from qiskit_operator.errors import TransientError, UserError
 from qiskit_operator.events.apiserver import job_ref
 from qiskit_operator.events.payloads import JobRef
 from qiskit_operator.models import JobStatus, QiskitJob
@@ -67,10 +67,22 @@ class ConfigMapTakenError(UserError):
         )
 
 
+class ResultsNotFreeError(TransientError):
+    """The job's result ConfigMap still belongs to an earlier job of the same name, which
+    was deleted: the garbage collector removes it soon, and the delivery is retried."""
+
+    def __init__(self, namespace: str, name: str) -> None:
+        super().__init__(
+            f"ConfigMap {namespace}/{name} still holds the results of an earlier job of this "
+            "name, which was deleted; the garbage collector removes it soon"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class OwnedConfigMap:
     owner_uid: str
     data: dict[str, str]
+    generation: int = 0
 
 
 class StatusWriter(Protocol):
@@ -87,9 +99,12 @@ class StatusWriter(Protocol):
 
     def record_event(self, ref: JobRef, kind: EventKind, reason: str, message: str) -> None: ...
 
-    def write_configmap(self, ref: JobRef, name: str, data: dict[str, str]) -> None:
-        """Create ConfigMap `name` in the job's namespace, owned by the job, or replace it
-        if the job (this uid) already owns it; ConfigMapTakenError if anything else does."""
+    def write_configmap(self, ref: JobRef, name: str, data: dict[str, str]) -> bool:
+        """Create ConfigMap `name` in the job's namespace, owned by the job and naming its
+        uid and generation, or replace it if this uid owns it for this generation or an
+        older one. False, writing nothing, when it holds a newer generation's results or
+        those of a newer job of this name; ResultsNotFreeError while it is an earlier
+        (deleted) job's; ConfigMapTakenError if anything else owns it."""
 
     def jobs(self) -> list[ListedJob]:
         """Every job, in every namespace, with its status (reconcile's resync)."""
@@ -150,12 +165,17 @@ class MemoryStatusStore:
         with self._lock:
             self.events.append(RecordedEvent(ref.key, kind, reason, message))
 
-    def write_configmap(self, ref: JobRef, name: str, data: dict[str, str]) -> None:
+    def write_configmap(self, ref: JobRef, name: str, data: dict[str, str]) -> bool:
         with self._lock:
             taken = self.configmaps.get((ref.namespace, name))
             if taken is not None and (not ref.uid or taken.owner_uid != ref.uid):
                 raise ConfigMapTakenError(ref.namespace, name)
-            self.configmaps[(ref.namespace, name)] = OwnedConfigMap(ref.uid, dict(data))
+            if taken is not None and taken.generation > ref.generation:
+                return False
+            self.configmaps[(ref.namespace, name)] = OwnedConfigMap(
+                ref.uid, dict(data), ref.generation
+            )
+            return True
 
     def jobs(self) -> list[ListedJob]:
         with self._lock:

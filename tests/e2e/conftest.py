@@ -30,6 +30,16 @@ def cluster(binaries: Binaries, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 @pytest.fixture(scope="session")
+def quiet_cluster(
+    binaries: Binaries, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DevCluster]:
+    """A control plane no stack ever watches, for tests that order each step themselves:
+    `cluster` has the whole stack answering its jobs once any test has started `stack`."""
+    with running_cluster(tmp_path_factory.mktemp("quiet-cluster"), binaries) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
 def stack(cluster: DevCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     # Knative's real receive adapter by default; QOP_E2E_SOURCE=watch tries `qop watch`.
     source = os.environ.get("QOP_E2E_SOURCE", "adapter")

@@ -14,8 +14,9 @@ from qiskit_operator.models import ObjectMeta, Phase, QiskitJob
 from qiskit_operator.models.spec import CircuitSpec, JobSpec, OutputSpec
 from qiskit_operator.reconciling import Reconciler
 from qiskit_operator.results import ResultStore
-from qiskit_operator.status.writer import MemoryStatusStore, OwnedConfigMap
+from qiskit_operator.status.writer import OwnedConfigMap
 from tests.conftest import Counted, claimed_completion
+from tests.fake_apiserver import FakeCluster
 
 NOW = datetime(2026, 11, 30, 5, 0, tzinfo=UTC)
 REF = payloads.JobRef(namespace="team-a", name="bell", uid="uid-a", generation=1)
@@ -69,13 +70,13 @@ class World:
     """Two tenants' jobs, one scheduled in each, with their result files written."""
 
     def __init__(self, tmp_path: Path) -> None:
-        self.store = MemoryStatusStore()
+        self.store = FakeCluster()
         self.results = ResultStore(tmp_path)
         self.reconciler = Reconciler(self.store, self.results, clock=lambda: NOW)
         self.store.add(job())
         self.store.add(job(namespace="team-b", uid="uid-b"))
         self.victim = payloads.JobRef(namespace="team-b", name="bell", uid="uid-b", generation=1)
-        self.store.configmaps[("team-b", "bell-results")] = OwnedConfigMap("uid-b", {"x": "b's"})
+        self.store.put_configmap("team-b", "bell-results", "uid-b", {"x": "b's"})
         for ref in (REF, self.victim):
             self.reconciler.handle(validated(ref))
         self.location = self.results.put(REF, OUTPUT, b'{"counts": {"00": 1}}')
@@ -177,11 +178,11 @@ def test_a_completion_after_the_job_ended_changes_nothing(tmp_path: Path) -> Non
 def test_a_configmap_the_job_does_not_own_is_never_replaced_and_the_job_fails(
     tmp_path: Path,
 ) -> None:
-    store = MemoryStatusStore()
+    store = FakeCluster()
     results = ResultStore(tmp_path)
     reconciler = Reconciler(store, results, clock=lambda: NOW)
     store.add(job(location="settings"))
-    store.configmaps[("team-a", "settings")] = OwnedConfigMap("", {"mode": "production"})
+    store.put_configmap("team-a", "settings", "", {"mode": "production"})
     reconciler.handle(validated())
     location = results.put(REF, OUTPUT, b"{}")
     finished = reconciler.handle(completed(REF, location))

@@ -20,8 +20,8 @@ from qiskit_operator.local.pipeline import admit
 from qiskit_operator.models import QiskitJob
 from qiskit_operator.reconciling import Reconciler
 from qiskit_operator.results import ResultStore
-from qiskit_operator.status.writer import MemoryStatusStore
 from tests.conftest import job_manifest
+from tests.fake_apiserver import FakeCluster
 
 UID = "6c1f5e2a-0000-4000-8000-000000000002"
 TRACE = "6c1f5e2a000040008000000000000002"
@@ -52,6 +52,7 @@ def console(capsys: pytest.CaptureFixture[str]) -> Iterator[Spans]:
 def job(generation: int = 1) -> dict[str, Any]:
     obj = admit(job_manifest())
     obj["metadata"].update(uid=UID, generation=generation)
+    obj["spec"]["execution"]["shots"] = 1000 + generation  # each generation, its own spec
     return obj
 
 
@@ -62,17 +63,15 @@ def rejected(generation: int = 1) -> Envelope:
 
 
 def reconciler(tmp_path: Path) -> Reconciler:
-    store = MemoryStatusStore()
+    store = FakeCluster()
     store.add(QiskitJob.model_validate(job()))
     return Reconciler(store, ResultStore(tmp_path), clock=lambda: NOW)
 
 
 def changed(reconcile: Reconciler, obj: dict[str, Any]) -> None:
     store = reconcile.writer
-    assert isinstance(store, MemoryStatusStore)
-    before = store.get(f"{obj['metadata']['namespace']}/{obj['metadata']['name']}")
-    assert before is not None
-    store.add(QiskitJob.model_validate(obj).model_copy(update={"status": before.status}))
+    assert isinstance(store, FakeCluster)
+    assert store.add(obj)["metadata"]["generation"] == obj["metadata"]["generation"]
 
 
 def test_the_final_phase_exports_the_jobs_span_once_however_often_it_comes(
@@ -134,3 +133,4 @@ def test_a_job_the_resync_fails_as_stalled_ends_its_span_with_error(
     assert span["status"]["status_code"] == "ERROR"
     assert span["status"]["description"].startswith("Stalled in Validating")
     assert span["attributes"]["qop.phase"] == "Failed"
+    assert datetime.fromisoformat(span["start_time"]) == NOW  # when the run started

