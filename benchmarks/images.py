@@ -82,7 +82,12 @@ def pushed_bytes(ref: str) -> dict[str, int]:
     """Compressed bytes of each platform's layers (and config), as the registry holds them."""
     repository = ref.rsplit(":", 1)[0]
     sizes = {}
-    for entry in raw(ref)["manifests"]:  # type: ignore[attr-defined]
+    document = raw(ref)
+    if "manifests" not in document:  # one platform pushed: a plain manifest
+        layers = document["layers"]  # type: ignore[index]
+        total = sum(layer["size"] for layer in layers) + document["config"]["size"]  # type: ignore[index]
+        return {platform_arch(): total}
+    for entry in document["manifests"]:  # type: ignore[attr-defined]
         arch = entry.get("platform", {}).get("architecture")
         if arch not in ("amd64", "arm64"):
             continue
@@ -90,6 +95,10 @@ def pushed_bytes(ref: str) -> dict[str, int]:
         layers = manifest["layers"]  # type: ignore[index]
         sizes[arch] = sum(layer["size"] for layer in layers) + manifest["config"]["size"]  # type: ignore[index]
     return sizes
+
+
+def platform_arch() -> str:
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
 
 
 def unpacked_bytes(ref: str) -> int:
@@ -160,6 +169,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="one start per function")
+    parser.add_argument("--base", help="the Python base (default: images/base.sh's, pushed)")
     args = parser.parse_args()
     runs = 1 if args.quick else args.runs
     registry = ENV["QOP_REGISTRY"]
@@ -168,7 +178,7 @@ def main() -> int:
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load {load:.1f}; "
         f"docker {docker('version', '--format', '{{.Server.Version}}').strip()}, overlay2"
     )
-    base = f"{registry}/qiskit-operator/python:bookworm"
+    base = args.base or f"{registry}/qiskit-operator/python:bookworm"
     docker("pull", "--quiet", base)
     base_unpacked = unpacked_bytes(base)
     base_pushed = pushed_bytes(base)
