@@ -182,10 +182,8 @@ def main() -> int:
     docker("pull", "--quiet", base)
     base_unpacked = unpacked_bytes(base)
     base_pushed = pushed_bytes(base)
-    print(
-        f"base {base}: pushed amd64 {base_pushed['amd64'] / MB:.0f} MB, "
-        f"arm64 {base_pushed['arm64'] / MB:.0f} MB; unpacked {base_unpacked / MB:.0f} MB"
-    )
+    pushed_text = ", ".join(f"{arch} {size / MB:.0f} MB" for arch, size in base_pushed.items())
+    print(f"base {base}: pushed {pushed_text}; unpacked {base_unpacked / MB:.0f} MB")
     print(
         f"{'image':<10} {'pushed amd64':>13} {'pushed arm64':>13} {'unpacked':>9} "
         f"{'payload':>8} {'goal':>6}   (MB)"
@@ -193,8 +191,9 @@ def main() -> int:
     for function in FUNCTIONS:
         pushed = pushed_bytes(f"{registry}/qiskit-operator/{function}:dev")
         unpacked = unpacked_bytes(f"qiskit-operator/{function}:dev")
+        amd64, arm64 = (pushed.get(arch, 0) / MB for arch in ("amd64", "arm64"))
         print(
-            f"{function:<10} {pushed['amd64'] / MB:>13.0f} {pushed['arm64'] / MB:>13.0f} "
+            f"{function:<10} {amd64:>13.0f} {arm64:>13.0f} "
             f"{unpacked / MB:>9.0f} {(unpacked - base_unpacked) / MB:>8.0f} "
             f"{GOAL_MB[function]:>6}"
         )
