@@ -156,6 +156,11 @@ case "${1:-}" in
     done
     environment ;;
   env) environment ;;
-  stop) stop_one buildkitd; stop_one dockerd; stop_one registry ;;
+  stop)
+    stop_one buildkitd; stop_one dockerd; stop_one registry
+    # dockerd leaves its host network namespace bound here after it exits.
+    if mountpoint -q "$run/docker-exec/netns/default" 2>/dev/null; then
+      umount "$run/docker-exec/netns/default"
+    fi ;;
   *) echo "usage: $0 start|env|stop" >&2; exit 2 ;;
 esac
