@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint controlplane bench crds images clean mutation
+.PHONY: run test lint controlplane bench crds images images-stop test-images clean mutation
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,9 +41,19 @@ mutation: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/pipeline.py
 
-# The three function images for linux/amd64 and linux/arm64 (docker buildx; see docker-bake.hcl).
+# The three function images for linux/amd64 and linux/arm64, built with docker buildx bake
+# (docker-bake.hcl) on a toolchain built from its Go modules and a base from Debian
+# packages, pushed to a registry on loopback and loaded as qiskit-operator/NAME:dev.
+# The daemons stay up for `docker run`; `make images-stop` stops them (images/README.md).
 images:
-	docker buildx bake -f docker-bake.hcl
+	bash images/build.sh
+
+images-stop:
+	bash images/daemons.sh stop
+
+# The image tier alone: build, push and load the images, run tests/images, stop what it started.
+test-images: $(STAMP)
+	bash images/with_images.sh $(BIN)/pytest tests/images
 
 crds: $(STAMP)
 	$(BIN)/qop crds --dir crds

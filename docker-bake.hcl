@@ -16,6 +16,12 @@ variable "VERSION" {
   default = "0.1.0"
 }
 
+# The Python base of both stages. Where registry images cannot be pulled, images/base.sh
+# builds one from Debian packages and `make images` passes it here.
+variable "PYTHON_IMAGE" {
+  default = "python:3.11-slim"
+}
+
 # Where the source lives, for the org.opencontainers.image.source label.
 variable "SOURCE_URL" {
   default = ""
@@ -29,8 +35,9 @@ target "_function" {
   context   = "."
   platforms = ["linux/amd64", "linux/arm64"]
   args = {
-    VERSION    = VERSION
-    SOURCE_URL = SOURCE_URL
+    VERSION      = VERSION
+    SOURCE_URL   = SOURCE_URL
+    PYTHON_IMAGE = PYTHON_IMAGE
   }
 }
 

@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The reconcile function: the only writer of QiskitJob status (no Qiskit).
 # Built from the repository root, for amd64 and arm64 by docker-bake.hcl:
 #   docker buildx bake -f docker-bake.hcl reconcile

@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The validate function: loads, checks and measures circuits; the validation API (Qiskit, no Aer).
 # Built from the repository root, for amd64 and arm64 by docker-bake.hcl:
 #   docker buildx bake -f docker-bake.hcl validate

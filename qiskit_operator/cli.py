@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from qiskit_operator import __version__, logs
 from qiskit_operator.errors import UserError
-from qiskit_operator.settings import Settings
+from qiskit_operator.settings import Settings, whole_number
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -27,7 +27,11 @@ if TYPE_CHECKING:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except UserError as error:  # a setting with a bad value: one line, before anything starts
+        print(f"qop: {error.message}", file=sys.stderr)
+        return 2
     # JSON lines on stderr (text on a terminal unless LOG_FORMAT says), redacted; see
     # docs/observability.md.
     # Commands that print their own progress (run, validate, exec) log only warnings
@@ -205,17 +209,19 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     source = settings.functions_dir / args.function / "main.py"
     if not source.exists():
         raise UserError(f"{source} not found; set QOP_FUNCTIONS_DIR to the functions/ folder")
-    port = args.port or int(os.environ.get("PORT", 8000 if args.function == "validate" else 8080))
+    _require_writable_tmp()
+    env = os.environ
+    port = args.port or whole_number(env, "PORT", 8000 if args.function == "validate" else 8080)
     # MAX_WORKERS, as the original validation service documents it: requests served at once.
-    threads = int(os.environ.get("MAX_WORKERS", os.environ.get("THREADS", 8)))
+    threads = whole_number(env, "MAX_WORKERS", whole_number(env, "THREADS", 8))
     # One process per core: a worker's Python is bound to one core by the GIL
     # (validate measured 873 req/s with one worker, 1856 with two, on 2 cores).
-    workers = int(os.environ.get("WORKERS", os.cpu_count() or 1))
+    workers = whole_number(env, "WORKERS", os.cpu_count() or 1)
     # On SIGTERM gunicorn stops accepting, lets the requests in flight finish for at most
     # this long, then kills its workers and exits. 25 s ends before the SIGKILL of a
     # Deployment's default terminationGracePeriodSeconds (30 s) and of docker-compose.yml's
     # stop_grace_period (30 s); under Knative the queue-proxy has drained before SIGTERM.
-    graceful = int(os.environ.get("QOP_GRACEFUL_TIMEOUT_SECONDS", 25))
+    graceful = whole_number(env, "QOP_GRACEFUL_TIMEOUT_SECONDS", 25)
     tls = _tls_options(settings)
     prometheus = _metrics_options(settings, args.host, port)  # before the function is loaded
     app = functions_framework.create_app(target=args.function, source=str(source))  # type: ignore[no-untyped-call]
@@ -242,6 +248,23 @@ def _endpoint(source: Path) -> FunctionEndpoint | None:
 
     found = getattr(sys.modules.get(source.stem), "endpoint", None)
     return found if isinstance(found, FunctionEndpoint) else None
+
+
+def _require_writable_tmp() -> None:
+    """gunicorn's worker heartbeats and the metrics of every worker live in files under
+    the temporary directory; a read-only root filesystem (the images, knative/services.yaml)
+    has none unless one is mounted, and Python's own error says only 'No usable temporary
+    directory found', from deep inside."""
+    import tempfile
+
+    try:
+        tempfile.gettempdir()
+    except FileNotFoundError:
+        raise UserError(
+            "no writable temporary directory (/tmp, or $TMPDIR): mount a writable /tmp "
+            "(an emptyDir on Kubernetes, --tmpfs /tmp with docker run)",
+            reason="InvalidSetting",
+        ) from None
 
 
 def _application(

@@ -197,11 +197,12 @@ class Settings:
         env = os.environ if env is None else env
         defaults = SandboxSettings()
         sandbox = SandboxSettings(
-            warm_children=int(env.get("QOP_SANDBOX_WARM", defaults.warm_children)),
-            cpu_seconds=int(env.get("QOP_SANDBOX_CPU_SECONDS", defaults.cpu_seconds)),
-            memory_bytes=int(env.get("QOP_SANDBOX_MEMORY_MB", defaults.memory_bytes >> 20)) << 20,
-            timeout_seconds=float(env.get("QOP_SANDBOX_TIMEOUT_SECONDS", defaults.timeout_seconds)),
-            max_qpy_bytes=int(env.get("QOP_SANDBOX_MAX_QPY_MB", defaults.max_qpy_bytes >> 20))
+            warm_children=whole_number(env, "QOP_SANDBOX_WARM", defaults.warm_children),
+            cpu_seconds=whole_number(env, "QOP_SANDBOX_CPU_SECONDS", defaults.cpu_seconds),
+            memory_bytes=whole_number(env, "QOP_SANDBOX_MEMORY_MB", defaults.memory_bytes >> 20)
+            << 20,
+            timeout_seconds=number(env, "QOP_SANDBOX_TIMEOUT_SECONDS", defaults.timeout_seconds),
+            max_qpy_bytes=whole_number(env, "QOP_SANDBOX_MAX_QPY_MB", defaults.max_qpy_bytes >> 20)
             << 20,
             python_guard=env.get("QOP_SANDBOX_PYTHON_GUARD", "on").strip().lower()
             not in ("0", "false", "no", "off"),
@@ -209,22 +210,26 @@ class Settings:
         )
         limit_defaults = LimitSettings()
         limits = LimitSettings(
-            max_source_bytes=int(env.get("QOP_MAX_SOURCE_BYTES", limit_defaults.max_source_bytes)),
-            max_qubits=int(env.get("QOP_MAX_QUBITS", limit_defaults.max_qubits)),
-            max_clbits=int(env.get("QOP_MAX_CLBITS", limit_defaults.max_clbits)),
-            max_depth=int(env.get("QOP_MAX_DEPTH", limit_defaults.max_depth)),
-            max_circuits=int(env.get("QOP_MAX_CIRCUITS", limit_defaults.max_circuits)),
-            max_instructions=int(env.get("QOP_MAX_INSTRUCTIONS", limit_defaults.max_instructions)),
-            max_nesting=int(env.get("QOP_MAX_NESTING", limit_defaults.max_nesting)),
-            simulation_memory_bytes=int(
-                env.get("QOP_SIMULATION_MEMORY_MB", limit_defaults.simulation_memory_bytes >> 20)
+            max_source_bytes=whole_number(
+                env, "QOP_MAX_SOURCE_BYTES", limit_defaults.max_source_bytes
+            ),
+            max_qubits=whole_number(env, "QOP_MAX_QUBITS", limit_defaults.max_qubits),
+            max_clbits=whole_number(env, "QOP_MAX_CLBITS", limit_defaults.max_clbits),
+            max_depth=whole_number(env, "QOP_MAX_DEPTH", limit_defaults.max_depth),
+            max_circuits=whole_number(env, "QOP_MAX_CIRCUITS", limit_defaults.max_circuits),
+            max_instructions=whole_number(
+                env, "QOP_MAX_INSTRUCTIONS", limit_defaults.max_instructions
+            ),
+            max_nesting=whole_number(env, "QOP_MAX_NESTING", limit_defaults.max_nesting),
+            simulation_memory_bytes=whole_number(
+                env, "QOP_SIMULATION_MEMORY_MB", limit_defaults.simulation_memory_bytes >> 20
             )
             << 20,
-            simulation_timeout_seconds=float(
-                env.get("QOP_SIMULATION_TIMEOUT_SECONDS", limit_defaults.simulation_timeout_seconds)
+            simulation_timeout_seconds=number(
+                env, "QOP_SIMULATION_TIMEOUT_SECONDS", limit_defaults.simulation_timeout_seconds
             ),
-            max_noise_model_qubits=int(
-                env.get("QOP_MAX_NOISE_MODEL_QUBITS", limit_defaults.max_noise_model_qubits)
+            max_noise_model_qubits=whole_number(
+                env, "QOP_MAX_NOISE_MODEL_QUBITS", limit_defaults.max_noise_model_qubits
             ),
         )
         urls = UrlSettings(
@@ -233,7 +238,7 @@ class Settings:
             allowed_hosts=frozenset(
                 h.strip() for h in env.get("QOP_URL_ALLOWED_HOSTS", "").split(",") if h.strip()
             ),
-            timeout_seconds=float(env.get("QOP_URL_TIMEOUT_SECONDS", 10.0)),
+            timeout_seconds=number(env, "QOP_URL_TIMEOUT_SECONDS", 10.0),
         )
         auth_defaults = AuthSettings()
         auth = AuthSettings(
@@ -249,12 +254,14 @@ class Settings:
         )
         request_defaults = RequestSettings()
         requests = RequestSettings(
-            max_body_bytes=int(env.get("QOP_MAX_REQUEST_BYTES", request_defaults.max_body_bytes)),
-            max_buffered_bytes=int(
-                env.get("QOP_MAX_BUFFERED_BYTES", request_defaults.max_buffered_bytes)
+            max_body_bytes=whole_number(
+                env, "QOP_MAX_REQUEST_BYTES", request_defaults.max_body_bytes
             ),
-            receive_seconds=float(
-                env.get("QOP_REQUEST_RECEIVE_SECONDS", request_defaults.receive_seconds)
+            max_buffered_bytes=whole_number(
+                env, "QOP_MAX_BUFFERED_BYTES", request_defaults.max_buffered_bytes
+            ),
+            receive_seconds=number(
+                env, "QOP_REQUEST_RECEIVE_SECONDS", request_defaults.receive_seconds
             ),
             server_model=env.get("QOP_SERVER_MODEL", request_defaults.server_model).strip().lower(),
         )
@@ -272,9 +279,9 @@ class Settings:
             results_dir=Path(
                 env.get("QOP_RESULTS_DIR", Path.home() / ".local/share/qiskit-operator/results")
             ),
-            max_retries=int(env.get("QOP_MAX_RETRIES", 3)),
-            resync_after_seconds=float(env.get("QOP_RESYNC_AFTER_SECONDS", 60.0)),
-            stalled_after_seconds=float(env.get("QOP_STALLED_AFTER_SECONDS", 3600.0)),
+            max_retries=whole_number(env, "QOP_MAX_RETRIES", 3),
+            resync_after_seconds=number(env, "QOP_RESYNC_AFTER_SECONDS", 60.0),
+            stalled_after_seconds=number(env, "QOP_STALLED_AFTER_SECONDS", 3600.0),
             job_ttl_seconds=_ttl(env.get("QOP_JOB_TTL_SECONDS")),
             lease_minutes=float(env.get("QOP_LEASE_MINUTES", 10.0)),
             status_writer=env.get("QOP_STATUS_WRITER", "memory"),
@@ -287,6 +294,40 @@ class Settings:
             tls_cert_file=_path(env.get("TLS_CERT_FILE")),
             tls_key_file=_path(env.get("TLS_KEY_FILE")),
         )
+
+
+def whole_number(env: Mapping[str, str], name: str, default: int) -> int:
+    """The setting `name` as a whole number (0 or more), or `default` when unset or blank.
+
+    A bad value stops the program at start with one line naming the variable and what
+    it accepts, not Python's ValueError from deep inside."""
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit():
+        raise UserError(
+            f"{name}={text!r} is not a whole number: it accepts 0, 1, 2, ... (default {default})",
+            reason="InvalidSetting",
+        )
+    return int(text)
+
+
+def number(env: Mapping[str, str], name: str, default: float) -> float:
+    """The setting `name` as a number (0 or more, decimals allowed), or `default`."""
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise UserError(
+            f"{name}={text!r} is not a number: it accepts 0 or more, such as 2.5 "
+            f"(default {default:g})",
+            reason="InvalidSetting",
+        )
+    return value
 
 
 def _ttl(value: str | None) -> int | None:

@@ -20,8 +20,6 @@ import re
 from collections.abc import Iterator
 from typing import Literal, NamedTuple
 
-import numpy as np
-
 Language = Literal["OpenQASM 2", "OpenQASM 3"]
 
 # A quote with no closing one on its line is not a string in either language: it is
@@ -42,8 +40,8 @@ _QUOTES: dict[Language, str] = {"OpenQASM 2": '"', "OpenQASM 3": "\"'"}
 _LONE_SLASH: dict[Language, str] = {"OpenQASM 2": r"/(?!/)", "OpenQASM 3": r"/(?![/*])"}
 
 
-_OPENING = np.frombuffer(b"([{", dtype=np.uint8)
-_CLOSING = np.frombuffer(b")]}", dtype=np.uint8)
+_OPENING = b"([{"
+_CLOSING = b")]}"
 
 
 class Token(NamedTuple):
@@ -81,10 +79,16 @@ def deepest_bracket(source: str, language: Language, limit: int) -> int | None:
     out by numpy over the source with its comments and strings blanked, not a loop."""
     if sum(source.count(bracket) for bracket in "([{") <= limit:
         return None
+    # Imported here: settings imports this module (through declarations), and the
+    # reconcile image, which has no numpy, imports settings; only validate gets here.
+    import numpy as np
+
     blanked = _quoted_pattern(language).sub(_blank, source).encode()
     # UTF-8 keeps ASCII bytes for ASCII characters only, so bytes find the brackets.
     codes = np.frombuffer(blanked, dtype=np.uint8)
-    steps = np.isin(codes, _OPENING).astype(np.int64) - np.isin(codes, _CLOSING)
+    opening = np.frombuffer(_OPENING, dtype=np.uint8)
+    closing = np.frombuffer(_CLOSING, dtype=np.uint8)
+    steps = np.isin(codes, opening).astype(np.int64) - np.isin(codes, closing)
     total = np.cumsum(steps)
     # A closing bracket with nothing open is a syntax error, not a level below zero.
     depth = total - np.minimum.accumulate(np.minimum(total, 0))

@@ -116,3 +116,13 @@ def test_qop_exec_keeps_the_original_executors_environment_contract() -> None:
         "success": False,
         "error": "Python syntax error at line 1: '(' was never closed",
     }
+
+
+@pytest.mark.parametrize(("name", "value"), [("WORKERS", "two"), ("QOP_MAX_QUBITS", "lots")])
+def test_qop_serve_with_a_bad_setting_stops_at_start_with_one_line_naming_it(
+    name: str, value: str
+) -> None:
+    result = qop("serve", "reconcile", "--port", "1", env={**os.environ, name: value})
+    assert (result.returncode, result.stdout) == (2, "")
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"qop: {name}={value!r} is not a whole number: it accepts 0, 1, 2")

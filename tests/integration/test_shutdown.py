@@ -174,7 +174,14 @@ def test_docker_compose_runs_validate_on_8000_and_a_broker_routing_to_all_three(
     assert set(services) == {"validate", "execute", "reconcile", "broker"}
     for name in ("validate", "execute", "reconcile"):
         service = services[name]
-        assert service["build"] == {"context": ".", "dockerfile": f"Dockerfiles/{name}.Dockerfile"}
+        assert service["build"] == {
+            "context": ".",
+            "dockerfile": f"Dockerfiles/{name}.Dockerfile",
+            # python:3.11-slim unless PYTHON_IMAGE names images/base.sh's Debian base.
+            "args": {"PYTHON_IMAGE": "${PYTHON_IMAGE:-python:3.11-slim}"},
+        }
+        # The names `make images` loads, so `docker compose up` after it builds nothing.
+        assert service["image"] == f"qiskit-operator/{name}:${{VERSION:-dev}}"
         port = service["environment"]["PORT"]
         assert f"http://127.0.0.1:{port}/ready" in " ".join(service["healthcheck"]["test"])
         # Longer than the 25 s a function drains for, so it is never killed mid-request.

@@ -6,9 +6,11 @@ import re
 
 from tests.conftest import ROOT
 
-# A read of a named variable: os.environ.get("X"), env.get("X"), os.getenv("X"), environ["X"].
+# A read of a named variable: os.environ.get("X"), env.get("X"), os.getenv("X"), environ["X"],
+# and the settings module's typed readers, whole_number(env, "X", ...) and number(env, "X", ...).
 READ = re.compile(
     r"""(?:environ|env)(?:\.get\(|\[)\s*["']([A-Z][A-Z0-9_]*)["']|getenv\(\s*["']([A-Z][A-Z0-9_]*)["']"""
+    r"""|number\(\s*env,\s*["']([A-Z][A-Z0-9_]*)["']"""
 )
 # Set by qop for its own children, never by a user.
 INTERNAL = {"PROMETHEUS_MULTIPROC_DIR"}
@@ -19,7 +21,7 @@ def variables_read() -> dict[str, str]:
     for folder in ("qiskit_operator", "functions"):
         for path in sorted((ROOT / folder).rglob("*.py")):
             for match in READ.finditer(path.read_text()):
-                name = match[1] or match[2]
+                name = match[1] or match[2] or match[3]
                 found.setdefault(name, str(path.relative_to(ROOT)))
     return found
 
