@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint controlplane bench crds images clean
+.PHONY: run test lint controlplane bench crds images clean node-test
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,18 @@ controlplane:
 
 test: lint controlplane
 	$(BIN)/pytest
+
+# The node tier (tests/node/, docs/install.md): a real kubelet, containerd,
+# kube-proxy, kube-scheduler and CoreDNS in a network namespace of its own, the
+# functions as pods. Needs root and Debian's containerd, runc, CNI plugins and
+# mmdebstrap (installed here when missing). Not part of `make test` yet.
+NODE_PACKAGES := containerd runc containernetworking-plugins mmdebstrap iptables
+node-test: $(STAMP)
+	@dpkg -s $(NODE_PACKAGES) >/dev/null 2>&1 || \
+		(apt-get update -q && apt-get install -y -q $(NODE_PACKAGES))
+	bash controlplane/build.sh all >/dev/null
+	bash controlplane/build.sh node >/dev/null
+	QOP_NODE_TESTS=1 $(BIN)/pytest tests/node -p no:cacheprovider --timeout 1800
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/pipeline.py
