@@ -48,9 +48,9 @@ def deploy_functions(node: Node, timeout: float = 300) -> str:
     images' tag."""
     work = node.state.root / "images"
     work.mkdir(exist_ok=True)
-    archives = stand_in_function_images(work)
-    import_archives(node.state.containerd_socket, [a.path for a in archives])
-    tag = archives[0].name.rpartition(":")[2]
+    archive = stand_in_function_images(work)
+    import_archives(node.state.containerd_socket, [archive.path])
+    tag = archive.name
     overlay = node.state.root / "overlay"
     overlay.mkdir(exist_ok=True)
     kustomization = {

@@ -44,7 +44,7 @@ def function_image(name: str, tag: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Archive:
-    """An image tar to import, and the name it carries."""
+    """An image tar to import, and the name (or, for several images, the tag) it carries."""
 
     path: Path
     name: str
@@ -66,9 +66,8 @@ def system_images(pause: Path, coredns: Path, work: Path) -> list[Archive]:
     ):
         stem = name.rsplit("/", 1)[1].replace(":", "-")
         layer = scratch_layer({entrypoint: binary}, work / f"{stem}.layer.tar")
-        out = write_archive(
-            [layer], name, ImageConfig(entrypoint=[entrypoint]), work / f"{stem}.tar"
-        )
+        config = ImageConfig(entrypoint=[entrypoint])
+        out = write_archive([layer], {name: config}, work / f"{stem}.tar")
         archives.append(Archive(out, name))
     return archives
 
@@ -91,7 +90,7 @@ def _base_layer(requirements: str) -> Path:
         "mmdebstrap",
         "--quiet",
         "--variant=essential",
-        "--include=python3,python3-venv,libseccomp2,ca-certificates",
+        "--include=python3,python3-venv,libseccomp2,libstdc++6,ca-certificates",
     ]
     out = IMAGES / f"functions-base-{_sha(requirements.encode(), ' '.join(script).encode())}.tar"
     if out.exists():
@@ -135,8 +134,9 @@ def _source_tag() -> str:
     return "v" + digest.hexdigest()[:12]
 
 
-def stand_in_function_images(work: Path) -> list[Archive]:
-    """The three functions' images, shaped like Dockerfiles/' (see the module doc)."""
+def stand_in_function_images(work: Path) -> Archive:
+    """The three functions' images, shaped like Dockerfiles/' (see the module doc), in
+    one archive; its `name` is the images' tag."""
     base = _base_layer(_requirements())
     tag = _source_tag()
     wheels = work / "wheel"
@@ -170,9 +170,8 @@ def stand_in_function_images(work: Path) -> list[Archive]:
     )
     qop.chmod(0o755)
     package = tree_layer(tree / "opt", "/opt", work / "package.layer.tar", {RESULTS_DIR: 1000})
-    archives = []
-    for name in FUNCTIONS:
-        config = ImageConfig(
+    configs = {
+        function_image(name, tag): ImageConfig(
             entrypoint=["qop"],
             cmd=["serve", name, "--host", "0.0.0.0"],
             env=[
@@ -185,11 +184,10 @@ def stand_in_function_images(work: Path) -> list[Archive]:
             ],
             user="1000:1000",
         )
-        image = function_image(name, tag)
-        archives.append(
-            Archive(write_archive([base, package], image, config, work / f"{name}.tar"), image)
-        )
-    return archives
+        for name in FUNCTIONS
+    }
+    # One archive: the three images share their layers.
+    return Archive(write_archive([base, package], configs, work / "functions.tar"), tag)
 
 
 def import_archives(socket: Path, archives: list[Path]) -> None:
@@ -211,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("archives", nargs="*", type=Path, help="image tars (default: stand-ins)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as work:
-        archives = args.archives or [a.path for a in stand_in_function_images(Path(work))]
+        archives = args.archives or [stand_in_function_images(Path(work)).path]
         import_archives(args.socket, archives)
     return 0
 

@@ -52,41 +52,45 @@ def _add_bytes(archive: tarfile.TarFile, name: str, data: bytes) -> None:
     archive.addfile(info, io.BytesIO(data))
 
 
-def write_archive(layers: list[Path], name: str, config: ImageConfig, out: Path) -> Path:
-    """Write `out`, an OCI layout tar of one image named `name` (`dev.local/x:v1`)
-    whose filesystem is the tars `layers`, lowest first."""
+def write_archive(layers: list[Path], images: dict[str, ImageConfig], out: Path) -> Path:
+    """Write `out`, an OCI layout tar of the images named in `images` (`dev.local/x:v1`
+    -> its config), all of whose filesystem is the tars `layers`, lowest first. The
+    layers go in once, however many images share them."""
     digests = [_file_digest(layer) for layer in layers]
-    image_config = {
-        "architecture": "amd64",
-        "os": "linux",
-        "config": {
-            "Entrypoint": config.entrypoint,
-            "Cmd": config.cmd,
-            "Env": config.env,
-            "User": config.user,
-            "WorkingDir": config.workdir,
-        },
-        # Uncompressed, so the layer's digest is also its diff id.
-        "rootfs": {"type": "layers", "diff_ids": [digest for digest, _ in digests]},
-    }
-    config_bytes = json.dumps(image_config).encode()
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": MANIFEST_MEDIA_TYPE,
-        "config": {
-            "mediaType": CONFIG_MEDIA_TYPE,
-            "digest": _digest(config_bytes),
-            "size": len(config_bytes),
-        },
-        "layers": [
-            {"mediaType": LAYER_MEDIA_TYPE, "digest": digest, "size": size}
-            for digest, size in digests
-        ],
-    }
-    manifest_bytes = json.dumps(manifest).encode()
-    index = {
-        "schemaVersion": 2,
-        "manifests": [
+    blobs: dict[str, bytes] = {}
+    manifests = []
+    for name, config in images.items():
+        image_config = {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {
+                "Entrypoint": config.entrypoint,
+                "Cmd": config.cmd,
+                "Env": config.env,
+                "User": config.user,
+                "WorkingDir": config.workdir,
+            },
+            # Uncompressed, so each layer's digest is also its diff id.
+            "rootfs": {"type": "layers", "diff_ids": [digest for digest, _ in digests]},
+        }
+        config_bytes = json.dumps(image_config).encode()
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_MEDIA_TYPE,
+            "config": {
+                "mediaType": CONFIG_MEDIA_TYPE,
+                "digest": _digest(config_bytes),
+                "size": len(config_bytes),
+            },
+            "layers": [
+                {"mediaType": LAYER_MEDIA_TYPE, "digest": digest, "size": size}
+                for digest, size in digests
+            ],
+        }
+        manifest_bytes = json.dumps(manifest).encode()
+        blobs[_digest(config_bytes)] = config_bytes
+        blobs[_digest(manifest_bytes)] = manifest_bytes
+        manifests.append(
             {
                 "mediaType": MANIFEST_MEDIA_TYPE,
                 "digest": _digest(manifest_bytes),
@@ -97,13 +101,13 @@ def write_archive(layers: list[Path], name: str, config: ImageConfig, out: Path)
                     "org.opencontainers.image.ref.name": name.rpartition(":")[2],
                 },
             }
-        ],
-    }
+        )
+    index = {"schemaVersion": 2, "manifests": manifests}
     with tarfile.open(out, "w") as archive:
         _add_bytes(archive, "oci-layout", b'{"imageLayoutVersion": "1.0.0"}')
         _add_bytes(archive, "index.json", json.dumps(index).encode())
-        _add_bytes(archive, f"blobs/sha256/{_digest(config_bytes)[7:]}", config_bytes)
-        _add_bytes(archive, f"blobs/sha256/{_digest(manifest_bytes)[7:]}", manifest_bytes)
+        for digest, blob in blobs.items():
+            _add_bytes(archive, f"blobs/sha256/{digest[7:]}", blob)
         for layer, (digest, _) in zip(layers, digests, strict=True):
             archive.add(layer, f"blobs/sha256/{digest[7:]}")
     return out
