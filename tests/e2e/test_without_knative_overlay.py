@@ -16,7 +16,8 @@ from qiskit_operator.routing.triggers import load_triggers
 from tests.conftest import ROOT
 
 OVERLAY = ROOT / "deploy" / "without-knative"
-# What a Deployment must say that Knative infers: $PORT and the probes' port.
+# What a Deployment must say that Knative infers: $PORT and the probes' port; and
+# the startup probe the overlay adds (its kustomization says why).
 INFERRED = {"PORT"}
 
 
@@ -41,6 +42,7 @@ def _without_inferred(container: dict[str, Any]) -> dict[str, Any]:
         port.pop("name", None)
     for probe in ("readinessProbe", "livenessProbe"):
         copy.get(probe, {}).get("httpGet", {}).pop("port", None)
+    copy.pop("startupProbe", None)
     return copy
 
 
