@@ -69,9 +69,10 @@ def test_bell_applied_with_kubectl_completes_through_the_pods_and_logs_its_trace
         for function in ("validate", "execute", "reconcile")
     }
     # validate and execute say nothing at INFO about a job that goes well; reconcile
-    # logs each phase move, with the job's trace id.
+    # logs each phase it writes (one, when the events came faster than its writes),
+    # with the job's trace id.
     moves = [r for r in records["reconcile"] if r.get("trace_id") == trace]
-    assert len(moves) >= 3, records
+    assert moves and all(r["job"] == "default/bell" for r in moves), records
 
 
 def test_reconcile_writes_status_with_the_token_mounted_in_its_pod(node: Node) -> None:
@@ -176,7 +177,10 @@ def test_deleting_the_execute_pod_mid_job_loses_no_job(node: Node) -> None:
         "--timeout=300s",
         timeout=330,
     )
-    node.kubectl("apply", "-f", "-", stdin=SLOW_JOB.replace("name: slow", "name: after"))
+    # A small job: a long one would meet kubelet's liveness probe, whose 1 s timeout
+    # a simulation holding the pod's one CPU outlasts (the report of issue 13 says more).
+    ghz = (EXAMPLES / "ghz.yaml").read_text().replace("name: ghz", "name: after", 1)
+    node.kubectl("apply", "-f", "-", stdin=ghz)
     after = _completed(node, "after")
     assert slow["phase"] == "Completed" or (
         slow["phase"] == "Failed" and "qiskit-execute" in slow["message"]

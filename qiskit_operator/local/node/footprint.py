@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,22 +96,39 @@ class Footprint:
             unmount_under(NETNS_DIR)
             if not self.netns_dir_existed:
                 NETNS_DIR.rmdir()
-        for path, before in self.existed.items():
+        # Deepest first, so that a directory we made is empty by the time it is reached.
+        for path, before in sorted(self.existed.items(), key=lambda i: -len(i[0].parts)):
             if not path.exists():
                 continue
-            unmount_under(path)
-            if before is None:
-                shutil.rmtree(path, ignore_errors=True)
-                continue
-            for entry in _entries(path) - before:
+            for entry in _entries(path) - (before or set()):
                 target = path / entry
+                if _in_use(target):
+                    continue  # another containerd's, made while the node ran
                 if target.is_dir() and not target.is_symlink():
                     shutil.rmtree(target, ignore_errors=True)
                 else:
                     target.unlink(missing_ok=True)
+            if before is None and not _entries(path):
+                path.rmdir()
         for directory in cgroup_dirs(cgroup_name, unified=True):
             problems.extend(_remove_cgroup(directory))
         return problems
+
+
+def _in_use(target: Path) -> bool:
+    """A socket some process still answers on (a shim of another containerd on the
+    machine), or a directory holding one: not ours to remove."""
+    if target.is_dir() and not target.is_symlink():
+        return any(_in_use(child) for child in target.iterdir())
+    if not target.is_socket():
+        return False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1)
+        try:
+            probe.connect(str(target))
+        except OSError:
+            return False
+    return True
 
 
 def _remove_cgroup(directory: Path) -> list[str]:
