@@ -2,6 +2,9 @@
 # Builds kube-apiserver, kubectl, etcd and Knative's ApiServerSource receive
 # adapter from their Go modules (no containers, no prebuilt downloads), once per
 # version, into ~/.cache/qiskit-operator/bin/<name>-<version>. Prints the bin dir.
+# `node` builds what a real node adds (kubelet, kube-proxy, kube-scheduler, CoreDNS
+# and the pause program), in parallel; the node tier (qiskit_operator/local/node/)
+# calls it.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=versions.env
@@ -13,25 +16,30 @@ export GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=0
 
 log() { echo "controlplane: $*" >&2; }
 
+# A module that requires k8s.io/kubernetes, whose staging modules it requires at
+# v0.0.0: point each at the release. Run inside an empty directory.
+kubernetes_module() {
+  local staging="v0${KUBERNETES_VERSION#v1}"   # v1.34.4 -> v0.34.4
+  go mod init qop.local/kubernetes >/dev/null 2>&1
+  go mod edit -require="k8s.io/kubernetes@$KUBERNETES_VERSION"
+  for m in api apiextensions-apiserver apimachinery apiserver cli-runtime client-go \
+      cloud-provider cluster-bootstrap code-generator component-base component-helpers \
+      controller-manager cri-api cri-client csi-translation-lib dynamic-resource-allocation \
+      endpointslice externaljwt kms kube-aggregator kube-controller-manager kube-proxy \
+      kube-scheduler kubectl kubelet metrics mount-utils pod-security-admission \
+      sample-apiserver sample-cli-plugin sample-controller; do
+    go mod edit -replace="k8s.io/$m=k8s.io/$m@$staging"
+  done
+}
+
 build_kubernetes() {
   local out="$bin/kubernetes-$KUBERNETES_VERSION"
   [[ -x "$out/kube-apiserver" && -x "$out/kubectl" && -x "$out/kube-controller-manager" ]] && return
-  local staging="v0${KUBERNETES_VERSION#v1}"   # v1.34.4 -> v0.34.4
   local work; work="$(mktemp -d)"
   log "building kube-apiserver, kube-controller-manager and kubectl $KUBERNETES_VERSION (first time only)"
   (
     cd "$work"
-    go mod init qop.local/kubernetes >/dev/null 2>&1
-    go mod edit -require="k8s.io/kubernetes@$KUBERNETES_VERSION"
-    # k8s.io/kubernetes requires its staging modules at v0.0.0; point them at the release.
-    for m in api apiextensions-apiserver apimachinery apiserver cli-runtime client-go \
-        cloud-provider cluster-bootstrap code-generator component-base component-helpers \
-        controller-manager cri-api cri-client csi-translation-lib dynamic-resource-allocation \
-        endpointslice externaljwt kms kube-aggregator kube-controller-manager kube-proxy \
-        kube-scheduler kubectl kubelet metrics mount-utils pod-security-admission \
-        sample-apiserver sample-cli-plugin sample-controller; do
-      go mod edit -replace="k8s.io/$m=k8s.io/$m@$staging"
-    done
+    kubernetes_module
     local flags="-s -w -X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION"
     mkdir -p "$out.partial"
     go build -trimpath -ldflags "$flags" -o "$out.partial/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
@@ -41,6 +49,90 @@ build_kubernetes() {
       k8s.io/kubernetes/cmd/kube-controller-manager
   )
   rm -rf "$out"; mv "$out.partial" "$out"; rm -rf "$work"
+}
+
+# What a node adds to the control plane: the kubelet that runs pods, kube-proxy for
+# Services and the scheduler that binds pods to the node. Static, like the rest.
+build_kubernetes_node() {
+  local out="$bin/kubernetes-node-$KUBERNETES_VERSION"
+  [[ -x "$out/kubelet" && -x "$out/kube-proxy" && -x "$out/kube-scheduler" ]] && return
+  local work; work="$(mktemp -d)"
+  log "building kubelet, kube-proxy and kube-scheduler $KUBERNETES_VERSION (first time only)"
+  (
+    cd "$work"
+    kubernetes_module
+    local flags="-s -w -X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION"
+    mkdir -p "$out.partial"
+    for cmd in kubelet kube-proxy kube-scheduler; do
+      go build -trimpath -ldflags "$flags" -o "$out.partial/$cmd" "k8s.io/kubernetes/cmd/$cmd"
+    done
+  )
+  rm -rf "$out"; mv "$out.partial" "$out"; rm -rf "$work"
+}
+
+# CoreDNS with only the plugins the node's Corefile names: the full set pulls in
+# every cloud provider's SDK. The plugin order comes from CoreDNS's own directive
+# list, whatever the imports, so a subset keeps the usual chain.
+build_coredns() {
+  local out="$bin/coredns-$COREDNS_VERSION"
+  [[ -x "$out/coredns" ]] && return
+  local work; work="$(mktemp -d)"
+  log "building CoreDNS $COREDNS_VERSION (first time only)"
+  (
+    cd "$work"
+    go mod init qop.local/coredns >/dev/null 2>&1
+    go mod edit -require="github.com/coredns/coredns@$COREDNS_VERSION"
+    # The module's own go.sum pins every dependency it was released with.
+    local dir; dir="$(go mod download -json "github.com/coredns/coredns@$COREDNS_VERSION" \
+      | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+    cp "$dir/go.sum" go.sum; chmod u+w go.sum
+    cat > main.go <<'GO'
+// CoreDNS's own main with the plugins a one-node cluster needs.
+package main
+
+import (
+	"github.com/coredns/coredns/coremain"
+
+	_ "github.com/coredns/coredns/plugin/cache"
+	_ "github.com/coredns/coredns/plugin/errors"
+	_ "github.com/coredns/coredns/plugin/health"
+	_ "github.com/coredns/coredns/plugin/kubernetes"
+	_ "github.com/coredns/coredns/plugin/loadbalance"
+	_ "github.com/coredns/coredns/plugin/log"
+	_ "github.com/coredns/coredns/plugin/ready"
+)
+
+func main() { coremain.Run() }
+GO
+    mkdir -p "$out.partial"
+    go build -trimpath -ldflags "-s -w" -o "$out.partial/coredns" .
+  )
+  rm -rf "$out"; mv "$out.partial" "$out"; rm -rf "$work"
+}
+
+# The pod sandbox's pause program, ours, so no image is ever pulled: it waits for a
+# signal to stop and reaps the zombies of the pod's shared PID namespace.
+build_pause() {
+  local out="$bin/pause-$PAUSE_VERSION"
+  [[ -x "$out/pause" ]] && return
+  local work; work="$(mktemp -d)"
+  log "building the pause program $PAUSE_VERSION (first time only)"
+  (
+    cd "$work"
+    go mod init qop.local/pause >/dev/null 2>&1
+    cp "$here/pause.go" main.go
+    mkdir -p "$out.partial"
+    go build -trimpath -ldflags "-s -w" -o "$out.partial/pause" .
+  )
+  rm -rf "$out"; mv "$out.partial" "$out"; rm -rf "$work"
+}
+
+# Independent builds side by side; the first failure fails the whole.
+in_parallel() {
+  local pids=() rc=0
+  for step in "$@"; do "$step" & pids+=("$!"); done
+  for pid in "${pids[@]}"; do wait "$pid" || rc=1; done
+  return "$rc"
 }
 
 build_etcd() {
@@ -90,7 +182,8 @@ case "${1:-all}" in
   kubernetes) build_kubernetes ;;
   etcd) build_etcd ;;
   adapter) build_adapter ;;
+  node) in_parallel build_kubernetes_node build_coredns build_pause ;;
   all) build_etcd; build_kubernetes; build_adapter ;;
-  *) echo "usage: $0 [all|kubernetes|etcd|adapter]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|kubernetes|etcd|adapter|node]" >&2; exit 2 ;;
 esac
 echo "$bin"

@@ -129,6 +129,12 @@ def _parser() -> argparse.ArgumentParser:
         default="watch",
         help="qop watch, or Knative's ApiServerSource receive adapter",
     )
+    up.add_argument(
+        "--node",
+        action="store_true",
+        help="a real node (kubelet, containerd, kube-proxy, CoreDNS) in a network namespace, "
+        "the functions as pods; needs root (docs/install.md)",
+    )
     up.set_defaults(command=_dev_cluster, stack=True)
 
     crds = commands.add_parser("crds", help="write crds/*.yaml from the models")
@@ -515,6 +521,8 @@ def _dev_cluster(args: argparse.Namespace, settings: Settings) -> int:
     from qiskit_operator.local.devcluster import REPO, Binaries, ClusterError, DevCluster
     from qiskit_operator.local.stack import Stack
 
+    if getattr(args, "node", False):
+        return _dev_node()
     workdir = args.dir or Path(tempfile.mkdtemp(prefix="qop-cluster-"))
     stack: Stack | None = None
     try:
@@ -550,6 +558,41 @@ def _dev_cluster(args: argparse.Namespace, settings: Settings) -> int:
         if stack is not None:
             stack.stop()
         cluster.stop()
+    return 0
+
+
+def _dev_node() -> int:
+    import signal
+
+    from qiskit_operator.local.devcluster import ClusterError
+    from qiskit_operator.local.node.functions import deploy_functions
+    from qiskit_operator.local.node.node import Node, NodeBinaries, missing_tools
+
+    if missing := missing_tools():
+        raise UserError(f"qop dev up --node needs: {', '.join(missing)}")
+    node = Node(NodeBinaries.build())
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        node.start()
+        deploy_functions(node)
+        kubectl = " ".join(node.cluster.in_netns([str(node.cluster.binaries.kubectl)]))
+        print(
+            f"node ready; the functions run as pods. Inside its network namespace:\n"
+            f"  {kubectl} --kubeconfig {node.cluster.kubeconfig} apply -f examples/bell.yaml\n"
+            f"state and logs in {node.state.root}; Ctrl-C stops it all and cleans up.",
+            flush=True,
+        )
+        stopping.wait()
+    except KeyboardInterrupt:
+        pass
+    except (ClusterError, RuntimeError) as error:
+        raise UserError(str(error)) from error
+    finally:
+        problems = node.stop()
+        node.remove()
+        for problem in problems:
+            print(f"left behind: {problem}", file=sys.stderr)
     return 0
 
 

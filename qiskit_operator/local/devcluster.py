@@ -5,7 +5,9 @@ what a job owns; its token controllers serve ServiceAccounts), built from their
 Go modules by controlplane/build.sh and cached by version, run as processes on
 127.0.0.1 as controller-runtime's envtest does: RBAC on, service-account tokens
 signed with a key made here, TLS as the apiserver sets it up, and an admin token.
-Used by the e2e tests (a session fixture) and by `qop dev cluster`.
+Used by the e2e tests (a session fixture) and by `qop dev cluster`; the node tier
+(local/node/) starts the same control plane inside a network namespace, on the
+node's address, with every controller a Deployment needs.
 """
 
 from __future__ import annotations
@@ -93,21 +95,45 @@ def free_port() -> int:
 class DevCluster:
     """Start with `start()`, stop with `stop()`; `kubeconfig` is the admin's."""
 
-    def __init__(self, workdir: Path, binaries: Binaries) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        binaries: Binaries,
+        *,
+        netns: Path | None = None,
+        address: str = "127.0.0.1",
+        service_cidr: str = SERVICE_CIDR,
+        controllers: str = "garbagecollector,namespace,serviceaccount,serviceaccount-token",
+    ) -> None:
         self.workdir = workdir
         self.binaries = binaries
         self.kubeconfig = workdir / "admin.kubeconfig"
-        self.api_port = free_port()
-        self.server = f"https://127.0.0.1:{self.api_port}"
+        # In a network namespace of its own every port is free; pods reach the API
+        # server through the `kubernetes` Service, whose endpoint may not be loopback.
+        self.netns = netns
+        self.address = address
+        self.service_cidr = service_cidr
+        self.controllers = controllers
+        self.api_port = 6443 if netns else free_port()
+        self.server = f"https://{address}:{self.api_port}"
         self.ca_file = workdir / "pki" / "apiserver.crt"  # made by kube-apiserver at start
         self._processes: list[subprocess.Popen[bytes]] = []
         self._logs: list[object] = []
 
-    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+    def in_netns(self, argv: list[str]) -> list[str]:
+        """`argv` run in the cluster's network namespace (as it is, without one).
+        nsenter rather than `ip netns exec`, which would also give the process a
+        mount namespace of its own."""
+        if self.netns is None:
+            return argv
+        return ["nsenter", f"--net={self.netns}", "--", *argv]
+
+    def spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        """Start a process of the cluster's, logging to `name`.log; `stop` ends it."""
         log = (self.workdir / f"{name}.log").open("wb")
         self._logs.append(log)
         process = subprocess.Popen(
-            argv,
+            self.in_netns(argv),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -159,7 +185,7 @@ class DevCluster:
         pki = self.workdir / "pki"
         etcd_port, peer_port = free_port(), free_port()
         etcd_url = f"http://127.0.0.1:{etcd_port}"
-        self._spawn(
+        self.spawn(
             "etcd",
             [
                 str(self.binaries.etcd),
@@ -180,7 +206,7 @@ class DevCluster:
                 "warn",
             ],
         )
-        self._spawn(
+        self.spawn(
             "kube-apiserver",
             [
                 str(self.binaries.kube_apiserver),
@@ -191,9 +217,12 @@ class DevCluster:
                 "--secure-port",
                 str(self.api_port),
                 "--bind-address",
-                "127.0.0.1",
+                self.address,
                 "--service-cluster-ip-range",
-                SERVICE_CIDR,
+                self.service_cidr,
+                # A node's name does not resolve through the host's resolver: `kubectl
+                # logs` goes to its address.
+                "--kubelet-preferred-address-types=InternalIP",
                 "--authorization-mode",
                 "RBAC",
                 "--token-auth-file",
@@ -213,14 +242,14 @@ class DevCluster:
         self._write_kubeconfig(self.kubeconfig, "admin", token, "default")
         self._wait_ready(timeout)
         self._write_kubeconfig(self.kubeconfig, "admin", token, "default")  # now with the CA
-        self._spawn(
+        self.spawn(
             "kube-controller-manager",
             [
                 str(self.binaries.kube_controller_manager),
                 "--kubeconfig",
                 str(self.kubeconfig),
                 "--controllers",
-                "garbagecollector,namespace,serviceaccount,serviceaccount-token",
+                self.controllers,
                 "--service-account-private-key-file",
                 str(pki / "sa.key"),
                 "--root-ca-file",
@@ -262,7 +291,14 @@ class DevCluster:
         timeout: float = 120,
     ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [str(self.binaries.kubectl), "--kubeconfig", str(kubeconfig or self.kubeconfig), *args],
+            self.in_netns(
+                [
+                    str(self.binaries.kubectl),
+                    "--kubeconfig",
+                    str(kubeconfig or self.kubeconfig),
+                    *args,
+                ]
+            ),
             input=stdin,
             capture_output=True,
             text=True,
