@@ -18,11 +18,16 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import requests
 
+from qiskit_operator.events import payloads, types
+from qiskit_operator.events.apiserver import resource_event
+from qiskit_operator.events.http import from_request, to_binary
 from qiskit_operator.local.devcluster import free_port
-from tests.conftest import ROOT
+from qiskit_operator.local.pipeline import admit
+from tests.conftest import ROOT, job_manifest
 
 __all__ = ["HOST", "QOP", "free_port", "qop", "served"]
 
@@ -143,6 +148,35 @@ class MeasuredServer:
         self.pid = pid
         self.base = base
         self.start_rss = tree_rss_bytes(pid)
+
+    def refusal(self, fmt: str, code: str) -> tuple[list[str], float]:
+        """`POST /validate` of `code`: the errors of its `valid: false` answer, and the seconds
+        it took."""
+        started = time.monotonic()
+        answer = requests.post(
+            f"{self.base}/validate", json={"code": code, "format": fmt}, timeout=60
+        )
+        took = time.monotonic() - started
+        assert answer.status_code == 200, answer.text
+        body: dict[str, Any] = answer.json()
+        assert body["valid"] is False, body
+        return list(body["errors"]), took
+
+    def rejection(self, fmt: str, code: str) -> tuple[str, float]:
+        """A job of `code` sent as the API server source's CloudEvent: the message of the
+        `job.rejected` answer, and the seconds it took."""
+        manifest = job_manifest("refused", code)
+        manifest["spec"]["circuit"]["format"] = fmt
+        headers, body = to_binary(resource_event(admit(manifest), types.APISERVER_ADD))
+        started = time.monotonic()
+        answer = requests.post(self.base, data=body, headers=headers, timeout=60)
+        took = time.monotonic() - started
+        assert answer.status_code == 200, answer.text
+        reply = from_request(dict(answer.headers), answer.content)
+        assert reply.type == types.JOB_REJECTED
+        rejected = payloads.decode(reply.type, reply.data)
+        assert isinstance(rejected, payloads.JobRejected)
+        return rejected.message, took
 
     def check_unharmed(self) -> None:
         grown = tree_rss_bytes(self.pid) - self.start_rss

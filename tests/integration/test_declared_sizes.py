@@ -13,7 +13,6 @@ import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import msgspec
 import pytest
@@ -23,14 +22,11 @@ from qiskit import QuantumCircuit, qpy
 from qiskit_operator.circuits.declarations import SizeLimits
 from qiskit_operator.circuits.work import validated_work
 from qiskit_operator.errors import UserError
-from qiskit_operator.events import payloads, types
-from qiskit_operator.events.apiserver import resource_event
-from qiskit_operator.events.http import from_request, to_binary
+from qiskit_operator.events import payloads
 from qiskit_operator.executing import Executor
 from qiskit_operator.execution.isolation import IsolatedRunner
-from qiskit_operator.local.pipeline import admit
 from qiskit_operator.results import ResultStore
-from tests.conftest import bell_circuit, job_manifest
+from tests.conftest import bell_circuit
 from tests.serving import MeasuredServer, qop, served
 
 # Loose enough never to flake on a loaded two-core machine; what was fixed took over
@@ -98,15 +94,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MeasuredServer]
 def test_the_validation_api_refuses_a_huge_declaration_quickly_and_unharmed(
     server: MeasuredServer, fmt: str, code: str, words: str
 ) -> None:
-    started = time.monotonic()
-    answer = requests.post(
-        f"{server.base}/validate", json={"code": code, "format": fmt}, timeout=60
-    )
-    took = time.monotonic() - started
-    assert answer.status_code == 200, answer.text
-    body: dict[str, Any] = answer.json()
-    assert body["valid"] is False
-    assert any(words in error for error in body["errors"]), body["errors"]
+    errors, took = server.refusal(fmt, code)
+    assert any(words in error for error in errors), errors
     assert took < ANSWER_SECONDS, f"answered after {took:.1f} s"
     server.check_unharmed()
 
@@ -115,18 +104,8 @@ def test_the_validation_api_refuses_a_huge_declaration_quickly_and_unharmed(
 def test_a_job_with_a_huge_declaration_is_rejected_quickly_and_unharmed(
     server: MeasuredServer, fmt: str, code: str, words: str
 ) -> None:
-    manifest = job_manifest("huge", code)
-    manifest["spec"]["circuit"]["format"] = fmt
-    headers, body = to_binary(resource_event(admit(manifest), types.APISERVER_ADD))
-    started = time.monotonic()
-    answer = requests.post(server.base, data=body, headers=headers, timeout=60)
-    took = time.monotonic() - started
-    assert answer.status_code == 200, answer.text
-    reply = from_request(dict(answer.headers), answer.content)
-    assert reply.type == types.JOB_REJECTED
-    rejected = payloads.decode(reply.type, reply.data)
-    assert isinstance(rejected, payloads.JobRejected)
-    assert words in rejected.message
+    message, took = server.rejection(fmt, code)
+    assert words in message
     assert took < ANSWER_SECONDS, f"answered after {took:.1f} s"
     server.check_unharmed()
 
