@@ -6,9 +6,9 @@ a circuit is read and before anything expands it. A parser keeps a user-defined
 gate as one instruction that points at its definition, and a loop as one
 instruction that holds its body: sixty lines of `gate g{n} a { g{n-1} a; g{n-1} a; }`
 read in milliseconds, and the first transpile unrolls 2**60 gates. So the count
-is taken here, over the definitions and loop bodies, each definition counted once
-(memoised by name), and stopped as soon as it passes the limit: the walk itself
-costs no more than the circuit's text.
+is taken here, over the definitions and loop bodies, each definition object counted
+once, and stopped as soon as it passes the limit or has visited more operations than
+twice the limit: the walk's cost is bounded whatever the circuit.
 
 What counts as one instruction: a gate Qiskit knows by class (standard gates and
 the library's; the simulator runs or synthesises those by their size, which the
@@ -40,6 +40,7 @@ _LIBRARY_MODULES = (
 
 
 _STANDARD = frozenset(get_standard_gate_name_mapping())
+_QASM2_GATES = "qiskit.qasm2.parse"
 
 
 def _is_library(operation: Instruction) -> bool:
@@ -47,16 +48,30 @@ def _is_library(operation: Instruction) -> bool:
     return module.startswith(_LIBRARY_MODULES)
 
 
+class _WalkTooLongError(Exception):
+    """The walk has visited more operations than the limit allows instructions."""
+
+
 class _Walk:
-    """One count over a circuit, with the memo of definitions already counted."""
+    """One count over a circuit. Definitions are memoised by the object itself (held, so
+    that its id is not reused), not by name: a hostile QPY may give one name two
+    definitions. OpenQASM 2's gates, which cannot, are known by name, as their reader
+    rebuilds a definition on every access. What else is rebuilt, or written out per
+    instance as QPY does, is bounded by `visited`: the walk stops once it has visited
+    twice as many operations as the limit allows instructions."""
 
     def __init__(self, limits: SizeLimits) -> None:
         self.limits = limits
-        self.defined: dict[tuple[str, int, int], int] = {}
+        self.defined: dict[int, tuple[QuantumCircuit, int]] = {}
+        self.named: dict[str, int] = {}
+        self.visited = 0
 
     def circuit(self, circuit: QuantumCircuit, depth: int) -> int:
         total = 0
         for instruction in circuit.data:
+            self.visited += 1
+            if self.visited > self.limits.max_instructions * 2:
+                raise _WalkTooLongError
             total += self.operation(instruction.operation, depth)
             if total > self.limits.max_instructions:
                 return total  # over the limit: the exact figure does not matter
@@ -70,13 +85,21 @@ class _Walk:
             return inner
         if operation.name in _STANDARD or _is_library(operation):
             return 1
-        key = (operation.name, operation.num_qubits, operation.num_clbits)
-        known = self.defined.get(key)
-        if known is not None:
-            return known
+        # OpenQASM 2's reader refuses a second definition of a name, and rebuilds a
+        # gate's definition on every access: its gates are known by name.
+        named = type(operation).__module__ == _QASM2_GATES
+        if named and operation.name in self.named:
+            return self.named[operation.name]
         definition = operation.definition
-        count = 1 if definition is None else self.block(definition, depth + 1)
-        self.defined[key] = count
+        if definition is None:
+            return 1
+        known = self.defined.get(id(definition))
+        if known is not None:
+            return known[1]
+        count = self.block(definition, depth + 1)
+        self.defined[id(definition)] = (definition, count)
+        if named:
+            self.named[operation.name] = count
         return count
 
     def iterations(self, indexset: Iterable[int]) -> int:
@@ -97,7 +120,10 @@ class _Walk:
 
 def expanded_size(circuit: QuantumCircuit, limits: SizeLimits) -> int:
     """Instructions after unrolling, exact up to just past `limits.max_instructions`."""
-    return _Walk(limits).circuit(circuit, 0)
+    try:
+        return _Walk(limits).circuit(circuit, 0)
+    except _WalkTooLongError:
+        return limits.max_instructions + 1
 
 
 def check_expansion(circuit: QuantumCircuit, limits: SizeLimits) -> None:
@@ -107,7 +133,7 @@ def check_expansion(circuit: QuantumCircuit, limits: SizeLimits) -> None:
         return
     raise UserError(
         f"the circuit unrolls to more than {limits.max_instructions} instructions "
-        f"(gate definitions and loop bodies expanded: at least {size} found); at most "
+        f"(gate definitions and loop bodies expanded: {size} or more); at most "
         f"{limits.max_instructions} are allowed (QOP_MAX_INSTRUCTIONS); write fewer "
         "repetitions, or raise the limit",
         reason="TooManyInstructions",

@@ -83,7 +83,7 @@ def deepest_bracket(source: str, language: Language, limit: int) -> int | None:
     # reconcile image, which has no numpy, imports settings; only validate gets here.
     import numpy as np
 
-    blanked = _quoted_pattern(language).sub(_blank, source).encode()
+    blanked = blank_quoted(source, language).encode()
     # UTF-8 keeps ASCII bytes for ASCII characters only, so bytes find the brackets.
     codes = np.frombuffer(blanked, dtype=np.uint8)
     opening = np.frombuffer(_OPENING, dtype=np.uint8)
@@ -96,6 +96,12 @@ def deepest_bracket(source: str, language: Language, limit: int) -> int | None:
     if not over.size:
         return None
     return blanked.count(b"\n", 0, int(over[0])) + 1
+
+
+def blank_quoted(source: str, language: Language) -> str:
+    """The source with its comments and strings blanked, line breaks kept: what is left is
+    code, and offsets into it are on the same lines as in the source."""
+    return _quoted_pattern(language).sub(_blank, source)
 
 
 def _blank(match: re.Match[str]) -> str:

@@ -13,6 +13,7 @@ from qiskit_operator.circuits.declarations import SizeLimits
 from qiskit_operator.circuits.definitions import check_definitions
 from qiskit_operator.circuits.expansion import check_expansion, expanded_size
 from qiskit_operator.circuits.qasm import load_qasm2
+from qiskit_operator.circuits.serialization import from_qpy, to_qpy
 from qiskit_operator.errors import UserError
 
 LIMITS = SizeLimits(max_instructions=500, max_nesting=8)
@@ -99,7 +100,7 @@ def test_a_gate_used_many_times_is_counted_once_per_use_from_one_walk_of_its_def
     source = Q2 + "gate k a { h a; x a; }\n" + "k q[0];\n" * 300
     with pytest.raises(UserError) as refused:
         load_qasm2(source, LIMITS)
-    assert "at least 502 found" in refused.value.message
+    assert "502 or more" in refused.value.message
 
 
 def test_modifiers_and_parameters_do_not_hide_the_gate_called() -> None:
@@ -111,3 +112,32 @@ def test_modifiers_and_parameters_do_not_hide_the_gate_called() -> None:
     with pytest.raises(UserError) as refused:
         check_definitions(source, "OpenQASM 3", LIMITS)
     assert "'bigger' (line 5)" in refused.value.message
+
+
+def test_two_gates_of_one_name_are_each_counted_by_their_own_definition() -> None:
+    # QPY can give one name two definitions; a count memoised by name would take the
+    # small one's size for the big one, and let 600 instructions pass as 2.
+    small = QuantumCircuit(1, name="g")
+    small.h(0)
+    big = QuantumCircuit(1, name="g")
+    for _ in range(600):
+        big.x(0)
+    outer = QuantumCircuit(1, name="outer")
+    outer.append(big.to_gate(), [0])
+    circuit = QuantumCircuit(1)
+    circuit.append(small.to_gate(), [0])
+    circuit.append(outer.to_gate(), [0])
+    loaded = from_qpy(to_qpy(circuit), SizeLimits(max_instructions=10_000))[0]
+    assert expanded_size(loaded, LIMITS) > LIMITS.max_instructions
+
+
+def test_a_definition_after_a_megabyte_of_unfinished_gate_heads_is_still_counted() -> None:
+    # Each head stops at the next `gate`: read to the end once per keyword, this
+    # megabyte took minutes.
+    doubling = "gate d0 a { h a; h a; }\n" + "".join(
+        f"gate d{i} a {{ d{i - 1} a; d{i - 1} a; }}\n" for i in range(1, 12)
+    )
+    source = Q2 + "gate g a " * 100_000 + ";\n" + doubling
+    with pytest.raises(UserError) as refused:
+        check_definitions(source, "OpenQASM 2", LIMITS)
+    assert "'d7' (line 12)" in refused.value.message  # 2 + 4 + ... + 256 > 500
