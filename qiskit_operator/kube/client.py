@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from qiskit_operator.kube.errors import APIUnavailableError
+from qiskit_operator.kube.errors import APIUnavailableError, call_api
 
 
 class KubeConnection:
@@ -51,3 +51,19 @@ class KubeConnection:
         from kubernetes import client
 
         return client.CustomObjectsApi(self.api_client())
+
+
+def cached_jobs(connection: KubeConnection) -> list[dict[str, Any]]:
+    """Every QiskitJob, listed once from the API server's watch cache (resourceVersion
+    0): for the resync's and retention's sweeps, which can take a slightly old view."""
+    from qiskit_operator.models import GROUP, VERSION
+
+    listing = call_api(
+        "listing qiskitjobs",
+        connection.custom().list_cluster_custom_object,
+        GROUP,
+        VERSION,
+        "qiskitjobs",
+        resource_version="0",
+    )
+    return list(listing.get("items", []))

@@ -37,6 +37,17 @@ class APIUnavailableError(APIError, TransientError):
         self.delay = None
 
 
+def call_api(what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
+    """`call(*args, **kwargs)` on the Kubernetes client, its failures as our errors."""
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
+
+    try:
+        return call(*args, **kwargs)
+    except (ApiException, HTTPError) as error:
+        raise translate(error, what) from error
+
+
 def translate(error: Exception, what: str) -> APIError:
     """Our error for the client's `error` while doing `what`."""
     status: Any = getattr(error, "status", None)

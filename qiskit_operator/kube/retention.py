@@ -9,10 +9,8 @@ background, and the garbage collector then deletes the ConfigMaps the job owns.
 
 from __future__ import annotations
 
-from typing import Any
-
-from qiskit_operator.kube.client import KubeConnection
-from qiskit_operator.kube.errors import APIConflictError, APINotFoundError, translate
+from qiskit_operator.kube.client import KubeConnection, cached_jobs
+from qiskit_operator.kube.errors import APIConflictError, APINotFoundError, call_api
 from qiskit_operator.models import GROUP, VERSION
 from qiskit_operator.retention import FinishedJob, finished_object
 
@@ -23,32 +21,15 @@ class KubeRetention:
     def __init__(self, connection: KubeConnection) -> None:
         self._connection = connection
 
-    def _call(self, what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
-        from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError
-
-        try:
-            return call(*args, **kwargs)
-        except (ApiException, HTTPError) as error:
-            raise translate(error, what) from error
-
     def finished_jobs(self) -> list[FinishedJob]:
-        listing = self._call(
-            "listing qiskitjobs",
-            self._connection.custom().list_cluster_custom_object,
-            GROUP,
-            VERSION,
-            PLURAL,
-            resource_version="0",
-        )
-        found = (finished_object(item) for item in listing.get("items", []))
+        found = (finished_object(item) for item in cached_jobs(self._connection))
         return [job for job in found if job is not None]
 
     def delete(self, job: FinishedJob) -> bool:
         ref = job.ref
         preconditions = {"uid": ref.uid, "resourceVersion": job.resource_version}
         try:
-            self._call(
+            call_api(
                 f"deleting qiskitjob {ref.key}",
                 self._connection.custom().delete_namespaced_custom_object,
                 GROUP,

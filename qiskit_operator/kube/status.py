@@ -22,8 +22,13 @@ import pydantic
 
 from qiskit_operator import metrics
 from qiskit_operator.events.payloads import JobRef
-from qiskit_operator.kube.client import KubeConnection
-from qiskit_operator.kube.errors import APIConflictError, APIError, APINotFoundError, translate
+from qiskit_operator.kube.client import KubeConnection, cached_jobs
+from qiskit_operator.kube.errors import (
+    APIConflictError,
+    APIError,
+    APINotFoundError,
+    call_api,
+)
 from qiskit_operator.models import GROUP, VERSION, JobStatus
 from qiskit_operator.models.spec import OutputSpec
 from qiskit_operator.status.writer import (
@@ -50,20 +55,11 @@ class KubeStatusWriter:
         self.patches = 0
         self.conflicts = 0
 
-    def _call(self, what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
-        from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError
-
-        try:
-            return call(*args, **kwargs)
-        except (ApiException, HTTPError) as error:
-            raise translate(error, what) from error
-
     def update(self, ref: JobRef, decide: Decide) -> JobStatus | None:
         custom = self._connection.custom()
         for _ in range(self._retries):
             try:
-                job = self._call(
+                job = call_api(
                     f"reading qiskitjob {ref.key}",
                     custom.get_namespaced_custom_object,
                     GROUP,
@@ -90,7 +86,7 @@ class KubeStatusWriter:
                 "status": merge_patch_between(raw or {}, _wire(new)),
             }
             try:
-                self._call(
+                call_api(
                     f"patching qiskitjob {ref.key}/status",
                     custom.patch_namespaced_custom_object_status,
                     GROUP,
@@ -116,7 +112,7 @@ class KubeStatusWriter:
 
     def read(self, ref: JobRef) -> JobNow | None:
         try:
-            job = self._call(
+            job = call_api(
                 f"reading qiskitjob {ref.key}",
                 self._connection.custom().get_namespaced_custom_object,
                 GROUP,
@@ -137,16 +133,7 @@ class KubeStatusWriter:
         return JobNow(listed.ref, listed.status, spec)
 
     def jobs(self) -> list[ListedJob]:
-        # One list a sweep, from the API server's watch cache (resourceVersion 0).
-        listing = self._call(
-            "listing qiskitjobs",
-            self._connection.custom().list_cluster_custom_object,
-            GROUP,
-            VERSION,
-            PLURAL,
-            resource_version="0",
-        )
-        found = (_listed(item) for item in listing["items"])
+        found = (_listed(item) for item in cached_jobs(self._connection))
         return [job for job in found if job is not None]
 
     def record_event(self, ref: JobRef, kind: EventKind, reason: str, message: str) -> None:
@@ -172,7 +159,7 @@ class KubeStatusWriter:
             "reportingComponent": COMPONENT,
         }
         with contextlib.suppress(APINotFoundError):  # the namespace is going away
-            self._call(
+            call_api(
                 f"recording an event for {ref.key}",
                 self._connection.core().create_namespaced_event,
                 ref.namespace,
@@ -203,7 +190,7 @@ class KubeStatusWriter:
         }
         for _ in range(3):
             try:
-                self._call(
+                call_api(
                     f"creating configmap {ref.namespace}/{name}",
                     core.create_namespaced_config_map,
                     ref.namespace,
@@ -260,7 +247,7 @@ class KubeStatusWriter:
 
     def _json_patch(self, ref: JobRef, name: str, ops: list[dict[str, Any]], what: str) -> Any:
         try:
-            return self._call(
+            return call_api(
                 what,
                 self._connection.core().patch_namespaced_config_map,
                 name,
