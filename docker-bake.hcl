@@ -16,10 +16,16 @@ variable "VERSION" {
   default = "0.1.0"
 }
 
-# The Python base of both stages. Where registry images cannot be pulled, images/base.sh
+# The Python base of the build stage (and of the final one unless RUNTIME_IMAGE is set). Where registry images cannot be pulled, images/base.sh
 # builds one from Debian packages and `make images` passes it here.
 variable "PYTHON_IMAGE" {
   default = "python:3.11-slim"
+}
+
+# The final stage's base, when it should differ from the build stage's: images/base.sh
+# makes one without pip, setuptools and apt. Empty means PYTHON_IMAGE.
+variable "RUNTIME_IMAGE" {
+  default = ""
 }
 
 # Where the source lives, for the org.opencontainers.image.source label.
@@ -35,9 +41,10 @@ target "_function" {
   context   = "."
   platforms = ["linux/amd64", "linux/arm64"]
   args = {
-    VERSION      = VERSION
-    SOURCE_URL   = SOURCE_URL
-    PYTHON_IMAGE = PYTHON_IMAGE
+    VERSION       = VERSION
+    SOURCE_URL    = SOURCE_URL
+    PYTHON_IMAGE  = PYTHON_IMAGE
+    RUNTIME_IMAGE = RUNTIME_IMAGE != "" ? RUNTIME_IMAGE : PYTHON_IMAGE
   }
 }
 

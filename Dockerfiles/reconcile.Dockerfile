@@ -6,6 +6,10 @@
 # other commands.
 
 ARG PYTHON_IMAGE=python:3.11-slim
+# The final stage's base: the same image unless one without pip and apt is named
+# (images/base.sh makes such a pair). The venv's interpreter path, /usr/bin/python3
+# or /usr/local/bin/python3, must be the same in both.
+ARG RUNTIME_IMAGE=${PYTHON_IMAGE}
 
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -44,7 +48,7 @@ COPY functions /src/functions
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip --python /opt/venv/bin/python install --no-deps /src
 
-FROM ${PYTHON_IMAGE}
+FROM ${RUNTIME_IMAGE}
 ARG VERSION=0.1.0
 ARG SOURCE_URL=""
 LABEL org.opencontainers.image.title="qiskit-reconcile" \

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Builds the two-platform Python base of the function images from Debian packages
-# (mmdebstrap; registry images cannot be pulled here) and pushes it to the local
-# registry as REGISTRY/qiskit-operator/python:SUITE. The root filesystems are cached
-# under ~/.cache/qiskit-operator/base/<suite>-<date>-<arch>.tar, one per platform,
-# bootstrapped in parallel (arm64's package scripts run under qemu-user-static).
+# Builds the two-platform Python bases of the function images from Debian packages
+# (mmdebstrap; registry images cannot be pulled here) and pushes them to the local
+# registry: REGISTRY/qiskit-operator/python:SUITE for the build stage (pip, venv) and
+# REGISTRY/qiskit-operator/python:SUITE-runtime for the final one, the same tree less
+# pip, setuptools and apt (slim_rootfs.py). The root filesystems are cached under
+# ~/.cache/qiskit-operator/base/<suite>-<week>/, one per platform, bootstrapped in
+# parallel (arm64's package scripts run under qemu-user-static).
 # The base trusts this machine's CA bundle too, so pip inside a build reaches the
-# package index the way the host does. Called by images/build.sh; prints the image.
+# package index the way the host does: the host's bundle is copied in (it is the same
+# text on every architecture), since rebuilding it under emulation took minutes. Called by images/build.sh; prints the image.
 #   images/base.sh REGISTRY   (HOST:PORT of a running registry; buildx set up)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -13,30 +16,47 @@ here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/versions.env"
 registry="${1:?usage: $0 REGISTRY}"
 cache="${QOP_CACHE:-$HOME/.cache/qiskit-operator}"
-# A new base once a week: Debian's security updates reach it, yet rebuilds are cached.
-stamp="$DEBIAN_SUITE-$(date -u +%G-w%V)"
+# A new base once a week, so Debian's security updates reach it, or when its recipe
+# (this script or slim_rootfs.py) changes; cached in between.
+recipe="$(cat "$0" "$here/slim_rootfs.py" | sha256sum | cut -c1-8)"
+stamp="$DEBIAN_SUITE-$(date -u +%G-w%V)-$recipe"
 dir="$cache/base/$stamp"
 image="$registry/qiskit-operator/python:$DEBIAN_SUITE"
+runtime="$image-runtime"
 mkdir -p "$dir"
 
 log() { echo "images: $*" >&2; }
 
 rootfs() {
   local arch=$1 out="$dir/rootfs-$1.tar" partial="$dir/partial-$1.tar"
-  [[ -s "$out" ]] && return
+  local slim="$dir/runtime-$1.tar"
+  if [[ ! -s "$out" ]]; then
+    bootstrap "$arch" "$partial"
+    mv "$partial" "$out"
+  fi
+  if [[ ! -s "$slim" ]]; then
+    python3 "$here/slim_rootfs.py" "$out" "$slim.partial"
+    mv "$slim.partial" "$slim"
+  fi
+}
+
+bootstrap() {
+  local arch=$1 partial=$2
   log "bootstrapping the $DEBIAN_SUITE Python base for $arch (first time this week)"
   # python-is-python3: the Dockerfiles run `python`. No documentation, manuals or
-  # translations: nothing in an image reads them (copyright files stay).
+  # translations: nothing in an image reads them (copyright files stay). The merged-usr
+  # hook makes /bin and /lib links itself, where the usrmerge package would bring Perl
+  # (48 MB) and convert the tree with it, for minutes under emulation.
   nice mmdebstrap --quiet --variant=apt --architectures="$arch" \
+    --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
     --include=python3,python3-venv,python3-pip,python-is-python3,ca-certificates,passwd \
     --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
     --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
     --customize-hook='mkdir -p "$1/usr/local/share/ca-certificates"' \
     --customize-hook='copy-in /usr/local/share/ca-certificates/. /usr/local/share/ca-certificates' \
-    --customize-hook='chroot "$1" update-ca-certificates --fresh >/dev/null' \
+    --customize-hook='copy-in /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs' \
     --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*' \
     "$DEBIAN_SUITE" "$partial"  # the .tar suffix chooses the format
-  mv "$partial" "$out"
 }
 
 pids=()
@@ -49,11 +69,17 @@ for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
 cat > "$dir/Dockerfile" <<'DOCKERFILE'
 FROM scratch
 ARG TARGETARCH
-ADD rootfs-${TARGETARCH}.tar /
+ARG TREE=rootfs
+ADD ${TREE}-${TARGETARCH}.tar /
 ENV LANG=C.UTF-8
 CMD ["python3"]
 DOCKERFILE
-docker buildx build --quiet --platform linux/amd64,linux/arm64 \
-  --label "org.opencontainers.image.description=Debian $DEBIAN_SUITE with python3, venv and pip" \
-  --tag "$image" --push "$dir" >/dev/null
-echo "$image"
+push() {
+  local tree=$1 tag=$2 description=$3
+  docker buildx build --quiet --platform linux/amd64,linux/arm64 --build-arg "TREE=$tree" \
+    --label "org.opencontainers.image.description=Debian $DEBIAN_SUITE with $description" \
+    --tag "$tag" --push "$dir" >/dev/null
+}
+push rootfs "$image" "python3, venv and pip"
+push runtime "$runtime" "python3 (no pip, setuptools or apt)"
+echo "$image $runtime"

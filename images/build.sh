@@ -20,10 +20,10 @@ set -a
 # shellcheck disable=SC1090
 source <(bash "$here/daemons.sh" start)
 set +a
-base="$(bash "$here/base.sh" "$QOP_REGISTRY")"
-log "bake: ${images[*]} for linux/amd64 and linux/arm64 on $base"
+read -r base runtime <<<"$(bash "$here/base.sh" "$QOP_REGISTRY")"
+log "bake: ${images[*]} for linux/amd64 and linux/arm64 on $base and $runtime"
 cd "$root"
-REGISTRY="$QOP_REGISTRY/qiskit-operator" VERSION=dev PYTHON_IMAGE="$base" \
+REGISTRY="$QOP_REGISTRY/qiskit-operator" VERSION=dev PYTHON_IMAGE="$base" RUNTIME_IMAGE="$runtime" \
   docker buildx bake -f docker-bake.hcl --push --progress "${QOP_PROGRESS:-quiet}" "${images[@]}" >&2
 
 sbom="$root/build/sbom"

@@ -109,9 +109,11 @@ def test_the_final_stage_serves_the_function_as_uid_1000_and_installs_nothing(
 ) -> None:
     preamble, build, final = stages(image)
     assert ("ARG", "PYTHON_IMAGE=python:3.11-slim") in preamble
-    # One base for both stages, so the venv's interpreter path holds in the final one.
+    # One base for both stages unless a runtime twin is named, so the venv's
+    # interpreter path holds in the final one.
+    assert ("ARG", "RUNTIME_IMAGE=${PYTHON_IMAGE}") in preamble
     assert build[0] == ("FROM", "${PYTHON_IMAGE} AS build")
-    assert final[0] == ("FROM", "${PYTHON_IMAGE}")
+    assert final[0] == ("FROM", "${RUNTIME_IMAGE}")
     runs = " && ".join(arguments for keyword, arguments in build if keyword == "RUN")
     assert "install --only-binary=:all: --requirement /tmp/requirements.txt" in runs
     assert "install --no-deps /src" in runs

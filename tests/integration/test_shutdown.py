@@ -177,8 +177,12 @@ def test_docker_compose_runs_validate_on_8000_and_a_broker_routing_to_all_three(
         assert service["build"] == {
             "context": ".",
             "dockerfile": f"Dockerfiles/{name}.Dockerfile",
-            # python:3.11-slim unless PYTHON_IMAGE names images/base.sh's Debian base.
-            "args": {"PYTHON_IMAGE": "${PYTHON_IMAGE:-python:3.11-slim}"},
+            # python:3.11-slim unless PYTHON_IMAGE (and RUNTIME_IMAGE) name images/base.sh's
+            # Debian pair.
+            "args": {
+                "PYTHON_IMAGE": "${PYTHON_IMAGE:-python:3.11-slim}",
+                "RUNTIME_IMAGE": "${RUNTIME_IMAGE:-${PYTHON_IMAGE:-python:3.11-slim}}",
+            },
         }
         # The names `make images` loads, so `docker compose up` after it builds nothing.
         assert service["image"] == f"qiskit-operator/{name}:${{VERSION:-dev}}"
