@@ -17,8 +17,9 @@ source "$here/versions.env"
 registry="${1:?usage: $0 REGISTRY}"
 cache="${QOP_CACHE:-$HOME/.cache/qiskit-operator}"
 # A new base once a week, so Debian's security updates reach it, or when its recipe
-# (this script or slim_rootfs.py) changes; cached in between.
-recipe="$(cat "$0" "$here/slim_rootfs.py" | sha256sum | cut -c1-8)"
+# (this script) changes; the runtime tree is remade when slim_rootfs.py changes.
+recipe="$(sha256sum < "$0" | cut -c1-8)"
+slimmer="$(sha256sum < "$here/slim_rootfs.py" | cut -c1-8)"
 stamp="$DEBIAN_SUITE-$(date -u +%G-w%V)-$recipe"
 dir="$cache/base/$stamp"
 image="$registry/qiskit-operator/python:$DEBIAN_SUITE"
@@ -29,7 +30,7 @@ log() { echo "images: $*" >&2; }
 
 rootfs() {
   local arch=$1 out="$dir/rootfs-$1.tar" partial="$dir/partial-$1.tar"
-  local slim="$dir/runtime-$1.tar"
+  local slim="$dir/runtime-$slimmer-$1.tar"
   if [[ ! -s "$out" ]]; then
     bootstrap "$arch" "$partial"
     mv "$partial" "$out"
@@ -69,8 +70,8 @@ for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
 cat > "$dir/Dockerfile" <<'DOCKERFILE'
 FROM scratch
 ARG TARGETARCH
-ARG TREE=rootfs
-ADD ${TREE}-${TARGETARCH}.tar /
+ARG TREE=rootfs-
+ADD ${TREE}${TARGETARCH}.tar /
 ENV LANG=C.UTF-8
 CMD ["python3"]
 DOCKERFILE
@@ -80,6 +81,6 @@ push() {
     --label "org.opencontainers.image.description=Debian $DEBIAN_SUITE with $description" \
     --tag "$tag" --push "$dir" >/dev/null
 }
-push rootfs "$image" "python3, venv and pip"
-push runtime "$runtime" "python3 (no pip, setuptools or apt)"
+push rootfs- "$image" "python3, venv and pip"
+push "runtime-$slimmer-" "$runtime" "python3 (no pip, setuptools or apt)"
 echo "$image $runtime"

@@ -79,6 +79,9 @@ def _owned(source: tarfile.TarFile, packages: set[str]) -> tuple[set[str], tuple
     """The files PACKAGES own, and the byte-code prefixes of their Python sources."""
     owned: set[str] = set()
     byte_code: list[str] = []
+    # A .list names directories too; they, and the merged-/usr links that stand for
+    # them (/bin is usr/bin), stay.
+    directories = {_normal(m.name) for m in source.getmembers() if m.isdir()}
     for member in source.getmembers():
         name = _normal(member.name)
         if not (_info_of(name, packages) and name.endswith(".list")):
@@ -89,7 +92,7 @@ def _owned(source: tarfile.TarFile, packages: set[str]) -> tuple[set[str], tuple
             owned.add(_normal(line))
             if line.endswith(".py"):
                 byte_code.append(_byte_code_of(_normal(line)))
-    return owned, tuple(byte_code)
+    return owned - directories, tuple(byte_code)
 
 
 def slim(build: str, runtime: str) -> tuple[int, int]:

@@ -30,7 +30,7 @@ FILES = {
     "./usr/bin/pip3": b"#!/usr/bin/python3",
     "./usr/bin/python3.11": b"\x7fELF",
     "./var/lib/dpkg/info/python3-pip.list": (
-        b"/.\n/usr\n/usr/lib/python3/dist-packages/pip/__init__.py\n/bin/pip3\n"
+        b"/.\n/usr\n/usr/bin\n/usr/lib/python3/dist-packages/pip/__init__.py\n/bin/pip3\n"
     ),
     "./var/lib/dpkg/info/python3-pip.postinst": b"#!/bin/sh",
     "./var/lib/dpkg/info/python3.11-minimal.list": b"/usr/bin/python3.11\n",
