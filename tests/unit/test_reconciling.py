@@ -21,13 +21,14 @@ from qiskit_operator.results import ResultStore
 from qiskit_operator.status.writer import RecordedEvent
 from tests import replies
 from tests.conftest import Counted, job_manifest
-from tests.fake_apiserver import FakeCluster
+from tests.fake_apiserver import FakeAPIServer, FakeCluster
 
 NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 
 
 def rig(tmp_path: Path, **output: str) -> tuple[FakeCluster, Reconciler, payloads.JobRef]:
-    cluster = FakeCluster()
+    # Created at the reconciler's NOW, not the wall clock's: a resync judges a job's age.
+    cluster = FakeCluster(FakeAPIServer(clock=lambda: NOW))
     manifest = job_manifest()
     if output:
         manifest["spec"]["output"] = output
