@@ -231,7 +231,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     tls = _tls_options(settings)
     prometheus = _metrics_options(settings, args.host, port)  # before the function is loaded
     app = functions_framework.create_app(target=args.function, source=str(source))  # type: ignore[no-untyped-call]
-    served, worker = _application(app, settings, threads, args.function, _endpoint(source))
+    endpoint = _endpoint(source)
+    served, worker = _application(app, settings, threads, args.function, endpoint)
     server = create_server(  # type: ignore[no-untyped-call]
         served,
         debug=False,
@@ -242,9 +243,24 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         **tls,
         **prometheus,
         **worker,
+        **_warming(endpoint),
     )
     server.run(args.host, port)
     return 0
+
+
+def _warming(endpoint: FunctionEndpoint | None) -> dict[str, object]:
+    """A gunicorn hook that asks each worker, as it boots, whether it is ready: asking
+    starts what readiness waits for (validate's sandbox), so every worker warms at
+    once, not when a request or probe first reaches it. /ready then answers the same
+    from whichever worker the probe meets."""
+    if endpoint is None:
+        return {}
+
+    def post_worker_init(worker: object) -> None:
+        endpoint.handler.ready()
+
+    return {"post_worker_init": post_worker_init}
 
 
 def _endpoint(source: Path) -> FunctionEndpoint | None:

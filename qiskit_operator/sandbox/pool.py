@@ -99,6 +99,9 @@ class SandboxPool:
         self._lock = threading.Condition()
         self._closed = False
         self._owner_pid: int | None = None
+        # Latched when this process's first child is ready: /ready must not flap to
+        # 503 each time a request takes the waiting child before the next is forked.
+        self._warmed = False
 
     def start(self) -> None:
         """Start the zygote and the filler, once per process.
@@ -111,6 +114,7 @@ class SandboxPool:
                 return
             self._owner_pid = os.getpid()
             self._ready.clear()
+            self._warmed = False
             self._control, zygote_end = socket.socketpair()
             self._zygote = subprocess.Popen(
                 [
@@ -180,6 +184,7 @@ class SandboxPool:
             with self._lock:
                 if not self._closed:
                     self._ready.append(child)
+                    self._warmed = True
                     self._lock.notify_all()
                     continue
             # The pool closed while this child was forked: it has no one to serve.
@@ -197,8 +202,10 @@ class SandboxPool:
 
     @property
     def is_warm(self) -> bool:
+        """Whether this process's sandbox has had a child ready and its zygote still
+        serves: a request may find every child busy, and then waits for the next."""
         self.start()
-        return bool(self._ready)
+        return self._warmed and not self._closed
 
     def _take(self) -> _Child:
         self.start()
