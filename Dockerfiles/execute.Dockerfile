@@ -11,18 +11,23 @@ ARG PYTHON_IMAGE=python:3.11-slim
 # or /usr/local/bin/python3, must be the same in both.
 ARG RUNTIME_IMAGE=${PYTHON_IMAGE}
 
-FROM ${PYTHON_IMAGE} AS build
+# The build stage runs on the build machine's platform for every target: it only
+# unpacks wheels (install_wheels.sh), so an arm64 image builds without emulation.
+FROM --platform=$BUILDPLATFORM ${PYTHON_IMAGE} AS build
+ARG TARGETARCH
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore
 # A venv without pip or setuptools: the base image's pip fills it (--python), so
 # neither is left in the final image.
-RUN python -m venv --without-pip /opt/venv
+RUN python3 -m venv --without-pip /opt/venv
 COPY Dockerfiles/requirements/execute.txt /tmp/requirements.txt
-# Wheels only: every pin has one for amd64 and arm64, so nothing is compiled.
+COPY Dockerfiles/install_wheels.sh /tmp/install_wheels.sh
+# Wheels only, for the target's platform: every pin has one for amd64 and arm64,
+# so nothing is compiled.
 # Then the packages' own test suites go: the function never imports them.
 # tests/integration/test_images.py serves Bell with them absent.
 RUN --mount=type=cache,target=/root/.cache/pip \
-    pip --python /opt/venv/bin/python install --only-binary=:all: --requirement /tmp/requirements.txt \
+    sh /tmp/install_wheels.sh /tmp/requirements.txt \
     && find /opt/venv -depth -type d -name tests -exec rm -rf {} +
 # OpenTelemetry is 5 MB of small pure-Python files, 1 MB zipped with its
 # bytecode; Python's zipimport loads it from there. See the script for how.

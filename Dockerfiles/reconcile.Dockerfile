@@ -11,20 +11,25 @@ ARG PYTHON_IMAGE=python:3.11-slim
 # or /usr/local/bin/python3, must be the same in both.
 ARG RUNTIME_IMAGE=${PYTHON_IMAGE}
 
-FROM ${PYTHON_IMAGE} AS build
+# The build stage runs on the build machine's platform for every target: it only
+# unpacks wheels (install_wheels.sh), so an arm64 image builds without emulation.
+FROM --platform=$BUILDPLATFORM ${PYTHON_IMAGE} AS build
+ARG TARGETARCH
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore
 # A venv without pip or setuptools: the base image's pip fills it (--python), so
 # neither is left in the final image.
-RUN python -m venv --without-pip /opt/venv
+RUN python3 -m venv --without-pip /opt/venv
 COPY Dockerfiles/requirements/reconcile.txt /tmp/requirements.txt
-# Wheels only: every pin has one for amd64 and arm64, so nothing is compiled.
+COPY Dockerfiles/install_wheels.sh /tmp/install_wheels.sh
+# Wheels only, for the target's platform: every pin has one for amd64 and arm64,
+# so nothing is compiled.
 # Then what the function never imports goes, a quarter of the payload: the packages'
 # own test suites, and kubernetes' asyncio client (kubernetes.aio, 66 MB; the kube
 # adapter uses the synchronous one) with the aiohttp stack that only it needs.
 # tests/integration/test_images.py serves Bell with these absent.
 RUN --mount=type=cache,target=/root/.cache/pip \
-    pip --python /opt/venv/bin/python install --only-binary=:all: --requirement /tmp/requirements.txt \
+    sh /tmp/install_wheels.sh /tmp/requirements.txt \
     && pip --python /opt/venv/bin/python uninstall --yes \
         aiohappyeyeballs aiohttp aiohttp-retry aiosignal attrs frozenlist multidict propcache yarl \
     && rm -r /opt/venv/lib/python3*/site-packages/kubernetes/aio \

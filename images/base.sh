@@ -16,15 +16,8 @@ here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/versions.env"
 registry="${1:?usage: $0 REGISTRY}"
 cache="${QOP_CACHE:-$HOME/.cache/qiskit-operator}"
-# A new base once a week, so Debian's security updates reach it, or when its recipe
-# (this script) changes; the runtime tree is remade when slim_rootfs.py changes.
-recipe="$(sha256sum < "$0" | cut -c1-8)"
-slimmer="$(sha256sum < "$here/slim_rootfs.py" | cut -c1-8)"
-stamp="$DEBIAN_SUITE-$(date -u +%G-w%V)-$recipe"
-dir="$cache/base/$stamp"
 image="$registry/qiskit-operator/python:$DEBIAN_SUITE"
 runtime="$image-runtime"
-mkdir -p "$dir"
 
 log() { echo "images: $*" >&2; }
 
@@ -59,6 +52,17 @@ bootstrap() {
     --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*' \
     "$DEBIAN_SUITE" "$partial"  # the .tar suffix chooses the format
 }
+
+# A new base once a week, so Debian's security updates reach it, or when the
+# bootstrap's recipe (the function above) changes; the runtime tree is remade when
+# slim_rootfs.py changes. Older ones are deleted.
+recipe="$(declare -f bootstrap | sha256sum | cut -c1-8)"
+slimmer="$(sha256sum < "$here/slim_rootfs.py" | cut -c1-8)"
+stamp="$DEBIAN_SUITE-$(date -u +%G-w%V)-$recipe"
+dir="$cache/base/$stamp"
+mkdir -p "$dir"
+find "$cache/base" -mindepth 1 -maxdepth 1 ! -name "$stamp" -exec rm -rf {} +
+find "$dir" -name 'runtime-*.tar' ! -name "runtime-$slimmer-*" -delete
 
 pids=()
 for arch in amd64 arm64; do rootfs "$arch" & pids+=($!); done

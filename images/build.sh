@@ -33,11 +33,19 @@ for name in "${images[@]}"; do
   ref="$QOP_REGISTRY/qiskit-operator/$name:dev"
   docker pull --quiet "$ref" >/dev/null
   docker tag "$ref" "qiskit-operator/$name:dev"
+  # An SBOM describes one image: it is made once per manifest list and kept by its digest.
+  digest="$(docker buildx imagetools inspect --format '{{.Manifest.Digest}}' "$ref")"
   for arch in amd64 arm64; do
-    # Straight from the registry (plain HTTP on loopback), each platform's own layers.
-    SYFT_REGISTRY_INSECURE_USE_HTTP=true SYFT_CHECK_FOR_APP_UPDATE=false \
-      "$cache/bin/syft-$SYFT_VERSION/syft" scan --quiet --platform "linux/$arch" \
-      --output "spdx-json=$sbom/$name-$arch.spdx.json" "registry:$ref"
+    made="$cache/sbom/syft-$SYFT_VERSION-${digest#sha256:}-$arch.spdx.json"
+    if [[ ! -s "$made" ]]; then
+      mkdir -p "$cache/sbom"
+      # Straight from the registry (plain HTTP on loopback), each platform's own layers.
+      SYFT_REGISTRY_INSECURE_USE_HTTP=true SYFT_CHECK_FOR_APP_UPDATE=false \
+        "$cache/bin/syft-$SYFT_VERSION/syft" scan --quiet --platform "linux/$arch" \
+        --output "spdx-json=$made.partial" "registry:$ref"
+      mv "$made.partial" "$made"
+    fi
+    cp "$made" "$sbom/$name-$arch.spdx.json"
   done
 done
 log "loaded qiskit-operator/{validate,execute,reconcile}:dev ($host_arch); SBOMs in build/sbom/"

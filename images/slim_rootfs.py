@@ -31,7 +31,6 @@ BUILD_ONLY = (
     "python3-venv",
     "python3.11-venv",
     "python3-pkg-resources",
-    "python-is-python3",
     "apt",
     "libapt-pkg6.0",
     "gpgv",
