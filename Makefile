@@ -28,10 +28,10 @@ controlplane:
 	@if command -v go >/dev/null 2>&1; then bash controlplane/build.sh all >/dev/null; \
 	else echo "Go not found: the e2e tests will be skipped (and fail when CI=true)"; fi
 
-# The node and image tiers are not in it yet: each has its own target below, and
-# collecting them here would only skip them.
+# Every tier (tests/all.sh): the main suite, with the image and node tiers' builds
+# running beside it, then the images and the node with the functions as pods.
 test: lint controlplane
-	$(BIN)/pytest --ignore=tests/node --ignore=tests/images
+	bash tests/all.sh $(BIN)/pytest
 
 # mutmut on status/transitions.py, kube/status.py and reconciling.py, one module at a
 # time, with the unit tests alone; prints each module's score (goal: 90 %), leaving
@@ -43,7 +43,8 @@ mutation: $(STAMP)
 # The node tier (tests/node/, docs/install.md): a real kubelet, containerd,
 # kube-proxy, kube-scheduler and CoreDNS in a network namespace of its own, the
 # functions as pods. Needs root and Debian's containerd, runc, CNI plugins and
-# mmdebstrap (installed here when missing). Not part of `make test` yet.
+# mmdebstrap (installed here when missing). `make test` runs it on the images
+# `make images` builds; alone, it runs on stand-ins made without a container engine.
 NODE_PACKAGES := containerd runc containernetworking-plugins mmdebstrap iptables
 node-test: $(STAMP)
 	@dpkg -s $(NODE_PACKAGES) >/dev/null 2>&1 || \
@@ -65,7 +66,8 @@ images:
 images-stop:
 	bash images/daemons.sh stop
 
-# The image tier alone: build, push and load the images, run tests/images, stop what it started.
+# The image tier alone (`make test` runs it too): build, push and load the images, run
+# tests/images, stop what it started.
 test-images: $(STAMP)
 	bash images/with_images.sh $(BIN)/pytest tests/images
 

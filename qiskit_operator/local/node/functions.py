@@ -6,6 +6,7 @@ the loaded ones. Called by `qop dev up --node`, tests/node/ and benchmarks/.
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import yaml
@@ -13,6 +14,8 @@ import yaml
 from qiskit_operator.local.devcluster import REPO
 from qiskit_operator.local.node.images import (
     FUNCTIONS,
+    Archive,
+    engine_function_images,
     import_archives,
     stand_in_function_images,
 )
@@ -43,12 +46,30 @@ def results_volume(path: Path) -> str:
     return yaml.safe_dump(volume)
 
 
+def function_images(work: Path) -> Archive:
+    """The images the pods run: with QOP_NODE_IMAGES=engine, those `make images` built
+    from Dockerfiles/ (`make test` does so); otherwise a stand-in of the same shape
+    made without a container engine (images.py)."""
+    choice = os.environ.get("QOP_NODE_IMAGES", "stand-in")
+    if choice == "engine":
+        daemons = REPO / "images" / "daemons.sh"
+        found = subprocess.run(
+            ["bash", str(daemons), "env"], capture_output=True, text=True, check=True
+        )
+        pairs = (line.partition("=") for line in found.stdout.splitlines())
+        env = {**os.environ, **{name: value for name, _, value in pairs if name}}
+        return engine_function_images(work, env)
+    if choice != "stand-in":
+        raise RuntimeError(f"QOP_NODE_IMAGES is {choice!r}: use engine or stand-in")
+    return stand_in_function_images(work)
+
+
 def deploy_functions(node: Node, timeout: float = 300) -> str:
     """Load the function images, apply the overlay, wait for every Deployment; the
     images' tag."""
     work = node.state.root / "images"
     work.mkdir(exist_ok=True)
-    archive = stand_in_function_images(work)
+    archive = function_images(work)
     import_archives(node.state.containerd_socket, [archive.path])
     tag = archive.name
     overlay = node.state.root / "overlay"

@@ -190,6 +190,36 @@ def stand_in_function_images(work: Path) -> Archive:
     return Archive(write_archive([base, package], configs, work / "functions.tar"), tag)
 
 
+def engine_function_images(work: Path, env: dict[str, str]) -> Archive:
+    """The three images `make images` built and loaded into its Docker engine (ENV:
+    images/daemons.sh's DOCKER_HOST), saved into one archive under dev.local names
+    with a tag of their image ids, so a rebuilt image is a new tag the pods roll to."""
+    docker = ["docker"]
+    loaded = [f"qiskit-operator/{name}:dev" for name in FUNCTIONS]
+    found = subprocess.run(
+        [*docker, "image", "inspect", "--format", "{{.Id}}", *loaded],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if found.returncode != 0:
+        raise RuntimeError(
+            f"the node asked for `make images`' images and the engine has not got them "
+            f"({found.stderr.strip()}): run `make images` first"
+        )
+    tag = "v" + _sha(found.stdout.encode())
+    names = [function_image(name, tag) for name in FUNCTIONS]
+    for source, name in zip(loaded, names, strict=True):
+        subprocess.run([*docker, "tag", source, name], env=env, check=True)
+    archive = work / "functions.tar"
+    try:
+        subprocess.run([*docker, "save", "-o", str(archive), *names], env=env, check=True)
+    finally:
+        subprocess.run([*docker, "rmi", *names], env=env, capture_output=True, check=False)
+    return Archive(archive, tag)
+
+
 def import_archives(socket: Path, archives: list[Path]) -> None:
     """Load image tars into the node's containerd, where kubelet looks (k8s.io)."""
     for archive in archives:
