@@ -13,8 +13,10 @@ from qiskit_operator.kube.errors import APIUnavailableError, call_api
 
 
 class KubeConnection:
-    def __init__(self, kubeconfig: str | None = None) -> None:
+    def __init__(self, kubeconfig: str | None = None, context: str | None = None) -> None:
         self._kubeconfig = kubeconfig
+        # A kubeconfig context, as kubectl's --context: the client and the kubectl plugin.
+        self._context = context
         self._lock = threading.Lock()
         self._client: Any = None
 
@@ -24,10 +26,12 @@ class KubeConnection:
                 from kubernetes import client, config
 
                 try:
-                    if self._kubeconfig:
+                    if self._kubeconfig or self._context:
                         configuration = client.Configuration()
                         config.load_kube_config(  # type: ignore[no-untyped-call]
-                            config_file=self._kubeconfig, client_configuration=configuration
+                            config_file=self._kubeconfig,
+                            context=self._context,
+                            client_configuration=configuration,
                         )
                         self._client = client.ApiClient(configuration)
                     else:

@@ -1,0 +1,89 @@
+"""`OperatorResult`: Qiskit's PrimitiveResult that also draws itself in Jupyter.
+
+Made by `OperatorJob.result()`. In a notebook a sampler's pub shows as a histogram
+of its counts (or, for a sweep, each frequent outcome's probability against the
+parameter), an estimator's as its expectation values with error bars
+(`qiskit_operator.plots`).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from qiskit.primitives import PrimitiveResult, PubResult, SamplerPubResult
+
+from qiskit_operator import plots
+from qiskit_operator.client.pubs import PlotLayout
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+class OperatorResult(PrimitiveResult[Any]):  # type: ignore[misc]
+    def __init__(
+        self,
+        pub_results: Sequence[PubResult],
+        metadata: dict[str, Any] | None = None,
+        layouts: Sequence[PlotLayout | None] = (),
+    ) -> None:
+        super().__init__(pub_results, metadata)
+        # Per pub, how its plot is laid out (pubs.PlotLayout); None: by its shape alone.
+        self._layouts = list(layouts) + [None] * (len(pub_results) - len(layouts))
+
+    def figure(self, index: int = 0) -> Figure:
+        """The picture of pub `index`'s result."""
+        return pub_figure(self[index], self._layouts[index], f"pub {index}")
+
+    def _repr_png_(self) -> bytes | None:
+        return plots.png(self.figure(0)) if len(self) else None
+
+    def _repr_html_(self) -> str:
+        parts = [f"<p>PrimitiveResult: {len(self)} pub result(s)</p>"]
+        for index, pub in enumerate(self):
+            fields = ", ".join(html.escape(name) for name in pub.data)
+            image = base64.b64encode(plots.png(self.figure(index))).decode()
+            parts.append(
+                f"<p>pub {index}: shape {pub.data.shape}, fields {fields}</p>"
+                f'<img src="data:image/png;base64,{image}"/>'
+            )
+        return "\n".join(parts)
+
+
+def pub_figure(pub: PubResult, layout: PlotLayout | None, title: str) -> Figure:
+    shape = tuple(pub.data.shape)
+    layout = layout or PlotLayout(len(shape) - 1 if shape else None, None, None)
+    if isinstance(pub, SamplerPubResult):
+        joined = pub.join_data()
+        if layout.axis is None:
+            return plots.counts_figure(joined.get_counts(), f"{title}: {joined.num_shots} shots")
+        size = int(np.prod(shape, dtype=int))
+        flat = joined.reshape(size)
+        # Along the axis, the first element of the other axes: what a sweep varies.
+        order = np.moveaxis(np.arange(size).reshape(shape), layout.axis, 0)
+        counts = [flat.get_counts(int(i)) for i in order.reshape(shape[layout.axis], -1)[:, 0]]
+        xs, xlabel = _axis(layout, len(counts))
+        return plots.sweep_figure(xs, plots.outcome_series(counts), xlabel, "probability", title)
+    evs = np.asarray(pub.data.evs, dtype=float)
+    stds = np.asarray(getattr(pub.data, "stds", np.zeros_like(evs)), dtype=float)
+    if layout.axis is None:
+        columns, errors = evs.reshape(1, 1), stds.reshape(1, 1)
+    else:
+        columns = np.moveaxis(evs, layout.axis, 0).reshape(shape[layout.axis], -1)
+        errors = np.moveaxis(stds, layout.axis, 0).reshape(columns.shape)
+    xs, xlabel = _axis(layout, columns.shape[0])
+    labels = layout.labels or [f"element {j}" for j in range(columns.shape[1])]
+    series = [
+        plots.Series(labels[j], columns[:, j].tolist(), errors[:, j].tolist())
+        for j in range(columns.shape[1])
+    ]
+    return plots.sweep_figure(xs, series, xlabel, "expectation value", title)
+
+
+def _axis(layout: PlotLayout, size: int) -> tuple[list[float], str]:
+    if layout.xs is not None and len(layout.xs) == size:
+        return layout.xs, "parameter value"
+    return [float(i) for i in range(size)], f"index along axis {layout.axis}"
