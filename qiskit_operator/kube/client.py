@@ -71,3 +71,17 @@ def cached_jobs(connection: KubeConnection) -> list[dict[str, Any]]:
         resource_version="0",
     )
     return list(listing.get("items", []))
+
+
+def context_namespace(kubeconfig: str | None = None, context: str | None = None) -> str:
+    """The namespace the kubeconfig's context (the current one unless named) sets, else
+    default: where kubectl acts when given no --namespace."""
+    from kubernetes import config
+
+    try:
+        contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+    except (config.ConfigException, OSError, TypeError):
+        return "default"
+    if context:
+        active = next((c for c in contexts if c.get("name") == context), active)
+    return str((active or {}).get("context", {}).get("namespace") or "default")
