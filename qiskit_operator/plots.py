@@ -84,6 +84,23 @@ def sweep_figure(
     return figure
 
 
+def values_figure(
+    labels: Sequence[str], values: Sequence[float], errors: Sequence[float] | None, title: str
+) -> Figure:
+    """One bar per observable, with its standard error: values that share no axis."""
+    figure = _figure()
+    axes = figure.add_subplot()
+    bars = axes.bar(range(len(values)), values, yerr=errors, capsize=4, color="#1192e8")
+    axes.bar_label(bars, labels=[f"{v:+.3f}" for v in values], fontsize=8)
+    axes.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 5 else 0)
+    axes.axhline(0, color="black", linewidth=0.8)
+    axes.set_ylabel("expectation value")
+    axes.set_xlabel("observable")
+    axes.set_ylim(min(-1.1, min(values, default=0) * 1.2), max(1.1, max(values, default=0) * 1.2))
+    axes.set_title(title)
+    return figure
+
+
 def png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)
@@ -124,13 +141,11 @@ def job_figure(job: QiskitJob, document: Mapping[str, Any] | None = None) -> Fig
         counts = [p["counts"] for p in points] or [e.counts or {} for e in results.sweep]
         return sweep_figure(xs, outcome_series(counts), xlabel, "probability", title)
     if results.expectation_values is not None:
-        return sweep_figure(
-            list(range(len(results.expectation_values))),
-            [Series("", results.expectation_values, results.standard_errors)],
-            "observable: " + ", ".join(f"{i}={o}" for i, o in enumerate(observables)),
-            "expectation value",
-            title,
-        )
+        values = results.expectation_values
+        names = list(observables) + [
+            f"observable {i}" for i in range(len(observables), len(values))
+        ]
+        return values_figure(names, values, results.standard_errors, title)
     outcomes: Mapping[str, int] = points[0]["counts"] if points else results.counts or {}
     return counts_figure(outcomes, f"{title}: {sum(outcomes.values())} shots")
 

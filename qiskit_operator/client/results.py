@@ -56,12 +56,12 @@ class OperatorResult(PrimitiveResult[Any]):  # type: ignore[misc]
 def pub_figure(pub: PubResult, layout: PlotLayout | None, title: str) -> Figure:
     shape = tuple(pub.data.shape)
     layout = layout or PlotLayout(len(shape) - 1 if shape else None, None, None)
+    size = int(np.prod(shape, dtype=int))
     if isinstance(pub, SamplerPubResult):
         joined = pub.join_data()
-        if layout.axis is None:
-            return plots.counts_figure(joined.get_counts(), f"{title}: {joined.num_shots} shots")
-        size = int(np.prod(shape, dtype=int))
         flat = joined.reshape(size)
+        if layout.axis is None:
+            return plots.counts_figure(flat.get_counts(0), f"{title}: {joined.num_shots} shots")
         # Along the axis, the first element of the other axes: what a sweep varies.
         order = np.moveaxis(np.arange(size).reshape(shape), layout.axis, 0)
         counts = [flat.get_counts(int(i)) for i in order.reshape(shape[layout.axis], -1)[:, 0]]
@@ -70,10 +70,12 @@ def pub_figure(pub: PubResult, layout: PlotLayout | None, title: str) -> Figure:
     evs = np.asarray(pub.data.evs, dtype=float)
     stds = np.asarray(getattr(pub.data, "stds", np.zeros_like(evs)), dtype=float)
     if layout.axis is None:
-        columns, errors = evs.reshape(1, 1), stds.reshape(1, 1)
-    else:
-        columns = np.moveaxis(evs, layout.axis, 0).reshape(shape[layout.axis], -1)
-        errors = np.moveaxis(stds, layout.axis, 0).reshape(columns.shape)
+        labels = layout.labels or [f"element {j}" for j in range(size)]
+        return plots.values_figure(
+            labels, evs.reshape(-1).tolist(), stds.reshape(-1).tolist(), title
+        )
+    columns = np.moveaxis(evs, layout.axis, 0).reshape(shape[layout.axis], -1)
+    errors = np.moveaxis(stds, layout.axis, 0).reshape(columns.shape)
     xs, xlabel = _axis(layout, columns.shape[0])
     labels = layout.labels or [f"element {j}" for j in range(columns.shape[1])]
     series = [
