@@ -108,6 +108,12 @@ class OperatorJob(BasePrimitiveJob[PrimitiveResult[Any], JobStatus]):  # type: i
                 return final
         return min(found, key=_RANK.index)
 
+    def progress(self) -> str:
+        """How many of the call's pubs have completed, e.g. 3/10 pubs; each pub's job
+        has its own status.progress."""
+        found = [_status_of(self._runner.current(name)) for name in self.names]
+        return f"{found.count(JobStatus.DONE)}/{len(found)} pubs"
+
     def done(self) -> bool:
         return bool(self.status() == JobStatus.DONE)
 

@@ -70,6 +70,20 @@ def test_run_wait_applies_a_qasm_file_and_shows_its_histogram(kubectl: Kubectl) 
     assert sorted(bar[0] for bar in bars) == ["00", "11"]
 
 
+def test_run_wait_and_kubectl_get_show_the_jobs_progress(stack: Stack, kubectl: Kubectl) -> None:
+    ran = kubectl("qiskit", "run", str(BELL_QASM), "--name", "plug-progress", "--wait")
+    assert ran.returncode == 0, ran.stderr
+    completed = [line for line in ran.stdout.splitlines() if " Completed " in line]
+    assert completed and "[1/1 circuits]" in completed[0]
+    manifest = example("ry-sweep.yaml")
+    manifest["metadata"]["name"] = "progress-sweep"
+    stack.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(manifest))
+    wait_phase(stack, "progress-sweep", "Completed")
+    header, row = stack.kubectl("get", "qjob", "progress-sweep").stdout.splitlines()
+    assert header.split()[1:3] == ["PHASE", "PROGRESS"]
+    assert row.split()[1:5] == ["Completed", "5/5", "parameter", "sets"]
+
+
 def test_results_as_json_and_yaml_hold_every_outcome(kubectl: Kubectl, tmp_path: Path) -> None:
     circuit = tmp_path / "ghz.py"
     circuit.write_text(
