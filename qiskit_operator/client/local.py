@@ -8,6 +8,7 @@ cancelled; one running finishes (the pipeline runs it to its end in one go).
 
 from __future__ import annotations
 
+import atexit
 import json
 import threading
 from collections.abc import Callable
@@ -29,6 +30,9 @@ class LocalRunner:
         self._pipeline: LocalPipeline | None = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qop-local")
         self._runs: dict[str, Future[QiskitJob]] = {}
+        # A notebook seldom calls close(): the pipeline's sandbox children still end
+        # with the interpreter.
+        atexit.register(self.close)
 
     def submit(self, manifest: Body) -> None:
         name = manifest["metadata"]["name"]
@@ -78,6 +82,7 @@ class LocalRunner:
         return self._runs[name].cancel()
 
     def close(self) -> None:
+        atexit.unregister(self.close)
         self._worker.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             if self._pipeline is not None:

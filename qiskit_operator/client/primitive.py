@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Self
 
 from qiskit_operator.client.job import OperatorJob
 from qiskit_operator.client.pubs import JobTemplate, PubRequest
@@ -65,7 +65,7 @@ class OperatorPrimitive:
         if close is not None:
             close()
 
-    def __enter__(self) -> OperatorPrimitive:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_: object) -> None:

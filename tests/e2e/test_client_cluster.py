@@ -5,6 +5,10 @@ StatevectorSampler and StatevectorEstimator."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from qiskit import QuantumCircuit
@@ -16,6 +20,7 @@ from qiskit_operator.errors import UserError
 from qiskit_operator.local.devcluster import DevCluster
 from qiskit_operator.local.stack import Stack
 from tests import primitives_proof as proof
+from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -87,3 +92,19 @@ def test_cancel_deletes_the_qiskitjob_and_result_then_says_cancelled(
 def test_a_job_the_api_server_refuses_is_a_clear_error_at_run(stack: Stack) -> None:
     with pytest.raises(UserError, match=r"refused qiskitjob .*shots"):
         sampler_for(stack).run([proof.bell_two_two()], shots=1_000_000)
+
+
+def test_the_client_tour_runs_on_the_cluster_and_matches_qiskit(
+    stack: Stack, tmp_path: Path
+) -> None:
+    tour = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "client_tour.py"), "-n", "default"],
+        cwd=tmp_path,
+        env={**os.environ, "KUBECONFIG": str(stack.cluster.kubeconfig)},
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
+    assert tour.returncode == 0, tour.stdout + tour.stderr[-3000:]
+    assert "all match Qiskit's own primitives" in tour.stdout

@@ -3,7 +3,10 @@ against Qiskit's own StatevectorSampler and StatevectorEstimator."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from qiskit import QuantumCircuit
@@ -12,6 +15,7 @@ from qiskit.providers import JobStatus
 
 from qiskit_operator.client import Estimator, JobFailedError, Sampler
 from tests import primitives_proof as proof
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -76,3 +80,16 @@ def test_a_sampler_pub_that_measures_nothing_is_refused_before_anything_runs(
 ) -> None:
     with pytest.raises(ValueError, match="measure_all"):
         sampler.run([QuantumCircuit(1)])
+
+
+def test_the_client_tour_runs_locally_and_matches_qiskit(tmp_path: Path) -> None:
+    tour = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "client_tour.py"), "--local"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert tour.returncode == 0, tour.stdout + tour.stderr[-3000:]
+    assert "all match Qiskit's own primitives" in tour.stdout
