@@ -18,7 +18,7 @@ from qiskit.providers import JobStatus
 
 from qiskit_operator.client.decoding import pub_result
 from qiskit_operator.client.pubs import PubRequest
-from qiskit_operator.client.results import OperatorResult
+from qiskit_operator.client.results import OperatorResult, plot_layout
 from qiskit_operator.client.runners import JobRunner
 from qiskit_operator.errors import OperatorError
 from qiskit_operator.models import QiskitJob
@@ -85,7 +85,7 @@ class OperatorJob(BasePrimitiveJob[PrimitiveResult[Any], JobStatus]):  # type: i
             self._result = OperatorResult(
                 results,
                 metadata={"version": 2},
-                layouts=[request.plot_layout() for request in self._requests],
+                layouts=[plot_layout(request) for request in self._requests],
             )
         return self._result
 

@@ -94,42 +94,6 @@ class PubRequest:
     def name(self) -> str:
         return str(self.manifest["metadata"]["name"])
 
-    def plot_layout(self) -> PlotLayout:
-        """How the pub's values are drawn: along the axis where its bindings change
-        (against the parameter's value when the circuit has one parameter), one line
-        per element of the other axes, named by its observable."""
-        rows = self.manifest["spec"]["execution"].get("parameterValues") or []
-        axis = next(
-            (a for a in range(len(self.shape)) if np.ptp(self.binding_index, axis=a).any()),
-            None,
-        )
-        xs = None
-        if axis is not None and rows and len(rows[0]) == 1:
-            along = np.moveaxis(self.binding_index, axis, 0).reshape(self.shape[axis], -1)[:, 0]
-            xs = [float(np.asarray(rows, dtype=float)[i, 0]) for i in along]
-        labels = None
-        texts = self.manifest["spec"]["execution"].get("observables")
-        if self.observable_index is not None and texts:
-            index = self.observable_index
-            first = (
-                index.reshape(-1)
-                if axis is None
-                else np.moveaxis(index, axis, 0).reshape(self.shape[axis], -1)[0]
-            )
-            labels = [str(texts[i]) for i in first]
-        return PlotLayout(axis, xs, labels)
-
-
-@dataclass(frozen=True)
-class PlotLayout:
-    axis: int | None
-    """The pub's axis along the plot's x axis; None where its bindings never change: a
-    histogram of counts, or a bar per observable."""
-    xs: list[float] | None
-    """The parameter's value along that axis, when the circuit has one parameter."""
-    labels: list[str] | None
-    """Estimator: each line's (or, without an axis, each bar's) observable."""
-
 
 def sampler_request(
     pub: SamplerPub, template: JobTemplate, name: str, run_id: str, index: int

@@ -11,13 +11,14 @@ from __future__ import annotations
 import base64
 import html
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from qiskit.primitives import PrimitiveResult, PubResult, SamplerPubResult
 
 from qiskit_operator import plots
-from qiskit_operator.client.pubs import PlotLayout
+from qiskit_operator.client.pubs import PubRequest
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -89,3 +90,40 @@ def _axis(layout: PlotLayout, size: int) -> tuple[list[float], str]:
     if layout.xs is not None and len(layout.xs) == size:
         return layout.xs, "parameter value"
     return [float(i) for i in range(size)], f"index along axis {layout.axis}"
+
+
+@dataclass(frozen=True)
+class PlotLayout:
+    axis: int | None
+    """The pub's axis along the plot's x axis; None where its bindings never change: a
+    histogram of counts, or a bar per observable."""
+    xs: list[float] | None
+    """The parameter's value along that axis, when the circuit has one parameter."""
+    labels: list[str] | None
+    """Estimator: each line's (or, without an axis, each bar's) observable."""
+
+
+def plot_layout(request: PubRequest) -> PlotLayout:
+    """How the pub's values are drawn: along the axis where its bindings change
+    (against the parameter's value when the circuit has one parameter), one line
+    per element of the other axes, named by its observable."""
+    rows = request.manifest["spec"]["execution"].get("parameterValues") or []
+    axis = next(
+        (a for a in range(len(request.shape)) if np.ptp(request.binding_index, axis=a).any()),
+        None,
+    )
+    xs = None
+    if axis is not None and rows and len(rows[0]) == 1:
+        along = np.moveaxis(request.binding_index, axis, 0).reshape(request.shape[axis], -1)[:, 0]
+        xs = [float(np.asarray(rows, dtype=float)[i, 0]) for i in along]
+    labels = None
+    texts = request.manifest["spec"]["execution"].get("observables")
+    if request.observable_index is not None and texts:
+        index = request.observable_index
+        first = (
+            index.reshape(-1)
+            if axis is None
+            else np.moveaxis(index, axis, 0).reshape(request.shape[axis], -1)[0]
+        )
+        labels = [str(texts[i]) for i in first]
+    return PlotLayout(axis, xs, labels)
