@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from qiskit_operator.circuits.serialization import to_qpy
 from qiskit_operator.local.devcluster import DevCluster
 from qiskit_operator.local.stack import Stack
-from tests.conftest import ROOT, example
+from tests.conftest import ROOT, bell_circuit, example
 from tests.e2e.test_kubectl_apply import wait_phase
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -82,6 +83,17 @@ def test_run_wait_and_kubectl_get_show_the_jobs_progress(stack: Stack, kubectl: 
     header, row = stack.kubectl("get", "qjob", "progress-sweep").stdout.splitlines()
     assert header.split()[1:3] == ["PHASE", "PROGRESS"]
     assert row.split()[1:5] == ["Completed", "5/5", "parameter", "sets"]
+
+
+def test_run_takes_a_qpy_file(kubectl: Kubectl, tmp_path: Path) -> None:
+    circuit = tmp_path / "bell.qpy"
+    circuit.write_bytes(to_qpy(bell_circuit()))
+    ran = kubectl("qiskit", "run", str(circuit), "--name", "plug-qpy", "--wait", "-o", "json")
+    assert ran.returncode == 0, ran.stderr
+    job = json.loads(ran.stdout)
+    assert job["spec"]["circuit"]["format"] == "qpy"
+    assert set(job["status"]["results"]["counts"]) == {"00", "11"}
+    assert "Completed" in ran.stderr  # the phases, kept off stdout's JSON
 
 
 def test_results_as_json_and_yaml_hold_every_outcome(kubectl: Kubectl, tmp_path: Path) -> None:
