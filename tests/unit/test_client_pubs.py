@@ -75,3 +75,23 @@ def test_counts_of_two_registers_become_one_bit_array_per_register_shot_by_shot(
     assert data.beta.get_counts() == {"10": 6, "01": 4}
     # Shot by shot the registers stay together: alpha=1 always with beta=10.
     assert pub_result(request, document).join_data().get_counts() == {"101": 6, "010": 4}
+
+
+def test_backend_budget_session_and_labels_go_where_the_spec_has_them() -> None:
+    template = JobTemplate(
+        namespace="team-a",
+        backend={"name": "aer_simulator", "method": "statevector"},
+        backend_selection={"preferredBackends": ["aer_simulator"]},
+        budget={"maxCost": "$1.00"},
+        session="nightly",
+        labels={"team": "a"},
+    )
+    pub = SamplerPub.coerce(proof.bell_two_two(), 10)
+    manifest = sampler_request(pub, template, "s", "s", 0).manifest
+    job = QiskitJob.model_validate(manifest)
+    assert job.spec.backend.method == "statevector"
+    assert job.spec.backend_selection is not None
+    assert job.spec.backend_selection.preferred_backends == ["aer_simulator"]
+    assert job.spec.budget is not None and job.spec.budget.max_cost == "$1.00"
+    assert job.spec.session is not None and job.spec.session.name == "nightly"
+    assert manifest["metadata"]["labels"] == {"team": "a", RUN_LABEL: "s"}
