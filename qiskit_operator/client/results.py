@@ -63,11 +63,20 @@ def pub_figure(pub: PubResult, layout: PlotLayout | None, title: str) -> Figure:
         flat = joined.reshape(size)
         if layout.axis is None:
             return plots.counts_figure(flat.get_counts(0), f"{title}: {joined.num_shots} shots")
-        # Along the axis, the first element of the other axes: what a sweep varies.
-        order = np.moveaxis(np.arange(size).reshape(shape), layout.axis, 0)
-        counts = [flat.get_counts(int(i)) for i in order.reshape(shape[layout.axis], -1)[:, 0]]
-        xs, xlabel = _axis(layout, len(counts))
-        return plots.sweep_figure(xs, plots.outcome_series(counts), xlabel, "probability", title)
+        counts = [flat.get_counts(i) for i in range(size)]
+        at = layout.element_xs
+        if at is not None:
+            # Every element against its parameter's value, in order of that value.
+            order = sorted(range(size), key=at.__getitem__)
+            xs = [at[i] for i in order]
+            counts = [counts[i] for i in order]
+            return plots.sweep_figure(
+                xs, plots.outcome_series(counts), "parameter value", "probability", title
+            )
+        indices = [float(i) for i in range(size)]
+        return plots.sweep_figure(
+            indices, plots.outcome_series(counts), "element", "probability", title
+        )
     evs = np.asarray(pub.data.evs, dtype=float)
     stds = np.asarray(getattr(pub.data, "stds", np.zeros_like(evs)), dtype=float)
     if layout.axis is None:
@@ -101,6 +110,8 @@ class PlotLayout:
     """The parameter's value along that axis, when the circuit has one parameter."""
     labels: list[str] | None
     """Estimator: each line's (or, without an axis, each bar's) observable."""
+    element_xs: list[float] | None = None
+    """The parameter's value at every element, flattened, when the circuit has one."""
 
 
 def plot_layout(request: PubRequest) -> PlotLayout:
@@ -112,7 +123,10 @@ def plot_layout(request: PubRequest) -> PlotLayout:
         (a for a in range(len(request.shape)) if np.ptp(request.binding_index, axis=a).any()),
         None,
     )
-    xs = None
+    xs = element_xs = None
+    if rows and len(rows[0]) == 1:
+        values = np.asarray(rows, dtype=float)[:, 0]
+        element_xs = [float(values[i]) for i in request.binding_index.reshape(-1)]
     if axis is not None and rows and len(rows[0]) == 1:
         along = np.moveaxis(request.binding_index, axis, 0).reshape(request.shape[axis], -1)[:, 0]
         xs = [float(np.asarray(rows, dtype=float)[i, 0]) for i in along]
@@ -126,4 +140,4 @@ def plot_layout(request: PubRequest) -> PlotLayout:
             else np.moveaxis(index, axis, 0).reshape(request.shape[axis], -1)[0]
         )
         labels = [str(texts[i]) for i in first]
-    return PlotLayout(axis, xs, labels)
+    return PlotLayout(axis, xs, labels, element_xs)

@@ -83,13 +83,19 @@ def test_a_picture_to_an_unwritable_place_is_a_one_line_error(tmp_path: Path) ->
 
 def test_client_results_display_as_pictures_in_jupyter() -> None:
     with Sampler(local=True, seed=proof.SEED) as sampler:
-        sampled = sampler.run([proof.bell_measure_all(), (proof.ry_sweep(), [[0.0], [np.pi]])])
+        grid = proof.sampler_pubs()[3]  # a (2, 3) grid of angles
+        sampled = sampler.run(
+            [proof.bell_measure_all(), (proof.ry_sweep(), [[0.0], [np.pi]]), grid]
+        )
         result = sampled.result()
     assert result._repr_png_().startswith(PNG_MAGIC)
     page = result._repr_html_()
-    assert page.count("data:image/png;base64,") == 2 and "fields meas" in page
+    assert page.count("data:image/png;base64,") == 3 and "fields meas" in page
     swept = lines_of(result.figure(1))
     assert swept["P(1)"] == [(0.0, 0.0), (pytest.approx(np.pi), 1.0)]
+    # Every element of the grid, against its angle, in order.
+    angles = [x for x, _ in lines_of(result.figure(2))["P(1)"]]
+    assert angles == pytest.approx(np.linspace(0, np.pi, 6))
     with Estimator(local=True) as estimator:
         estimated = estimator.run(proof.estimator_pubs()[:2]).result()
     broadcast = lines_of(estimated.figure(0))
