@@ -33,6 +33,8 @@ class Series:
     label: str
     values: Sequence[float]
     errors: Sequence[float] | None = None
+    xs: Sequence[float] | None = None
+    """Its own x values, where the lines of one plot do not share them."""
 
 
 def _figure() -> Figure:
@@ -74,7 +76,14 @@ def sweep_figure(
     figure = _figure()
     axes = figure.add_subplot()
     for line in series:
-        axes.errorbar(xs, line.values, yerr=line.errors, label=line.label, marker="o", capsize=3)
+        axes.errorbar(
+            xs if line.xs is None else line.xs,
+            line.values,
+            yerr=line.errors,
+            label=line.label,
+            marker="o",
+            capsize=3,
+        )
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
     axes.grid(alpha=0.3)

@@ -84,6 +84,14 @@ def pub_figure(pub: PubResult, layout: PlotLayout | None, title: str) -> Figure:
         return plots.values_figure(
             labels, evs.reshape(-1).tolist(), stds.reshape(-1).tolist(), title
         )
+    if layout.element_xs is not None and layout.element_labels is not None:
+        return plots.sweep_figure(
+            [],
+            _by_observable(layout.element_xs, layout.element_labels, evs, stds),
+            "parameter value",
+            "expectation value",
+            title,
+        )
     columns = np.moveaxis(evs, layout.axis, 0).reshape(shape[layout.axis], -1)
     errors = np.moveaxis(stds, layout.axis, 0).reshape(columns.shape)
     xs, xlabel = _axis(layout, columns.shape[0])
@@ -93,6 +101,25 @@ def pub_figure(pub: PubResult, layout: PlotLayout | None, title: str) -> Figure:
         for j in range(columns.shape[1])
     ]
     return plots.sweep_figure(xs, series, xlabel, "expectation value", title)
+
+
+def _by_observable(
+    xs: list[float], labels: list[str], evs: np.ndarray[Any, Any], stds: np.ndarray[Any, Any]
+) -> list[plots.Series]:
+    """One line per observable: its every element against the parameter, in order."""
+    lines = []
+    values, errors = evs.reshape(-1), stds.reshape(-1)
+    for label in dict.fromkeys(labels):
+        mine = sorted((xs[i], i) for i, each in enumerate(labels) if each == label)
+        lines.append(
+            plots.Series(
+                label,
+                [float(values[i]) for _, i in mine],
+                [float(errors[i]) for _, i in mine],
+                [x for x, _ in mine],
+            )
+        )
+    return lines
 
 
 def _axis(layout: PlotLayout, size: int) -> tuple[list[float], str]:
@@ -112,6 +139,8 @@ class PlotLayout:
     """Estimator: each line's (or, without an axis, each bar's) observable."""
     element_xs: list[float] | None = None
     """The parameter's value at every element, flattened, when the circuit has one."""
+    element_labels: list[str] | None = None
+    """Estimator: the observable at every element, flattened."""
 
 
 def plot_layout(request: PubRequest) -> PlotLayout:
@@ -130,7 +159,7 @@ def plot_layout(request: PubRequest) -> PlotLayout:
     if axis is not None and rows and len(rows[0]) == 1:
         along = np.moveaxis(request.binding_index, axis, 0).reshape(request.shape[axis], -1)[:, 0]
         xs = [float(np.asarray(rows, dtype=float)[i, 0]) for i in along]
-    labels = None
+    labels = element_labels = None
     texts = request.manifest["spec"]["execution"].get("observables")
     if request.observable_index is not None and texts:
         index = request.observable_index
@@ -140,4 +169,5 @@ def plot_layout(request: PubRequest) -> PlotLayout:
             else np.moveaxis(index, axis, 0).reshape(request.shape[axis], -1)[0]
         )
         labels = [str(texts[i]) for i in first]
-    return PlotLayout(axis, xs, labels, element_xs)
+        element_labels = [str(texts[i]) for i in index.reshape(-1)]
+    return PlotLayout(axis, xs, labels, element_xs, element_labels)

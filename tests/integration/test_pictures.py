@@ -104,3 +104,21 @@ def test_client_results_display_as_pictures_in_jupyter() -> None:
     bars = estimated.figure(1).axes[0]
     assert [t.get_text() for t in bars.get_xticklabels()] == ["ZZ", "XX", "YY", "ZI"]
     assert [b.get_height() for b in bars.patches] == pytest.approx([1, 1, -1, 0], abs=1e-9)
+
+
+def test_an_estimator_pub_over_one_parameter_plots_each_observable_against_it() -> None:
+    from qiskit import QuantumCircuit
+    from qiskit.circuit import Parameter
+
+    t = Parameter("t")
+    ry = QuantumCircuit(1)
+    ry.ry(t, 0)
+    angles = np.linspace(0, np.pi, 6)
+    grid = angles.reshape(3, 2, 1, 1)  # broadcast against ["Z", "X"]: shape (3, 2, 2)
+    with Estimator(local=True) as estimator:
+        result = estimator.run([(ry, ["Z", "X"], grid)]).result()
+    drawn = lines_of(result.figure(0))
+    assert set(drawn) == {"Z", "X"}
+    assert [x for x, _ in drawn["Z"]] == pytest.approx(angles)
+    assert [y for _, y in drawn["Z"]] == pytest.approx(np.cos(angles), abs=1e-9)
+    assert [y for _, y in drawn["X"]] == pytest.approx(np.sin(angles), abs=1e-9)
