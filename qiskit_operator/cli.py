@@ -20,6 +20,8 @@ from qiskit_operator.settings import Settings, whole_number
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
+    from qiskit_operator.local.pipeline import LocalPipeline
+    from qiskit_operator.models import QiskitJob
     from qiskit_operator.routing.senders import BrokerAuth
     from qiskit_operator.serving import FunctionEndpoint
 
@@ -61,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
         "--http", action="store_true", help="run each function as a real HTTP server on loopback"
     )
     run.add_argument("--output", choices=["text", "json"], default="text")
+    run.add_argument(
+        "--plot", type=Path, metavar="FILE.png", help="draw the counts or the sweep (plot extra)"
+    )
     run.set_defaults(command=_run, own_display=True)
 
     validate = commands.add_parser("validate", help="check a circuit file and print its metadata")
@@ -71,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("--optimization-level", type=int, default=1, choices=range(4))
     validate.add_argument("--output", choices=["text", "json"], default="text")
+    validate.add_argument(
+        "--draw", type=Path, metavar="FILE.png", help="draw the circuit (plot extra)"
+    )
     validate.set_defaults(command=_validate, own_display=True)
 
     serve = commands.add_parser("serve", help="serve one function over HTTP")
@@ -160,6 +168,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             meta = manifest["metadata"]
             printer.start(f"{meta.get('namespace', 'default')}/{meta['name']}")
         job = pipeline.run(manifest)
+    if args.plot is not None:
+        _plot(job, pipeline, args.plot)
     if args.output == "json":
         document = job.model_dump(by_alias=True, exclude_none=True, mode="json")
         trace_id = tracing.trace_id_for(job.metadata.uid or "")
@@ -171,6 +181,18 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         print()
         print("\n".join(summary(job)))
     return 0 if job.status and job.status.phase and job.status.phase.value == "Completed" else 1
+
+
+def _plot(job: QiskitJob, pipeline: LocalPipeline, path: Path) -> None:
+    """The job's picture, from its full result when it stored one as JSON."""
+    from qiskit_operator import plots
+
+    if job.status is None or job.status.results is None:
+        return  # nothing to draw: the summary says why
+    stored = pipeline.store.configmaps.get((job.metadata.namespace, f"{job.metadata.name}-results"))
+    text = stored.data.get("result.json") if stored is not None else None
+    plots.save(plots.job_figure(job, json.loads(text) if text else None), path)
+    print(f"wrote {path}", file=sys.stderr)
 
 
 def _validate(args: argparse.Namespace, settings: Settings) -> int:
@@ -198,6 +220,11 @@ def _validate(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     finally:
         validator.close()
+    if args.draw is not None:
+        from qiskit_operator.circuits.drawing import draw_circuit
+
+        draw_circuit(report.qpy, args.draw)
+        print(f"wrote {args.draw}", file=sys.stderr)
     response = response_for(report).model_dump(exclude_none=True)
     if args.output == "json":
         print(json.dumps(response, indent=2))

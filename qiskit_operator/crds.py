@@ -72,6 +72,7 @@ class CustomResourceDefinition(TypedDict):
 
 PRINTER_COLUMNS: list[PrinterColumn] = [
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+    {"name": "Progress", "type": "string", "jsonPath": ".status.progress"},
     {"name": "Backend", "type": "string", "jsonPath": ".status.selectedBackend"},
     {"name": "Qubits", "type": "integer", "jsonPath": ".status.circuitMetadata.qubits"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},

@@ -101,6 +101,8 @@ class Executor:
             )
         outcome_label = "completed" if isinstance(outcome, payloads.JobCompleted) else "failed"
         metrics.JOBS.labels("execute", outcome_label).inc()
+        # One line per run, in the job's trace: `kubectl qiskit logs JOB` finds it.
+        log.info("%s %s", work.job.key, outcome_label)
         return event.reply(payloads.TYPE_OF[type(outcome)], SOURCE, payloads.encode(outcome))
 
     def _forget(self, event: Envelope) -> None:

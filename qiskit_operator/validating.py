@@ -119,6 +119,14 @@ class Validator:
                 ),
             )
         metrics.JOBS.labels("validate", "validated").inc()
+        # One line per job, in its trace: `kubectl qiskit logs JOB` finds it by trace id.
+        log.info(
+            "%s validated: %d qubits, depth %d, on %s",
+            ref.key,
+            validated.metadata.qubits,
+            validated.metadata.depth,
+            validated.backend,
+        )
         metrics.circuit_validated(validated.metadata.qubits, validated.metadata.depth)
         return event.reply(types.JOB_VALIDATED, SOURCE, payloads.encode(validated))
 

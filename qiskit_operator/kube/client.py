@@ -13,8 +13,10 @@ from qiskit_operator.kube.errors import APIUnavailableError, call_api
 
 
 class KubeConnection:
-    def __init__(self, kubeconfig: str | None = None) -> None:
+    def __init__(self, kubeconfig: str | None = None, context: str | None = None) -> None:
         self._kubeconfig = kubeconfig
+        # A kubeconfig context, as kubectl's --context: the client and the kubectl plugin.
+        self._context = context
         self._lock = threading.Lock()
         self._client: Any = None
 
@@ -24,10 +26,12 @@ class KubeConnection:
                 from kubernetes import client, config
 
                 try:
-                    if self._kubeconfig:
+                    if self._kubeconfig or self._context:
                         configuration = client.Configuration()
                         config.load_kube_config(  # type: ignore[no-untyped-call]
-                            config_file=self._kubeconfig, client_configuration=configuration
+                            config_file=self._kubeconfig,
+                            context=self._context,
+                            client_configuration=configuration,
                         )
                         self._client = client.ApiClient(configuration)
                     else:
@@ -67,3 +71,17 @@ def cached_jobs(connection: KubeConnection) -> list[dict[str, Any]]:
         resource_version="0",
     )
     return list(listing.get("items", []))
+
+
+def context_namespace(kubeconfig: str | None = None, context: str | None = None) -> str:
+    """The namespace the kubeconfig's context (the current one unless named) sets, else
+    default: where kubectl acts when given no --namespace."""
+    from kubernetes import config
+
+    try:
+        contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+    except (config.ConfigException, OSError, TypeError):
+        return "default"
+    if context:
+        active = next((c for c in contexts if c.get("name") == context), active)
+    return str((active or {}).get("context", {}).get("namespace") or "default")

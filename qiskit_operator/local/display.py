@@ -37,9 +37,15 @@ class PhasePrinter:
 
     def __call__(self, job: QiskitJob) -> None:
         status = job.status
-        if status is None or status.phase is None or status.phase.value == self._last:
+        if status is None or status.phase is None:
             return
-        self._print(job.key, status.phase.value, status.message or "")
+        # A phase is printed once, and again when its progress moved.
+        shown = f"{status.phase.value} {status.progress or ''}"
+        if shown == self._last:
+            return
+        progress = f"[{status.progress}] " if status.progress else ""
+        self._print(job.key, status.phase.value, progress + (status.message or ""))
+        self._last = shown
 
     def _print(self, key: str, phase: str, message: str) -> None:
         self._last = phase

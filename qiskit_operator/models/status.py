@@ -94,6 +94,11 @@ class JobStatus(StatusModel):
     metrics: Metrics | None = None
     retry_count: int | None = None
     next_retry_at: datetime | None = None
+    progress: str | None = Field(
+        None,
+        description="How much of the run is done, e.g. 0/100 parameter sets when it is "
+        "scheduled, 100/100 when it completed; a sweep counts parameter sets, a circuit 1.",
+    )
     estimated_cost: str | None = None
     actual_cost: str | None = None
 

@@ -202,7 +202,15 @@ def validated(
     if may_move(status.phase, Phase.SCHEDULED):
         status.phase = Phase.SCHEDULED
         status.message = f"Scheduled on {event.backend}"
+        status.progress = progress(len(event.execution.parameter_values), finished=False)
     return status
+
+
+def progress(parameter_sets: int, *, finished: bool) -> str:
+    """status.progress: parameter sets of a sweep, else the one circuit. Execute answers
+    once per run, so it moves from none done (Scheduled) to all (Completed)."""
+    total, unit = (parameter_sets, "parameter sets") if parameter_sets else (1, "circuits")
+    return f"{total if finished else 0}/{total} {unit}"
 
 
 def rejected(
@@ -224,6 +232,7 @@ def completed(
     status.completion_time = now
     status.selected_backend = status.selected_backend or event.backend
     status.next_retry_at = None
+    status.progress = progress(len(event.sweep or []), finished=True)
     status.results = Results(
         counts=event.counts,
         outcomes=event.outcomes or None,

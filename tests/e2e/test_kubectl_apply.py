@@ -42,8 +42,9 @@ def test_kubectl_get_shows_the_printer_columns(stack: Stack) -> None:
     stack.kubectl("apply", "-f", str(ROOT / "examples" / "ghz.yaml"))
     wait_phase(stack, "ghz", "Completed")
     table = stack.kubectl("get", "qjob", "ghz").stdout.splitlines()
-    assert table[0].split() == ["NAME", "PHASE", "BACKEND", "QUBITS", "AGE"]
-    assert table[1].split()[:4] == ["ghz", "Completed", "aer_simulator", "5"]
+    assert table[0].split() == ["NAME", "PHASE", "PROGRESS", "BACKEND", "QUBITS", "AGE"]
+    # PROGRESS is "1/1 circuits": two words in the split row.
+    assert table[1].split()[:6] == ["ghz", "Completed", "1/1", "circuits", "aer_simulator", "5"]
 
 
 def test_the_result_configmap_is_owned_by_the_job_and_goes_with_it(stack: Stack) -> None:

@@ -205,3 +205,22 @@ def test_qop_dev_from_the_wheel_says_it_needs_a_checkout(venv: Path, user_dir: P
     assert answer.returncode == 2
     assert "needs a checkout of the qiskit-operator repository" in answer.stderr
     assert "Traceback" not in answer.stderr
+
+
+def test_the_client_and_the_kubectl_plugin_work_from_the_wheel(venv: Path, user_dir: Path) -> None:
+    plugin = run([venv / "bin" / "kubectl-qiskit", "--help"], timeout=60, cwd=user_dir)
+    assert plugin.returncode == 0, plugin.stderr
+    assert all(command in plugin.stdout for command in ("run", "results", "logs", "cancel"))
+    notebook = (
+        "from qiskit import QuantumCircuit\n"
+        "from qiskit_operator.client import Sampler\n"
+        "bell = QuantumCircuit(2)\n"
+        "bell.h(0)\n"
+        "bell.cx(0, 1)\n"
+        "bell.measure_all()\n"
+        "with Sampler(local=True) as sampler:\n"
+        "    print(sorted(sampler.run([bell]).result()[0].data.meas.get_counts()))\n"
+    )
+    answer = run([venv / "bin" / "python", "-c", notebook], timeout=300, cwd=user_dir)
+    assert answer.returncode == 0, answer.stderr[-3000:]
+    assert answer.stdout.strip() == "['00', '11']"

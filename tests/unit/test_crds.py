@@ -111,6 +111,7 @@ def test_printer_columns_and_short_names() -> None:
     columns = [(c["name"], c["type"], c["jsonPath"]) for c in version["additionalPrinterColumns"]]
     assert columns == [
         ("Phase", "string", ".status.phase"),
+        ("Progress", "string", ".status.progress"),
         ("Backend", "string", ".status.selectedBackend"),
         ("Qubits", "integer", ".status.circuitMetadata.qubits"),
         ("Age", "date", ".metadata.creationTimestamp"),

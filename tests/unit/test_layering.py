@@ -11,7 +11,8 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 PACKAGE = ROOT / "qiskit_operator"
-QISKIT_PACKAGES = {"circuits", "execution", "sandbox"}
+# client: the Qiskit primitives SDK; no function image loads it.
+QISKIT_PACKAGES = {"circuits", "client", "execution", "sandbox"}
 
 
 def imported_roots(path: Path) -> set[str]:

@@ -73,6 +73,7 @@ def test_a_validation_writes_the_circuit_the_backend_the_cost_and_its_condition(
     status = transitions.validated(transitions.seen(None, 3, NOW), work, LATER)
     assert status == JobStatus(
         phase=Phase.SCHEDULED,
+        progress="0/1 circuits",
         message="Scheduled on aer_simulator_statevector",
         observed_generation=3,
         start_time=NOW,
@@ -112,6 +113,7 @@ def test_a_sampler_completion_writes_every_result_field_and_its_metrics() -> Non
         status.model_dump()
         == JobStatus(
             phase=Phase.COMPLETED,
+            progress="1/1 parameter sets",
             message=message,
             observed_generation=3,
             start_time=NOW,
