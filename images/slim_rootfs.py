@@ -36,6 +36,20 @@ BUILD_ONLY = (
     "gpgv",
     "debian-archive-keyring",
 )
+# What the final stage needs, with what they depend on: Python, trust in the CA
+# bundle, useradd, and the libraries wheels load from the system (libseccomp for the
+# sandbox's filter; libstdc++ and libgcc for compiled extensions). Essential and
+# required packages stay too; what else only the build-only packages needed goes,
+# as `apt-get autoremove` would take it.
+ROOTS = (
+    "python3",
+    "python-is-python3",
+    "ca-certificates",
+    "passwd",
+    "libseccomp2",
+    "libstdc++6",
+    "libgcc-s1",
+)
 # dpkg records the aliased paths (/bin, /lib) as packages ship them; the tar holds
 # them under /usr, with the top-level names as symlinks.
 MERGED = {"bin": "usr/bin", "sbin": "usr/sbin", "lib": "usr/lib", "lib64": "usr/lib64"}
@@ -58,6 +72,46 @@ def _package_of(info_name: str) -> str:
 def _byte_code_of(source: str) -> str:
     path = PurePosixPath(source)
     return str(path.parent / "__pycache__" / f"{path.stem}.")
+
+
+def _stanzas(status: str) -> dict[str, str]:
+    stanzas = {}
+    for stanza in status.split("\n\n"):
+        name = re.search(r"^Package: (\S+)$", stanza, re.M)
+        if name is not None:
+            stanzas[name.group(1)] = stanza
+    return stanzas
+
+
+def _depends(stanza: str) -> set[str]:
+    """Every package a stanza's Depends and Pre-Depends name, alternatives included."""
+    names = set()
+    for field in re.findall(r"^(?:Pre-)?Depends: (.+)$", stanza, re.M):
+        for alternative in re.split(r"[,|]", field):
+            name = alternative.strip().split(" ", 1)[0].split(":", 1)[0]
+            if name:
+                names.add(name)
+    return names
+
+
+def removable(status: str) -> set[str]:
+    """The build-only packages and what nothing kept depends on any more."""
+    stanzas = _stanzas(status)
+    kept: set[str] = set()
+    wanted = [
+        name
+        for name, stanza in stanzas.items()
+        if name in ROOTS
+        or re.search(r"^Essential: yes$", stanza, re.M)
+        or re.search(r"^Priority: required$", stanza, re.M)
+    ]
+    while wanted:
+        name = wanted.pop()
+        if name in kept or name in BUILD_ONLY or name not in stanzas:
+            continue
+        kept.add(name)
+        wanted.extend(_depends(stanzas[name]))
+    return set(stanzas) - kept
 
 
 def _without_stanzas(status: bytes, packages: set[str]) -> bytes:
@@ -96,12 +150,14 @@ def _owned(source: tarfile.TarFile, packages: set[str]) -> tuple[set[str], tuple
 
 def slim(build: str, runtime: str) -> tuple[int, int]:
     """Write RUNTIME from BUILD; the bytes of regular files kept and dropped."""
-    packages = set(BUILD_ONLY)
     kept = dropped = 0
     with (
         tarfile.open(build) as source,
         tarfile.open(runtime, "w", format=tarfile.PAX_FORMAT) as out,
     ):
+        status_file = source.extractfile(f"./{STATUS}")
+        assert status_file is not None
+        packages = removable(status_file.read().decode())
         owned, byte_code = _owned(source, packages)
         for member in source.getmembers():
             name = _normal(member.name)

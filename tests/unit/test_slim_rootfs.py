@@ -21,7 +21,10 @@ def _module() -> ModuleType:
 
 
 STATUS = (
-    "Package: python3-pip\nStatus: install ok installed\nInstalled-Size: 6678\n\n"
+    "Package: python3-pip\nStatus: install ok installed\n"
+    "Depends: ca-certificates, python3-distutils, python3:any\n\n"
+    "Package: python3-distutils\nStatus: install ok installed\n\n"
+    "Package: python3\nStatus: install ok installed\nDepends: python3.11-minimal (>= 3.11.2-1)\n\n"
     "Package: python3.11-minimal\nStatus: install ok installed\nInstalled-Size: 6743\n"
 )
 FILES = {
@@ -34,6 +37,11 @@ FILES = {
     ),
     "./var/lib/dpkg/info/python3-pip.postinst": b"#!/bin/sh",
     "./var/lib/dpkg/info/python3.11-minimal.list": b"/usr/bin/python3.11\n",
+    # Only pip needed it: it goes too, as autoremove would take it.
+    "./usr/lib/python3/dist-packages/distutils/core.py": b"# distutils",
+    "./var/lib/dpkg/info/python3-distutils.list": (
+        b"/usr/lib/python3/dist-packages/distutils/core.py\n"
+    ),
     "./var/lib/dpkg/status": STATUS.encode(),
 }
 
@@ -53,7 +61,7 @@ def _build_tar(path: Path) -> None:
             tar.addfile(member, io.BytesIO(data))
 
 
-def test_a_build_only_package_goes_with_its_byte_code_info_and_status_and_the_rest_stays(
+def test_a_build_only_package_goes_with_its_orphans_byte_code_info_and_status(
     tmp_path: Path,
 ) -> None:
     build, runtime = tmp_path / "build.tar", tmp_path / "runtime.tar"
@@ -73,8 +81,10 @@ def test_a_build_only_package_goes_with_its_byte_code_info_and_status_and_the_re
         "./var/lib/dpkg/info/python3-pip.postinst",
     }
     assert {"./usr/bin/python3.11", "./var/lib/dpkg/info/python3.11-minimal.list", "./bin"} <= names
-    assert "python3-pip" not in status and "Package: python3.11-minimal" in status
+    assert "./usr/lib/python3/dist-packages/distutils/core.py" not in names
+    assert "python3-pip" not in status and "python3-distutils" not in status
+    assert "Package: python3.11-minimal" in status and "Package: python3\n" in status
     assert dropped == sum(
-        len(FILES[name]) for name in FILES if "pip" in name and not name.endswith("status")
+        len(FILES[name]) for name in FILES if "pip" in name or "distutils" in name
     )
     assert kept > 0
