@@ -19,6 +19,7 @@ from werkzeug.wrappers import Request, Response
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.events.http import from_request
 from qiskit_operator.local.devcluster import DevCluster
+from qiskit_operator.local.oidc import identities_manifest
 from qiskit_operator.local.stack import NAMESPACE, Process, adapter_environment
 from tests.conftest import example
 
@@ -44,6 +45,9 @@ class Sink:
 @pytest.fixture
 def sources(cluster: DevCluster, tmp_path: Path) -> Iterator[tuple[Sink, Sink]]:
     adapter_sink, watch_sink = Sink(), Sink()
+    # The adapter's OIDC ServiceAccount and its right to request that account's tokens,
+    # as a stack applies them: this test must not depend on one having run before it.
+    cluster.kubectl("apply", "-f", "-", stdin=identities_manifest([]))
     kubeconfig = str(cluster.service_account_kubeconfig(NAMESPACE, "qiskit-job-source"))
     assert cluster.binaries.adapter is not None
     adapter = Process(
