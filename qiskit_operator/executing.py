@@ -34,6 +34,7 @@ from qiskit_operator.execution.aer import (
 )
 from qiskit_operator.execution.isolation import IsolatedRunner
 from qiskit_operator.models.spec import OutputSpec
+from qiskit_operator.providers.running import ProviderRunner
 from qiskit_operator.results import CONFIGMAP_LIMIT, ResultStore, render
 from qiskit_operator.sandbox.confinement import Isolation
 from qiskit_operator.settings import LimitSettings
@@ -62,6 +63,7 @@ class Executor:
         with a noise model, stopped after `noisy_deadline`."""
         self.store = store
         self.runner = runner or AerRunner()
+        self.providers = ProviderRunner(self.runner)
         self.isolated = isolated or IsolatedRunner()
         self._confined_deadline = confined_deadline
         self._noisy_deadline = noisy_deadline
@@ -127,19 +129,19 @@ class Executor:
 
     def _run(self, message: messages.WorkloadMessage, job_limit: float | None) -> Outcome:
         """In the confined worker, which alone then loads the QPY, when the job sets a time
-        limit, isolation is required or the job has a noise model (building one takes up
-        to minutes, and only a process can be stopped); else here, for `qop run` on
-        one's own machine."""
+        limit, isolation is required, or the job has a noise model or runs on a device
+        snapshot (building a device's noise takes up to minutes, and only a process can
+        be stopped); else here, for `qop run` on one's own machine."""
         if job_limit is not None:
             return self.isolated.run_message(message, job_limit)
         deadline = self._confined_deadline
-        if deadline is None and message.noise_model is not None:
+        if deadline is None and (message.noise_model is not None or message.family != "aer"):
             deadline = self._noisy_deadline
         if deadline is not None:
             return self.isolated.run_message(
                 message, deadline, limit="QOP_SIMULATION_TIMEOUT_SECONDS"
             )
-        return self.runner.run(messages.workload_of(message, self._sizes))
+        return self.providers.run(messages.workload_of(message, self._sizes))
 
     def _store(self, work: payloads.JobValidated, result: Outcome) -> str | None:
         output = work.execution.output
@@ -193,6 +195,8 @@ def _workload_message(work: payloads.JobValidated) -> messages.WorkloadMessage:
         parameter_values=[list(row) for row in request.parameter_values],
         precision=request.precision,
         noise_model=request.noise_model,
+        family=request.family,
+        device=request.device,
     )
 
 

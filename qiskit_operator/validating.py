@@ -16,7 +16,6 @@ import time
 import msgspec
 
 from qiskit_operator import metrics
-from qiskit_operator.circuits.backends import is_aer
 from qiskit_operator.circuits.formats import detect_format
 from qiskit_operator.circuits.loading import load_source
 from qiskit_operator.circuits.report import CircuitReport, check_circuit
@@ -29,6 +28,8 @@ from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.execution.observables import parse_observable
 from qiskit_operator.models import QiskitJob
 from qiskit_operator.models.spec import CircuitFormat
+from qiskit_operator.providers import FAMILY_OF_TYPE, capabilities
+from qiskit_operator.providers.lookup import capabilities_of
 from qiskit_operator.sandbox.confinement import Isolation
 from qiskit_operator.sandbox.pool import SandboxPool
 from qiskit_operator.settings import LimitSettings
@@ -124,7 +125,7 @@ class Validator:
 
     def validate(self, job: QiskitJob) -> payloads.JobValidated:
         started = time.perf_counter()
-        _check_backend(job)
+        offered = capabilities_of(job.spec.backend)
         spec, execution = job.spec.circuit, job.spec.execution
         source = self.sources.read(spec, job.metadata.namespace)
         report = self.inspect(
@@ -134,14 +135,28 @@ class Validator:
             method=job.spec.backend.method,
             optimization_level=execution.optimization_level,
             shots=execution.shots,
-            noise_model=job.spec.backend.noise_model,
+            noise_model=job.spec.backend.noise_model
+            if offered.noise_models
+            else None,  # a device has its own noise; the check below refuses one
+        )
+        capabilities.check(
+            offered,
+            capabilities.Ask(
+                primitive=execution.primitive,
+                noise_model=job.spec.backend.noise_model,
+                swept=bool(execution.parameter_values),
+                shots=execution.shots,
+                qubits=report.summary.qubits,
+            ),
         )
         return payloads.JobValidated(
             job=job_ref(job),
             circuit_qpy=base64.b64encode(report.qpy).decode(),
             format=report.format,
             metadata=report.summary,
-            backend=job.spec.backend.name or report.backend,
+            backend=(job.spec.backend.name or report.backend)
+            if offered.family == "aer"
+            else offered.device,
             execution=execution_request(job, report),
             estimated_cost="$0.00",
             validation_seconds=time.perf_counter() - started,
@@ -199,6 +214,8 @@ def execution_request(job: QiskitJob, report: CircuitReport) -> payloads.Executi
         parameter_values=[list(row) for row in rows],
         precision=execution.precision,
         noise_model=job.spec.backend.noise_model,
+        family=FAMILY_OF_TYPE[job.spec.backend.type],
+        device=None if FAMILY_OF_TYPE[job.spec.backend.type] == "aer" else job.spec.backend.name,
         output=payloads.OutputRequest(
             type=output.type, location=output.location, path=output.path, format=output.format
         )
@@ -216,22 +233,6 @@ def _already_seen(job: QiskitJob) -> bool:
     if status is not None and status.requeued_for(job.generation):
         return False
     return observed is not None and observed >= job.generation
-
-
-def _check_backend(job: QiskitJob) -> None:
-    backend = job.spec.backend
-    if backend.type != "local_simulator":
-        raise UserError(
-            f"backend.type {backend.type} is not available in this cluster; "
-            "use local_simulator (Qiskit Aer)",
-            reason="UnsupportedBackend",
-        )
-    if not is_aer(backend.name):
-        raise UserError(
-            f"backend.name {backend.name} is not a simulator; jobs run on Qiskit Aer, so leave "
-            "backend.name out (or use aer_simulator)",
-            reason="UnsupportedBackend",
-        )
 
 
 def _rejected(event: Envelope, payload: payloads.JobRejected) -> Envelope:

@@ -111,7 +111,7 @@ def _build(name: str) -> BackendV2:
 
 def _fake_device(name: str) -> BackendV2:
     try:
-        from qiskit_ibm_runtime import fake_provider  # type: ignore[import-not-found]
+        from qiskit_ibm_runtime import fake_provider
     except ImportError as error:
         raise UserError(
             f"fake devices such as {name} need qiskit-ibm-runtime, which this "

@@ -56,6 +56,8 @@ class ExecutionRequest(msgspec.Struct, frozen=True, kw_only=True):
     parameter_values: list[list[float]] = msgspec.field(default_factory=list)
     precision: float | None = None
     noise_model: str | None = None
+    family: str = "aer"  # the backend family that runs it (qiskit_operator/providers)
+    device: str | None = None  # the family's device, e.g. fake_manila; None for Aer
     output: OutputRequest | None = None
     attempt: int = 0
     not_before: float | None = None  # epoch seconds: a retry waits until then

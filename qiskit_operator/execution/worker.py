@@ -6,9 +6,10 @@ Once Qiskit and Aer are imported (their imports want a temporary directory and
 (`sandbox.confinement`: seccomp, Landlock, resource limits), before it reads
 any QPY: the circuits it loads and the simulator it runs can start no process,
 open no socket and write no file; Aer's and OpenMP's threads, started later,
-inherit all of it. Then it reads a workload frame, runs it with its own `AerRunner` and replies
-with the outcome (`messages`), over and over; when a run passes its deadline the
-parent kills its process group and starts another.
+inherit all of it. Then it reads a workload frame, runs it with its own
+`ProviderRunner` (Aer, or a provider family's local mode) and replies with the
+outcome (`messages`), over and over; when a run passes its deadline the parent
+kills its process group and starts another.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from qiskit_operator.errors import UserError
 from qiskit_operator.execution import messages
 from qiskit_operator.execution.aer import AerRunner
 from qiskit_operator.framing import recv_frame, send_frame
+from qiskit_operator.providers.running import ProviderRunner
 from qiskit_operator.sandbox.confinement import Confinement
 from qiskit_operator.sandbox.rlimits import ResourceLimits
 
@@ -38,6 +40,8 @@ class WorkerLimits(msgspec.Struct, frozen=True, kw_only=True):
     # (`declarations`, `expansion`).
     sizes: SizeLimits = ONE_CIRCUIT
     max_noise_model_qubits: int = 32
+    # Provider families to run once before confinement (`providers.running`).
+    prepared: tuple[str, ...] = ()
 
 
 def confine(limits: WorkerLimits) -> None:
@@ -63,7 +67,11 @@ def confine(limits: WorkerLimits) -> None:
 def main() -> None:
     sock = socket.socket(fileno=int(sys.argv[1]))
     limits = msgspec.json.decode(sys.argv[2], type=WorkerLimits)
-    runner = AerRunner(max_noise_model_qubits=limits.max_noise_model_qubits, process=WORKER)
+    runner = ProviderRunner(
+        AerRunner(max_noise_model_qubits=limits.max_noise_model_qubits, process=WORKER)
+    )
+    for family in limits.prepared:
+        runner.prepare(family)
     confine(limits)
     while True:
         frame = recv_frame(sock, messages.MAX_WORKLOAD)

@@ -26,15 +26,15 @@ class KubeConnection:
                 try:
                     if self._kubeconfig:
                         configuration = client.Configuration()
-                        config.load_kube_config(  # type: ignore[no-untyped-call]
+                        config.load_kube_config(  # type: ignore[no-untyped-call,unused-ignore]
                             config_file=self._kubeconfig, client_configuration=configuration
                         )
                         self._client = client.ApiClient(configuration)
                     else:
                         try:
-                            config.load_incluster_config()  # type: ignore[no-untyped-call]
+                            config.load_incluster_config()  # type: ignore[no-untyped-call,unused-ignore]
                         except config.ConfigException:
-                            config.load_kube_config()  # type: ignore[no-untyped-call]
+                            config.load_kube_config()  # type: ignore[no-untyped-call,unused-ignore]
                         self._client = client.ApiClient()
                 except (config.ConfigException, OSError) as error:
                     raise APIUnavailableError(

@@ -11,7 +11,7 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 PACKAGE = ROOT / "qiskit_operator"
-QISKIT_PACKAGES = {"circuits", "execution", "sandbox"}
+QISKIT_PACKAGES = {"circuits", "execution", "providers", "sandbox"}
 
 
 def imported_roots(path: Path) -> set[str]:
@@ -25,7 +25,7 @@ def imported_roots(path: Path) -> set[str]:
     return roots
 
 
-def test_only_the_circuit_execution_and_sandbox_packages_import_qiskit() -> None:
+def test_only_the_circuit_execution_provider_and_sandbox_packages_import_qiskit() -> None:
     offenders = [
         str(path.relative_to(ROOT))
         for path in PACKAGE.rglob("*.py")
