@@ -25,6 +25,7 @@ from functools import partial
 import msgspec
 
 from qiskit_operator import metrics, tracing
+from qiskit_operator.catalogue.refreshing import CatalogueRefresh
 from qiskit_operator.errors import UserError
 from qiskit_operator.events import payloads, types
 from qiskit_operator.events.apiserver import job_ref_from_raw
@@ -69,6 +70,7 @@ class Reconciler:
         stalled_after: timedelta | None = timedelta(hours=1),
         expiry: Expiry | None = None,
         lease: timedelta | None = timedelta(minutes=10),
+        catalogue: CatalogueRefresh | None = None,
     ) -> None:
         self.writer = writer
         self.results = results
@@ -78,6 +80,7 @@ class Reconciler:
         self.stalled_after = stalled_after
         self.expiry = expiry
         self.lease = lease
+        self.catalogue = catalogue
 
     def ready(self) -> bool:
         return True
@@ -151,6 +154,8 @@ class Reconciler:
         - A run under way (Validating, Scheduled, Retrying) with no answer for `lease`
           (`transitions.requeued`): whatever step lost its event, validate is asked for
           it again; the retry count in the status goes on.
+
+        Each QiskitBackend's status is refreshed on the same ping (`catalogue`).
         """
         now = self.clock()
         wrote: list[JobRef] = []
@@ -160,6 +165,8 @@ class Reconciler:
                 wrote.append(job.ref)
         if self.expiry is not None:
             self.expiry.sweep(now)
+        if self.catalogue is not None:
+            self.catalogue.refresh(now)
         return wrote
 
     def _mending(self, job: ListedJob, now: datetime) -> Decide | None:

@@ -13,6 +13,7 @@ from datetime import timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 
+from qiskit_operator.catalogue.refreshing import CatalogueRefresh
 from qiskit_operator.kube.client import KubeConnection
 from qiskit_operator.reconciling import Reconciler
 from qiskit_operator.results import ResultStore
@@ -116,7 +117,17 @@ def reconciler(settings: Settings, store: StatusWriter | None = None) -> Reconci
         stalled_after=timedelta(seconds=stalled) if stalled > 0 else None,
         expiry=expiry(settings, writer),
         lease=timedelta(minutes=settings.lease_minutes) if settings.lease_minutes > 0 else None,
+        catalogue=catalogue(settings),
     )
+
+
+def catalogue(settings: Settings) -> CatalogueRefresh | None:
+    """The QiskitBackends whose status reconcile refreshes on the ping: a cluster's."""
+    if settings.status_writer != "kubernetes":
+        return None  # one machine has no catalogue: jobs name their backend
+    from qiskit_operator.kube.backends import KubeBackends
+
+    return CatalogueRefresh(KubeBackends(kube_connection()))
 
 
 def expiry(settings: Settings, writer: StatusWriter) -> Expiry | None:

@@ -13,6 +13,7 @@ ALLOWED = {
         ("get", "configmaps"),
         ("list", "configmaps"),
         ("watch", "configmaps"),
+        ("list", "qiskitbackends.quantum.io"),  # backend selection reads the catalogue
     ],
     "qiskit-reconcile": [
         ("get", "qiskitjobs.quantum.io"),
@@ -22,6 +23,8 @@ ALLOWED = {
         ("create", "configmaps"),
         ("patch", "configmaps"),  # the owner-tested JSON patch of its own results
         ("create", "events"),
+        ("list", "qiskitbackends.quantum.io"),  # the catalogue, refreshed on the ping
+        ("patch", "qiskitbackends.quantum.io/status"),
     ],
     "qiskit-job-source": [("watch", "qiskitjobs.quantum.io"), ("list", "qiskitjobs.quantum.io")],
 }
@@ -32,6 +35,7 @@ DENIED = {
         ("get", "secrets"),
         ("create", "events"),
         ("delete", "configmaps"),
+        ("patch", "qiskitbackends.quantum.io/status"),
     ],
     "qiskit-execute": [
         ("get", "configmaps"),
@@ -52,6 +56,9 @@ DENIED = {
         ("watch", "qiskitjobs.quantum.io"),
         ("update", "configmaps"),  # only verbs it uses: it creates or patches them
         ("patch", "events"),
+        ("create", "qiskitbackends.quantum.io"),  # the administrator's catalogue, not its
+        ("update", "qiskitbackends.quantum.io"),
+        ("delete", "qiskitbackends.quantum.io"),
     ],
     "qiskit-job-source": [("patch", "qiskitjobs.quantum.io/status"), ("get", "configmaps")],
 }
