@@ -328,6 +328,9 @@ class Reconciler:
         ref = payload.job
         message = status.message or ""
         if isinstance(payload, payloads.JobValidated):
+            choice = payload.selection
+            if choice is not None and choice.fallback_used:
+                self.writer.record_event(ref, "Warning", "FallbackUsed", choice.message)
             self.writer.record_event(ref, "Normal", "Scheduled", message)
         elif isinstance(payload, payloads.JobCompleted):
             self.writer.record_event(ref, "Normal", "Completed", message)

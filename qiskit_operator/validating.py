@@ -16,18 +16,20 @@ import time
 import msgspec
 
 from qiskit_operator import metrics
+from qiskit_operator.catalogue import selection
+from qiskit_operator.catalogue.refreshing import BackendStore, MemoryBackends
 from qiskit_operator.circuits.formats import detect_format
 from qiskit_operator.circuits.loading import load_source
 from qiskit_operator.circuits.report import CircuitReport, check_circuit
 from qiskit_operator.circuits.sources import CircuitSources
 from qiskit_operator.durations import parse_duration
-from qiskit_operator.errors import UserError
+from qiskit_operator.errors import OperatorError, TransientError, UserError
 from qiskit_operator.events import payloads, types
 from qiskit_operator.events.apiserver import job_from_event, job_ref, job_ref_from_raw
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.execution.observables import parse_observable
 from qiskit_operator.models import QiskitJob
-from qiskit_operator.models.spec import CircuitFormat
+from qiskit_operator.models.spec import BackendSpec, CircuitFormat
 from qiskit_operator.providers import FAMILY_OF_TYPE, capabilities
 from qiskit_operator.providers.lookup import capabilities_of
 from qiskit_operator.sandbox.confinement import Isolation
@@ -40,11 +42,18 @@ log = logging.getLogger(__name__)
 
 class Validator:
     def __init__(
-        self, sandbox: SandboxPool, sources: CircuitSources, limits: LimitSettings
+        self,
+        sandbox: SandboxPool,
+        sources: CircuitSources,
+        limits: LimitSettings,
+        catalogue: BackendStore | None = None,
     ) -> None:
+        """`catalogue`: the QiskitBackends that backend selection chooses among (the
+        cluster's; none on one machine, where selection can only fall back to Aer)."""
         self.sandbox = sandbox
         self.sources = sources
         self.limits = limits
+        self.catalogue = catalogue or MemoryBackends()
 
     def ready(self) -> bool:
         return self.sandbox.is_warm
@@ -125,9 +134,13 @@ class Validator:
 
     def validate(self, job: QiskitJob) -> payloads.JobValidated:
         started = time.perf_counter()
-        offered = capabilities_of(job.spec.backend)
+        selecting = job.spec.backend_selection is not None
+        # A named backend is looked up before the circuit is loaded: an unknown one
+        # is refused at once. A selected one is known only once the circuit is measured.
+        offered = None if selecting else capabilities_of(job.spec.backend)
         spec, execution = job.spec.circuit, job.spec.execution
         source = self.sources.read(spec, job.metadata.namespace)
+        aer = FAMILY_OF_TYPE[job.spec.backend.type] == "aer"
         report = self.inspect(
             source.text,
             spec.format or source.format_hint,
@@ -135,10 +148,14 @@ class Validator:
             method=job.spec.backend.method,
             optimization_level=execution.optimization_level,
             shots=execution.shots,
-            noise_model=job.spec.backend.noise_model
-            if offered.noise_models
-            else None,  # a device has its own noise; the check below refuses one
+            # A device has its own noise; the capability check below refuses a model.
+            noise_model=job.spec.backend.noise_model if aer else None,
         )
+        choice = None
+        if offered is None:
+            choice = self._select(job, report.summary)
+            job = _on_backend(job, choice)
+            offered = capabilities_of(job.spec.backend)
         capabilities.check(
             offered,
             capabilities.Ask(
@@ -160,7 +177,52 @@ class Validator:
             execution=execution_request(job, report),
             estimated_cost="$0.00",
             validation_seconds=time.perf_counter() - started,
+            selection=None
+            if choice is None
+            else payloads.BackendChoice(
+                backend=choice.backend,
+                reason=choice.reason,
+                message=choice.message,
+                original=choice.original,
+                fallback_used=choice.fallback_used,
+            ),
         )
+
+    def _select(self, job: QiskitJob, summary: payloads.CircuitSummary) -> selection.Choice:
+        wanted = job.spec.backend_selection
+        assert wanted is not None  # validate selects only for a job that asks
+        try:
+            catalogue = self.catalogue.backends()
+        except TransientError as error:  # as for a ConfigMap source: no cluster to ask
+            raise UserError(
+                f"spec.backendSelection chooses among the cluster's QiskitBackends but "
+                f"{error}; name spec.backend instead, or run on a cluster",
+                reason="CatalogueUnavailable",
+            ) from error
+        except OperatorError as error:  # forbidden, or another refusal of the API server
+            raise TransientError(f"reading the QiskitBackends failed: {error}") from error
+        need = selection.Need(
+            qubits=summary.qubits,
+            two_qubit_gates=summary.two_qubit_gates,
+            primitive=job.spec.execution.primitive,
+            shots=job.spec.execution.shots,
+        )
+        return selection.select(catalogue, wanted, need)
+
+
+def _on_backend(job: QiskitJob, choice: selection.Choice) -> QiskitJob:
+    """`job` as if it had named the backend selection chose."""
+    current = job.spec.backend
+    if choice.family == "aer":
+        backend = BackendSpec(
+            type="local_simulator", method=current.method, noise_model=current.noise_model
+        )
+    elif choice.family == "ibm_runtime":
+        kind = "ibm_simulator" if choice.device.startswith("fake_") else "ibm_quantum"
+        backend = BackendSpec(type=kind, name=choice.device)
+    else:
+        backend = BackendSpec(type="aws_braket", name=choice.device)
+    return job.model_copy(update={"spec": job.spec.model_copy(update={"backend": backend})})
 
 
 def execution_request(job: QiskitJob, report: CircuitReport) -> payloads.ExecutionRequest:

@@ -13,7 +13,7 @@ from datetime import timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 
-from qiskit_operator.catalogue.refreshing import CatalogueRefresh
+from qiskit_operator.catalogue.refreshing import BackendStore, CatalogueRefresh
 from qiskit_operator.kube.client import KubeConnection
 from qiskit_operator.reconciling import Reconciler
 from qiskit_operator.results import ResultStore
@@ -46,9 +46,15 @@ def status_writer(settings: Settings) -> StatusWriter:
     return memory_store()
 
 
-def validator(settings: Settings, configmaps: ConfigMapReader | None = None) -> Validator:
+def validator(
+    settings: Settings,
+    configmaps: ConfigMapReader | None = None,
+    catalogue: BackendStore | None = None,
+) -> Validator:
+    """`configmaps` and `catalogue` default to the cluster's (the Kubernetes API)."""
     from qiskit_operator.circuits.fetching import UrlPolicy
     from qiskit_operator.circuits.sources import CircuitSources
+    from qiskit_operator.kube.backends import KubeBackends
     from qiskit_operator.kube.configmaps import KubeConfigMapReader
     from qiskit_operator.sandbox import confinement
     from qiskit_operator.sandbox.pool import SandboxPool
@@ -77,7 +83,7 @@ def validator(settings: Settings, configmaps: ConfigMapReader | None = None) -> 
         ),
         max_bytes=limits.max_source_bytes,
     )
-    return Validator(pool, sources, limits)
+    return Validator(pool, sources, limits, catalogue or KubeBackends(kube_connection()))
 
 
 def executor(settings: Settings) -> Executor:

@@ -63,6 +63,16 @@ class ExecutionRequest(msgspec.Struct, frozen=True, kw_only=True):
     not_before: float | None = None  # epoch seconds: a retry waits until then
 
 
+class BackendChoice(msgspec.Struct, frozen=True, kw_only=True):
+    """Backend selection's choice (spec.backendSelection), and why."""
+
+    backend: str | None  # the QiskitBackend chosen; None: the simulator fallback
+    reason: str
+    message: str
+    original: str | None = None  # the backend first asked for, when it fell back
+    fallback_used: bool = False
+
+
 class JobValidated(msgspec.Struct, frozen=True, kw_only=True):
     job: JobRef
     circuit_qpy: str  # base64 of the canonical QPY
@@ -72,6 +82,7 @@ class JobValidated(msgspec.Struct, frozen=True, kw_only=True):
     execution: ExecutionRequest
     estimated_cost: str
     validation_seconds: float
+    selection: BackendChoice | None = None
 
 
 class JobRejected(msgspec.Struct, frozen=True, kw_only=True):

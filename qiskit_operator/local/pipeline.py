@@ -20,6 +20,7 @@ import requests
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from qiskit_operator import tracing, wiring
+from qiskit_operator.catalogue.refreshing import BackendStore, MemoryBackends
 from qiskit_operator.circuits.sources import ConfigMapReader
 from qiskit_operator.events import payloads, types
 from qiskit_operator.events.apiserver import job_ref_from_raw, resource_event
@@ -90,11 +91,15 @@ class LocalPipeline:
         http: bool = False,
         store: MemoryStatusStore | None = None,
         configmaps: ConfigMapReader | None = None,
+        catalogue: BackendStore | None = None,
     ) -> None:
+        """`catalogue`: the QiskitBackends backend selection sees (none by default: one
+        machine has no cluster, so selection can only fall back to Aer)."""
         self.settings = settings or Settings.from_env()
         self.http = http
         self.store = store or wiring.memory_store()
         self._configmaps = configmaps
+        self.catalogue = catalogue or MemoryBackends()
         self._servers: list[FunctionServer] = []
         self._closers: list[Callable[[], None]] = []
         self.subscribers: dict[str, Subscriber] = {}
@@ -109,7 +114,7 @@ class LocalPipeline:
             for server in self._servers:
                 server.wait_ready()
         else:
-            validator = wiring.validator(self.settings, self._configmaps)
+            validator = wiring.validator(self.settings, self._configmaps, self.catalogue)
             validator.sandbox.wait_warm()
             self._closers.append(validator.sandbox.close)
             executor = wiring.executor(self.settings)

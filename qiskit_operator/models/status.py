@@ -89,6 +89,10 @@ class JobStatus(StatusModel):
     start_time: datetime | None = None
     completion_time: datetime | None = None
     selected_backend: str | None = None
+    original_backend: str | None = Field(
+        None, description="The backend first asked for, when selection fell back from it."
+    )
+    fallback_used: bool | None = Field(None, description="Whether selection fell back.")
     circuit_metadata: CircuitMetadata | None = None
     results: Results | None = None
     metrics: Metrics | None = None

@@ -28,6 +28,7 @@ from qiskit_operator.status.conditions import set_condition
 
 VALIDATED = "Validated"
 COMPLETED = "Completed"
+BACKEND_SELECTED = "BackendSelected"
 
 
 def _generation_state(current: JobStatus | None, generation: int) -> str:
@@ -198,6 +199,19 @@ def validated(
         generation=event.job.generation,
         now=now,
     )
+    choice = event.selection
+    if choice is not None:
+        status.original_backend = choice.original
+        status.fallback_used = choice.fallback_used
+        status.conditions = set_condition(
+            status.conditions,
+            type_=BACKEND_SELECTED,
+            status="True",
+            reason=choice.reason,
+            message=choice.message,
+            generation=event.job.generation,
+            now=now,
+        )
     _answered(status, event.job.generation, now)
     if may_move(status.phase, Phase.SCHEDULED):
         status.phase = Phase.SCHEDULED

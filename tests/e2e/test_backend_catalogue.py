@@ -7,6 +7,7 @@ import json
 
 from qiskit_operator.local.stack import Stack
 from tests.conftest import ROOT
+from tests.e2e.test_kubectl_apply import wait_phase
 from tests.e2e.test_resync import resynced, wait_until
 
 EXAMPLE_BACKENDS = ("aer-simulator", "braket-local", "ibm-fake-manila")
@@ -62,3 +63,30 @@ def test_a_backend_marked_unavailable_reads_so_after_the_next_ping(stack: Stack)
         "patch", "qbackend", "braket-local", "--type=merge",
         "-p", '{"spec": {"availability": "Available"}}',
     )  # fmt: skip
+
+
+def test_a_job_falls_back_when_its_preferred_device_is_marked_unavailable(
+    stack: Stack,
+) -> None:
+    stack.kubectl("apply", "-f", str(ROOT / "examples" / "backends"))
+    stack.kubectl(
+        "patch", "qbackend", "ibm-fake-manila", "--type=merge",
+        "-p", '{"spec": {"availability": "Unavailable"}}',
+    )  # fmt: skip
+    try:
+        stack.kubectl("apply", "-f", str(ROOT / "examples" / "bell-selected.yaml"))
+        wait_phase(stack, "bell-selected", "Completed")
+    finally:
+        stack.kubectl(
+            "patch", "qbackend", "ibm-fake-manila", "--type=merge",
+            "-p", '{"spec": {"availability": "Available"}}',
+        )  # fmt: skip
+    job = json.loads(stack.kubectl("get", "qjob", "bell-selected", "-o", "json").stdout)
+    status = job["status"]
+    assert status["selectedBackend"] == "aer_simulator"
+    assert (status["originalBackend"], status["fallbackUsed"]) == ("ibm-fake-manila", True)
+    selected = next(c for c in status["conditions"] if c["type"] == "BackendSelected")
+    assert selected["reason"] == "Fallback"
+    assert "ibm-fake-manila is Unavailable" in selected["message"]
+    described = stack.kubectl("describe", "qjob", "bell-selected").stdout
+    assert "FallbackUsed" in described
