@@ -33,7 +33,10 @@ from qiskit_operator.execution.aer import (
     top_counts,
 )
 from qiskit_operator.execution.isolation import IsolatedRunner
+from qiskit_operator.hardware.records import RecordStore
+from qiskit_operator.hardware.submitting import REMOTE_FAMILIES, HardwareJobs
 from qiskit_operator.models.spec import OutputSpec
+from qiskit_operator.providers.fake_remote import FakeRemoteProvider
 from qiskit_operator.providers.running import ProviderRunner
 from qiskit_operator.results import CONFIGMAP_LIMIT, ResultStore, render
 from qiskit_operator.sandbox.confinement import Isolation
@@ -64,6 +67,12 @@ class Executor:
         self.store = store
         self.runner = runner or AerRunner()
         self.providers = ProviderRunner(self.runner)
+        self.hardware = HardwareJobs(
+            RecordStore(store.root),
+            {"fake_remote": FakeRemoteProvider(store.root / ".fake-provider")},
+            lambda work, outcome: summarise(work, outcome, self._store(work, outcome)),
+            sizes,
+        )
         self.isolated = isolated or IsolatedRunner()
         self._confined_deadline = confined_deadline
         self._noisy_deadline = noisy_deadline
@@ -84,13 +93,20 @@ class Executor:
         if event.type == types.APISERVER_DELETE:
             self._forget(event)
             return None
+        if event.type == types.HARDWARE_POLL:
+            changed = self.hardware.poll()
+            log.info("polled hardware jobs: %d changed", changed)
+            return None
         if event.type != types.JOB_VALIDATED:
             return None
         work = payloads.decode(event.type, event.data)
         assert isinstance(work, payloads.JobValidated)
         outcome: payloads.Reply
         try:
-            outcome = self.execute(work)
+            if work.execution.family in REMOTE_FAMILIES:
+                outcome = self.hardware.submit(work, _workload_message(work))
+            else:
+                outcome = self.execute(work)
         except UserError as error:
             outcome = payloads.JobFailed(job=work.job, reason=error.reason, message=error.message)
         except TransientError as error:
@@ -101,7 +117,13 @@ class Executor:
                 kind="transient",
                 work=work,
             )
-        outcome_label = "completed" if isinstance(outcome, payloads.JobCompleted) else "failed"
+        outcome_label = (
+            "failed"
+            if isinstance(outcome, payloads.JobFailed)
+            else "submitted"
+            if isinstance(outcome, payloads.JobSubmitted)
+            else "completed"
+        )
         metrics.JOBS.labels("execute", outcome_label).inc()
         return event.reply(payloads.TYPE_OF[type(outcome)], SOURCE, payloads.encode(outcome))
 
@@ -110,6 +132,9 @@ class Executor:
         ref = job_ref_from_raw(event)
         if ref is None or not ref.uid:
             return
+        cancelled = self.hardware.cancel(ref.namespace, ref.uid)
+        if cancelled:
+            log.info("%s deleted: cancelled %d provider jobs", ref.key, cancelled)
         try:
             removed = self.store.remove_job(ref, _output_of(event))
         except UserError as error:  # an output.path the API server would have refused

@@ -31,7 +31,7 @@ from qiskit_operator.execution.observables import parse_observable
 from qiskit_operator.models import QiskitJob
 from qiskit_operator.models.spec import BackendSpec, CircuitFormat
 from qiskit_operator.providers import FAMILY_OF_TYPE, capabilities
-from qiskit_operator.providers.lookup import capabilities_of
+from qiskit_operator.providers.lookup import capabilities_of, family_of
 from qiskit_operator.sandbox.confinement import Isolation
 from qiskit_operator.sandbox.pool import SandboxPool
 from qiskit_operator.settings import LimitSettings
@@ -276,8 +276,8 @@ def execution_request(job: QiskitJob, report: CircuitReport) -> payloads.Executi
         parameter_values=[list(row) for row in rows],
         precision=execution.precision,
         noise_model=job.spec.backend.noise_model,
-        family=FAMILY_OF_TYPE[job.spec.backend.type],
-        device=None if FAMILY_OF_TYPE[job.spec.backend.type] == "aer" else job.spec.backend.name,
+        family=family_of(job.spec.backend),
+        device=None if family_of(job.spec.backend) == "aer" else job.spec.backend.name,
         output=payloads.OutputRequest(
             type=output.type, location=output.location, path=output.path, format=output.format
         )

@@ -130,6 +130,16 @@ class JobCompleted(msgspec.Struct, frozen=True, kw_only=True):
     reproducibility: Reproducibility | None = None
 
 
+class JobSubmitted(msgspec.Struct, frozen=True, kw_only=True):
+    """A hardware job is in its provider's queue; the ping observes it from here."""
+
+    job: JobRef
+    job_id: str
+    backend: str
+    queue_position: int | None = None
+    estimated_start: float | None = None  # epoch seconds
+
+
 class JobFailed(msgspec.Struct, frozen=True, kw_only=True):
     job: JobRef
     reason: str
@@ -144,7 +154,7 @@ class JobFinished(msgspec.Struct, frozen=True, kw_only=True):
     message: str
 
 
-Reply = JobValidated | JobRejected | JobCompleted | JobFailed | JobFinished
+Reply = JobValidated | JobRejected | JobCompleted | JobFailed | JobFinished | JobSubmitted
 
 TYPE_OF: dict[type[Reply], str] = {
     JobValidated: types.JOB_VALIDATED,
@@ -152,6 +162,7 @@ TYPE_OF: dict[type[Reply], str] = {
     JobCompleted: types.JOB_COMPLETED,
     JobFailed: types.JOB_FAILED,
     JobFinished: types.JOB_FINISHED,
+    JobSubmitted: types.JOB_SUBMITTED,
 }
 _DECODERS: dict[str, msgspec.json.Decoder[Reply]] = {
     event_type: msgspec.json.Decoder(cls) for cls, event_type in TYPE_OF.items()

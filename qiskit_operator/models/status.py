@@ -96,6 +96,11 @@ class JobStatus(StatusModel):
     circuit_metadata: CircuitMetadata | None = None
     results: Results | None = None
     metrics: Metrics | None = None
+    job_id: str | None = Field(None, description="The provider's id of a hardware job.")
+    queue_position: int | None = Field(None, description="Jobs ahead in the provider's queue.")
+    estimated_start_time: datetime | None = Field(
+        None, description="When the provider expects to start the job."
+    )
     retry_count: int | None = None
     next_retry_at: datetime | None = None
     estimated_cost: str | None = None

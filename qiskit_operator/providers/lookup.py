@@ -10,12 +10,21 @@ from __future__ import annotations
 from qiskit_operator.circuits.backends import is_aer
 from qiskit_operator.errors import UserError
 from qiskit_operator.models.spec import BackendSpec
-from qiskit_operator.providers import FAMILY_OF_TYPE
+from qiskit_operator.providers import FAMILY_OF_TYPE, fake_remote
 from qiskit_operator.providers.capabilities import Capabilities
 
 
+def family_of(backend: BackendSpec) -> str:
+    """The family that runs `backend`: its type's, but for the fake device with a queue."""
+    if backend.type == "ibm_quantum" and (backend.name or "").startswith(fake_remote.PREFIX):
+        return "fake_remote"
+    return FAMILY_OF_TYPE[backend.type]
+
+
 def capabilities_of(backend: BackendSpec) -> Capabilities:
-    family = FAMILY_OF_TYPE[backend.type]
+    family = family_of(backend)
+    if family == "fake_remote":
+        return fake_remote.capabilities(str(backend.name))
     if family == "ibm_runtime":
         from qiskit_operator.providers.ibm_runtime import devices
 

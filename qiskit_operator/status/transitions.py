@@ -9,12 +9,12 @@ corrupt a job.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 
 from qiskit_operator.events import payloads
-from qiskit_operator.models.phases import Phase, may_move
+from qiskit_operator.models.phases import REMOTE, Phase, may_move
 from qiskit_operator.models.status import (
     REQUEUED,
     CircuitMetadata,
@@ -89,6 +89,8 @@ def stalled(
     saying so, rather than leave it waiting forever. None while it is alive."""
     if current is None or current.phase is None or current.phase.is_terminal:
         return None
+    if current.phase in REMOTE:
+        return None  # a provider holds it: the ping observes it (docs/hardware-jobs.md)
     if _generation_state(current, job.generation) != "same":
         return None  # not seen yet: the resync asks for it instead
     last = _last_move(current, with_requeues=False)
@@ -217,6 +219,77 @@ def validated(
         status.phase = Phase.SCHEDULED
         status.message = f"Scheduled on {event.backend}"
     return status
+
+
+def submitted(
+    current: JobStatus | None, event: payloads.JobSubmitted, now: datetime
+) -> JobStatus | None:
+    """A hardware job is in its provider's queue: Queued, with the provider's job id."""
+    status = _base(current, event.job.generation)
+    if status is None or not may_move(status.phase, Phase.QUEUED):
+        return None
+    if status.phase is Phase.QUEUED and status.job_id == event.job_id:
+        return None  # the same submission answered again
+    _answered(status, event.job.generation, now)
+    status.phase = Phase.QUEUED
+    status.job_id = event.job_id
+    status.queue_position = event.queue_position
+    status.estimated_start_time = _moment(event.estimated_start)
+    status.selected_backend = status.selected_backend or event.backend
+    status.next_retry_at = None
+    status.message = f"Queued on {event.backend} as job {event.job_id}"
+    return status
+
+
+def remote_progress(
+    current: JobStatus | None,
+    job: payloads.JobRef,
+    state: str,
+    queue_position: int | None,
+    estimated_start: float | None,
+) -> JobStatus | None:
+    """What the ping found of a hardware job still queued or running; None if nothing new."""
+    status = _base(current, job.generation)
+    target = Phase.RUNNING if state == "running" else Phase.QUEUED
+    if status is None or status.phase not in (Phase.QUEUED, Phase.RUNNING):
+        return None
+    if not may_move(status.phase, target):
+        return None
+    start = _moment(estimated_start)
+    if (status.phase, status.queue_position, status.estimated_start_time) == (
+        target,
+        queue_position,
+        start,
+    ):
+        return None
+    status.phase = target
+    status.queue_position = queue_position if target is Phase.QUEUED else None
+    status.estimated_start_time = start if target is Phase.QUEUED else status.estimated_start_time
+    where = status.selected_backend or "its backend"
+    status.message = (
+        f"Running on {where} as job {status.job_id}"
+        if target is Phase.RUNNING
+        else f"Queued on {where} as job {status.job_id}"
+        + (f", {queue_position} ahead" if queue_position is not None else "")
+    )
+    return status
+
+
+def cancelled(
+    current: JobStatus | None, job: payloads.JobRef, message: str, now: datetime
+) -> JobStatus | None:
+    """The provider job was cancelled while the QiskitJob still exists."""
+    status = _base(current, job.generation)
+    if status is None or not may_move(status.phase, Phase.CANCELLED):
+        return None
+    status.phase = Phase.CANCELLED
+    status.message = message
+    status.completion_time = now
+    return status
+
+
+def _moment(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(int(epoch), UTC)
 
 
 def rejected(
