@@ -3,8 +3,12 @@
 Input: `job.validated`. Reply: `job.completed` (top outcomes, expectation values,
 sweep points, where the full result is) or `job.failed` (`kind: transient`
 carries the work, so reconcile can send it again). Also a job's delete event:
-the result files execute wrote for it go with it (docs/retention.md). Needs no
-Kubernetes access.
+the result files execute wrote for it go with it (docs/retention.md), and its
+provider job is cancelled. A hardware job is submitted and answered with
+`job.submitted` (`hardware`, docs/hardware-jobs.md); reconcile's
+`hardware.poll` makes execute poll the providers. Reads from Kubernetes only a
+hardware job's provider token, from the Secret its namespace grants
+(docs/credentials.md).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from qiskit_operator.execution.aer import (
     top_counts,
 )
 from qiskit_operator.execution.isolation import IsolatedRunner
+from qiskit_operator.hardware.credentials import MemorySecrets, SecretReader
 from qiskit_operator.hardware.records import RecordStore
 from qiskit_operator.hardware.submitting import REMOTE_FAMILIES, HardwareJobs
 from qiskit_operator.models.spec import OutputSpec
@@ -59,11 +64,13 @@ class Executor:
         confined_deadline: float | None = None,
         sizes: SizeLimits = ONE_CIRCUIT,
         noisy_deadline: float = LimitSettings().simulation_timeout_seconds,
+        secrets: SecretReader | None = None,
     ) -> None:
         """`confined_deadline` set: every job's QPY is loaded and simulated only in the
         confined worker, stopped after that many seconds unless the job sets its own
         `maxExecutionTime`; None: only jobs with a `maxExecutionTime` go there, and jobs
-        with a noise model, stopped after `noisy_deadline`."""
+        with a noise model, stopped after `noisy_deadline`. `secrets`: where provider
+        credentials are read (the cluster's Secrets; none by default)."""
         self.store = store
         self.runner = runner or AerRunner()
         self.providers = ProviderRunner(self.runner)
@@ -72,6 +79,7 @@ class Executor:
             {"fake_remote": FakeRemoteProvider(store.root / ".fake-provider")},
             lambda work, outcome: summarise(work, outcome, self._store(work, outcome)),
             sizes,
+            secrets or MemorySecrets(),
         )
         self.isolated = isolated or IsolatedRunner()
         self._confined_deadline = confined_deadline

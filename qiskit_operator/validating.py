@@ -30,7 +30,12 @@ from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.execution.observables import parse_observable
 from qiskit_operator.models import QiskitJob
 from qiskit_operator.models.spec import BackendSpec, CircuitFormat
-from qiskit_operator.providers import FAMILY_OF_TYPE, capabilities
+from qiskit_operator.providers import (
+    DEFAULT_CREDENTIALS_SECRET,
+    FAMILY_OF_TYPE,
+    REMOTE_FAMILIES,
+    capabilities,
+)
 from qiskit_operator.providers.lookup import capabilities_of, family_of
 from qiskit_operator.sandbox.confinement import Isolation
 from qiskit_operator.sandbox.pool import SandboxPool
@@ -277,12 +282,25 @@ def execution_request(job: QiskitJob, report: CircuitReport) -> payloads.Executi
         precision=execution.precision,
         noise_model=job.spec.backend.noise_model,
         family=family_of(job.spec.backend),
+        credentials=_credentials(job),
         device=None if family_of(job.spec.backend) == "aer" else job.spec.backend.name,
         output=payloads.OutputRequest(
             type=output.type, location=output.location, path=output.path, format=output.format
         )
         if output is not None
         else None,
+    )
+
+
+def _credentials(job: QiskitJob) -> payloads.CredentialsRequest | None:
+    """Where execute finds the job's provider credentials; validate never reads them."""
+    if family_of(job.spec.backend) not in REMOTE_FAMILIES:
+        return None
+    named = job.spec.credentials.secret_ref if job.spec.credentials else None
+    return payloads.CredentialsRequest(
+        namespace=job.metadata.namespace,
+        name=named.name if named else DEFAULT_CREDENTIALS_SECRET,
+        explicit=named is not None,
     )
 
 

@@ -24,6 +24,7 @@ from qiskit_operator.status.writer import MemoryStatusStore, StatusWriter
 if TYPE_CHECKING:
     from qiskit_operator.circuits.sources import ConfigMapReader
     from qiskit_operator.executing import Executor
+    from qiskit_operator.hardware.credentials import SecretReader
     from qiskit_operator.validating import Validator
 
 
@@ -86,10 +87,12 @@ def validator(
     return Validator(pool, sources, limits, catalogue or KubeBackends(kube_connection()))
 
 
-def executor(settings: Settings) -> Executor:
+def executor(settings: Settings, secrets: SecretReader | None = None) -> Executor:
+    """`secrets` defaults to the cluster's (the Kubernetes API)."""
     from qiskit_operator.executing import Executor
     from qiskit_operator.execution.aer import AerRunner
     from qiskit_operator.execution.isolation import IsolatedRunner
+    from qiskit_operator.kube.secrets import KubeSecretReader
     from qiskit_operator.sandbox import confinement
 
     required = settings.sandbox.require_isolation
@@ -109,6 +112,8 @@ def executor(settings: Settings) -> Executor:
         confined_deadline=deadline,
         noisy_deadline=settings.limits.simulation_timeout_seconds,
         sizes=settings.limits.sizes(circuits=1),
+        # Only execute reads Secrets: a provider token, for a job that needs one.
+        secrets=secrets or KubeSecretReader(kube_connection()),
     )
 
 

@@ -43,6 +43,14 @@ class OutputRequest(msgspec.Struct, frozen=True, kw_only=True):
     format: str = "json"
 
 
+class CredentialsRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """Which Secret holds the job's credentials: its name only, never what it holds."""
+
+    namespace: str
+    name: str
+    explicit: bool  # named by spec.credentials.secretRef, else the namespace's default
+
+
 class ExecutionRequest(msgspec.Struct, frozen=True, kw_only=True):
     """What execute needs to run the job: it has no Kubernetes access to look it up."""
 
@@ -58,6 +66,7 @@ class ExecutionRequest(msgspec.Struct, frozen=True, kw_only=True):
     noise_model: str | None = None
     family: str = "aer"  # the backend family that runs it (qiskit_operator/providers)
     device: str | None = None  # the family's device, e.g. fake_manila; None for Aer
+    credentials: CredentialsRequest | None = None  # for a family with a provider account
     output: OutputRequest | None = None
     attempt: int = 0
     not_before: float | None = None  # epoch seconds: a retry waits until then

@@ -25,10 +25,19 @@ from qiskit_operator.errors import TransientError, UserError
 from qiskit_operator.events import payloads
 from qiskit_operator.execution import messages
 from qiskit_operator.execution.aer import Outcome, Workload
+from qiskit_operator.hardware.credentials import (
+    TOKEN_KEY,
+    SecretReader,
+    Token,
+    how_to_create,
+    token_for,
+)
 from qiskit_operator.hardware.records import RecordStore, RemoteRecord, tag_of
+from qiskit_operator.providers import REMOTE_FAMILIES
 from qiskit_operator.providers.remote import RemoteProvider
 
-REMOTE_FAMILIES = frozenset({"fake_remote"})
+__all__ = ["REMOTE_FAMILIES", "HardwareJobs"]
+
 log = logging.getLogger(__name__)
 
 Finish = Callable[[payloads.JobValidated, Outcome], payloads.JobCompleted]
@@ -41,11 +50,13 @@ class HardwareJobs:
         providers: dict[str, RemoteProvider],
         finish: Finish,
         sizes: SizeLimits,
+        secrets: SecretReader,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """`finish` summarises and stores a completed job's outcome, as execute does
-        for any run."""
+        for any run; `secrets` holds the provider accounts' tokens."""
         self.records = records
+        self.secrets = secrets
         self.providers = providers
         self._finish = finish
         self._sizes = sizes
@@ -60,6 +71,7 @@ class HardwareJobs:
             log.info("%s: already submitted as %s", work.job.key, record.job_id)
             return _submitted(record, work.backend)
         provider = self._provider(request.family)
+        token = self._token(request.credentials)
         tag = tag_of(work.job)
         job_id = None
         if record is None:
@@ -71,11 +83,22 @@ class HardwareJobs:
             job_id = provider.find(tag)  # an earlier delivery died between submit and record
         if job_id is None:
             try:
-                job_id = provider.submit(self._workload(message), tag)
+                job_id = provider.submit(self._workload(message), tag, token)
             except UserError as error:
-                record.state, record.reason, record.message = "failed", error.reason, error.message
+                refusal = error
+                if error.reason == "CredentialsInvalid" and request.credentials is not None:
+                    refusal = UserError(
+                        f"{error.message}: fix key {TOKEN_KEY!r} of Secret "
+                        f"{request.credentials.namespace}/{request.credentials.name}",
+                        reason=error.reason,
+                    )
+                record.state, record.reason, record.message = (
+                    "failed",
+                    refusal.reason,
+                    refusal.message,
+                )
                 self.records.write(record)
-                raise
+                raise refusal from error
         now = self._clock()
         record.job_id, record.state, record.submitted_at = job_id, "queued", now
         if request.max_execution_seconds is not None:
@@ -83,6 +106,17 @@ class HardwareJobs:
         self.records.write(record)
         log.info("%s: submitted to %s as %s", work.job.key, request.device, job_id)
         return _submitted(record, work.backend)
+
+    def _token(self, request: payloads.CredentialsRequest | None) -> Token | None:
+        if request is None:
+            return None
+        try:
+            return token_for(self.secrets, request)
+        except UserError as error:
+            raise UserError(
+                f"the job's provider credentials: {error.message}; {how_to_create(request)}",
+                reason=error.reason,
+            ) from error
 
     def poll(self) -> int:
         """Ask the providers about every outstanding job; how many records changed."""

@@ -25,10 +25,12 @@ from qiskit_operator.circuits.sources import ConfigMapReader
 from qiskit_operator.events import payloads, types
 from qiskit_operator.events.apiserver import job_ref_from_raw, resource_event
 from qiskit_operator.events.envelope import Envelope
+from qiskit_operator.hardware.credentials import TOKEN_KEY, MemorySecrets, SecretReader
 from qiskit_operator.local.stack import ping_event
 from qiskit_operator.loopback import KeepAliveHandler
 from qiskit_operator.models import ObjectMeta, QiskitJob
 from qiskit_operator.models.phases import REMOTE
+from qiskit_operator.providers import DEFAULT_CREDENTIALS_SECRET
 from qiskit_operator.routing.broker import LocalBroker
 from qiskit_operator.routing.delivery import HttpSubscriber, InProcessSubscriber, Subscriber
 from qiskit_operator.routing.routes import Routes
@@ -37,6 +39,8 @@ from qiskit_operator.serving import FunctionEndpoint
 from qiskit_operator.settings import Settings
 from qiskit_operator.status.writer import MemoryStatusStore
 
+STAND_IN_TOKEN = "fake-token-local"
+"""What `qop run` gives the fake provider: it has no Secrets to read a real one from."""
 HARDWARE_PING_SECONDS = 0.5
 """How often `qop run` pings while a hardware job waits (a cluster: every five minutes)."""
 HARDWARE_WAIT_SECONDS = 600.0
@@ -99,6 +103,7 @@ class LocalPipeline:
         store: MemoryStatusStore | None = None,
         configmaps: ConfigMapReader | None = None,
         catalogue: BackendStore | None = None,
+        secrets: SecretReader | None = None,
     ) -> None:
         """`catalogue`: the QiskitBackends backend selection sees (none by default: one
         machine has no cluster, so selection can only fall back to Aer)."""
@@ -107,6 +112,11 @@ class LocalPipeline:
         self.store = store or wiring.memory_store()
         self._configmaps = configmaps
         self.catalogue = catalogue or MemoryBackends()
+        # One machine has no Secrets: the fake provider's jobs run under a stand-in
+        # token in each namespace's default Secret (docs/credentials.md).
+        self.secrets = secrets or MemorySecrets(
+            {("default", DEFAULT_CREDENTIALS_SECRET): {TOKEN_KEY: STAND_IN_TOKEN}}
+        )
         self._servers: list[FunctionServer] = []
         self._closers: list[Callable[[], None]] = []
         self.subscribers: dict[str, Subscriber] = {}
@@ -124,7 +134,7 @@ class LocalPipeline:
             validator = wiring.validator(self.settings, self._configmaps, self.catalogue)
             validator.sandbox.wait_warm()
             self._closers.append(validator.sandbox.close)
-            executor = wiring.executor(self.settings)
+            executor = wiring.executor(self.settings, self.secrets)
             self._closers.append(executor.close)
             reconciler = wiring.reconciler(self.settings, self.store)
             for service, handler in (

@@ -21,3 +21,10 @@ FAMILY_OF_TYPE: dict[str, Family] = {
     "aws_braket": "braket",
 }
 """spec.backend.type, the original operator's words, to the family that runs it."""
+
+REMOTE_FAMILIES = frozenset({"fake_remote"})
+"""Families whose jobs wait in a provider's queue (docs/hardware-jobs.md) and need
+credentials from a Secret (docs/credentials.md)."""
+DEFAULT_CREDENTIALS_SECRET = "qiskit-credentials"
+"""The Secret in a job's namespace that holds its credentials when spec.credentials
+names none: one per namespace, shared by its jobs."""

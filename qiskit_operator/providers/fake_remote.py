@@ -7,7 +7,8 @@ waits) and then has its counts, from Aer. Its jobs live in files, as a real
 provider's live on its servers, so they outlive execute's process. Devices that
 fail on purpose: `fake_remote_offline` (submit refused: offline),
 `fake_remote_full` (submit refused: queue full), `fake_remote_fails` (the job
-fails remotely). Called through `hardware.submitting`.
+fails remotely). It takes tokens that start with `fake-token-` and refuses any
+other, as a provider refuses a wrong one. Called through `hardware.submitting`.
 """
 
 from __future__ import annotations
@@ -26,9 +27,12 @@ from qiskit_operator.providers.capabilities import Capabilities
 
 if TYPE_CHECKING:  # validate reads `capabilities`, and its image has no Qiskit Aer
     from qiskit_operator.execution.aer import Outcome, Workload
+    from qiskit_operator.hardware.credentials import Token
     from qiskit_operator.providers.remote import RemoteStatus
 
 PREFIX = "fake_remote"
+TOKEN_PREFIX = "fake-token-"
+"""The tokens the fake provider takes; any other is refused as a real one would be."""
 QUBITS = 5
 QUEUE_AHEAD = 3  # jobs said to be ahead of a new one; one leaves per queue_seconds / 3
 
@@ -71,9 +75,13 @@ class FakeRemoteProvider:
         self.run_seconds = run_seconds
         self.submitted = 0  # this process's submissions: what the tests count
 
-    def submit(self, work: Workload, tag: str) -> str:
+    def submit(self, work: Workload, tag: str, token: Token | None) -> str:
         from qiskit_operator.circuits.serialization import to_qpy
 
+        if token is None or not token.reveal().startswith(TOKEN_PREFIX):
+            raise UserError(
+                "the provider refused the token (401 Unauthorized)", reason="CredentialsInvalid"
+            )
         device = work.device or PREFIX
         if device == f"{PREFIX}_offline":
             raise UserError(

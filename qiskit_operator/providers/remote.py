@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from qiskit_operator.execution.aer import Outcome, Workload
+from qiskit_operator.hardware.credentials import Token
 
 ProviderState = Literal["queued", "running", "completed", "failed", "cancelled"]
 
@@ -24,9 +25,10 @@ class RemoteStatus:
 
 
 class RemoteProvider(Protocol):
-    def submit(self, work: Workload, tag: str) -> str:
-        """Submit `work` tagged `tag`; the provider's job id. UserError for a refusal
-        that says what to change (device offline, queue full), TransientError else."""
+    def submit(self, work: Workload, tag: str, token: Token | None) -> str:
+        """Submit `work` tagged `tag` with the account's `token`; the provider's job id.
+        UserError for a refusal that says what to change (device offline, queue full,
+        reason CredentialsInvalid for a token refused), TransientError else."""
         ...
 
     def find(self, tag: str) -> str | None:

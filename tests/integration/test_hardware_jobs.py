@@ -17,6 +17,7 @@ from qiskit_operator.circuits.serialization import to_qpy
 from qiskit_operator.events import payloads, types
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.executing import Executor
+from qiskit_operator.hardware.credentials import MemorySecrets
 from qiskit_operator.hardware.records import RecordStore
 from qiskit_operator.local.pipeline import LocalPipeline
 from qiskit_operator.models import Phase
@@ -27,6 +28,11 @@ from qiskit_operator.status.writer import MemoryStatusStore
 from tests.conftest import example
 
 REF = payloads.JobRef(namespace="default", name="bell-remote", uid="uid-1", generation=1)
+SECRETS = MemorySecrets({("default", "qiskit-credentials"): {"token": "fake-token-tests"}})
+
+
+def new_executor(results: Path) -> Executor:
+    return Executor(ResultStore(results), secrets=SECRETS)
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +68,9 @@ def validated_work(device: str = "fake_remote", limit: float | None = None) -> E
         execution=payloads.ExecutionRequest(
             shots=100, optimization_level=1, seed=5, family="fake_remote", device=device,
             max_execution_seconds=limit,
+            credentials=payloads.CredentialsRequest(
+                namespace="default", name="qiskit-credentials", explicit=False
+            ),
         ),
         estimated_cost="$0.00",
         validation_seconds=0.0,
@@ -93,7 +102,7 @@ def test_a_hardware_job_is_queued_with_its_job_id_then_runs_then_completes(
 def test_a_redelivered_submission_answers_the_same_job_id_and_submits_once(
     tmp_path: Path,
 ) -> None:
-    executor = Executor(ResultStore(tmp_path))
+    executor = new_executor(tmp_path)
     first = submitted(executor.handle(validated_work()))
     again = submitted(executor.handle(validated_work()))  # the reply was lost: redelivered
     assert again.job_id == first.job_id
@@ -103,7 +112,7 @@ def test_a_redelivered_submission_answers_the_same_job_id_and_submits_once(
 def test_a_crash_between_the_submit_and_the_record_never_submits_twice(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    executor = Executor(ResultStore(tmp_path))
+    executor = new_executor(tmp_path)
     real_write = RecordStore.write
     writes: list[str] = []
 
@@ -117,15 +126,15 @@ def test_a_crash_between_the_submit_and_the_record_never_submits_twice(
     with pytest.raises(OSError, match="killed"):
         executor.handle(validated_work())
     monkeypatch.setattr(RecordStore, "write", real_write)
-    restarted = Executor(ResultStore(tmp_path))  # a new process, the same volume
+    restarted = new_executor(tmp_path)  # a new process, the same volume
     answer = submitted(restarted.handle(validated_work()))
     jobs = provider_jobs(tmp_path)
     assert [job["id"] for job in jobs] == [answer.job_id]
 
 
 def test_a_restarted_execute_polls_the_job_to_completion_exactly_once(tmp_path: Path) -> None:
-    first = submitted(Executor(ResultStore(tmp_path)).handle(validated_work()))
-    restarted = Executor(ResultStore(tmp_path))
+    first = submitted(new_executor(tmp_path).handle(validated_work()))
+    restarted = new_executor(tmp_path)
     records = RecordStore(tmp_path)
     poll = Envelope(type=types.HARDWARE_POLL, source="test", data=b"{}")
     deadline = time.monotonic() + 60
@@ -141,7 +150,7 @@ def test_a_restarted_execute_polls_the_job_to_completion_exactly_once(tmp_path: 
 
 
 def test_deleting_the_job_cancels_its_provider_job(tmp_path: Path) -> None:
-    executor = Executor(ResultStore(tmp_path))
+    executor = new_executor(tmp_path)
     answer = submitted(executor.handle(validated_work()))
     obj = {"apiVersion": "quantum.io/v1", "kind": "QiskitJob", "metadata": {
         "name": REF.name, "namespace": REF.namespace, "uid": REF.uid, "generation": 1}}  # fmt: skip
