@@ -82,6 +82,14 @@ class RecordStore:
                 found.append(record)
         return found
 
+    def remove_uid(self, namespace: str, uid: str) -> int:
+        """Remove the records of a deleted job (every generation); how many."""
+        removed = 0
+        for path in (self.root / namespace).glob(f"{uid}-*.json"):
+            path.unlink(missing_ok=True)
+            removed += 1
+        return removed
+
     def of_uid(self, namespace: str, uid: str) -> list[RemoteRecord]:
         found = []
         for path in sorted((self.root / namespace).glob(f"{uid}-*.json")):

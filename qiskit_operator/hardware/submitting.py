@@ -133,15 +133,15 @@ class HardwareJobs:
         return changed
 
     def cancel(self, namespace: str, uid: str) -> int:
-        """The job was deleted: cancel its provider jobs still going; how many."""
+        """The job was deleted: cancel its provider jobs still going (how many), and
+        forget its records."""
         cancelled = 0
         for record in self.records.of_uid(namespace, uid):
             if record.finished or record.job_id is None:
                 continue
             self._provider(record.family).cancel(record.job_id)
-            record.state, record.message = "cancelled", "the QiskitJob was deleted"
-            self.records.write(record)
             cancelled += 1
+        self.records.remove_uid(namespace, uid)  # no status is left to write
         return cancelled
 
     def _observe(self, record: RemoteRecord) -> bool:
