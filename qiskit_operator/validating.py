@@ -18,9 +18,11 @@ import msgspec
 from qiskit_operator import metrics
 from qiskit_operator.catalogue import selection
 from qiskit_operator.catalogue.refreshing import BackendStore, MemoryBackends
+from qiskit_operator.circuits.backends import fit_device
 from qiskit_operator.circuits.formats import detect_format
 from qiskit_operator.circuits.loading import load_source
 from qiskit_operator.circuits.report import CircuitReport, check_circuit
+from qiskit_operator.circuits.serialization import from_qpy
 from qiskit_operator.circuits.sources import CircuitSources
 from qiskit_operator.durations import parse_duration
 from qiskit_operator.errors import OperatorError, TransientError, UserError
@@ -171,6 +173,17 @@ class Validator:
                 qubits=report.summary.qubits,
             ),
         )
+        transpiled = None
+        if offered.family == "ibm_runtime":
+            # What the device really runs: its depth and two-qubit gates after transpiling
+            # for its target, which execute then does again (status.circuitMetadata).
+            circuit = from_qpy(report.qpy, self.limits.sizes())[0]
+            fit = fit_device(circuit, offered.device, execution.optimization_level)
+            transpiled = payloads.DeviceTranspiled(
+                device=fit.backend,
+                depth=fit.transpiled_depth,
+                two_qubit_gates=fit.transpiled_two_qubit_gates,
+            )
         return payloads.JobValidated(
             job=job_ref(job),
             circuit_qpy=base64.b64encode(report.qpy).decode(),
@@ -182,6 +195,7 @@ class Validator:
             execution=execution_request(job, report),
             estimated_cost="$0.00",
             validation_seconds=time.perf_counter() - started,
+            transpiled=transpiled,
             selection=None
             if choice is None
             else payloads.BackendChoice(

@@ -39,6 +39,7 @@ class DeviceFit:
     transpiled_depth: int
     transpiled_gate_types: dict[str, int]
     coupling_map_edges: int
+    transpiled_two_qubit_gates: int = 0
 
 
 def is_aer(name: str | None) -> bool:
@@ -142,4 +143,9 @@ def fit_device(circuit: QuantumCircuit, name: str, optimization_level: int) -> D
         transpiled_depth=compiled.depth(),
         transpiled_gate_types={k: int(v) for k, v in sorted(compiled.count_ops().items())},
         coupling_map_edges=len(coupling.get_edges()) if coupling is not None else 0,
+        transpiled_two_qubit_gates=sum(
+            1
+            for instruction in compiled.data
+            if instruction.operation.num_qubits == 2 and instruction.operation.name != "barrier"
+        ),
     )

@@ -72,6 +72,14 @@ class ExecutionRequest(msgspec.Struct, frozen=True, kw_only=True):
     not_before: float | None = None  # epoch seconds: a retry waits until then
 
 
+class DeviceTranspiled(msgspec.Struct, frozen=True, kw_only=True):
+    """The circuit as transpiled for a device's target (what a device really runs)."""
+
+    device: str
+    depth: int
+    two_qubit_gates: int
+
+
 class BackendChoice(msgspec.Struct, frozen=True, kw_only=True):
     """Backend selection's choice (spec.backendSelection), and why."""
 
@@ -92,6 +100,7 @@ class JobValidated(msgspec.Struct, frozen=True, kw_only=True):
     estimated_cost: str
     validation_seconds: float
     selection: BackendChoice | None = None
+    transpiled: DeviceTranspiled | None = None
 
 
 class JobRejected(msgspec.Struct, frozen=True, kw_only=True):

@@ -37,6 +37,13 @@ class CircuitMetadata(StatusModel):
     clbits: int | None = None
     gates: int = Field(description="Instruction count, measurements included (circuit size).")
     gate_types: dict[str, int] = Field(default_factory=dict)
+    transpiled_for: str | None = Field(
+        None, description="The device the circuit was transpiled for, when it runs on one."
+    )
+    transpiled_depth: int | None = Field(None, description="Depth after transpiling for it.")
+    transpiled_two_qubit_gates: int | None = Field(
+        None, description="Two-qubit gates after transpiling for it."
+    )
 
 
 class SweepEntry(StatusModel):

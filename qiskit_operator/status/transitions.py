@@ -185,6 +185,9 @@ def validated(
         clbits=event.metadata.clbits,
         gates=event.metadata.size,
         gate_types=event.metadata.gate_types,
+        transpiled_for=event.transpiled.device if event.transpiled else None,
+        transpiled_depth=event.transpiled.depth if event.transpiled else None,
+        transpiled_two_qubit_gates=event.transpiled.two_qubit_gates if event.transpiled else None,
     )
     status.selected_backend = event.backend
     status.estimated_cost = event.estimated_cost

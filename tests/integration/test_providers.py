@@ -42,6 +42,21 @@ def test_a_bell_pair_on_a_fake_ibm_device_shows_the_devices_noise(
     assert reproducibility and "simulated locally" in reproducibility.method
 
 
+def test_the_circuit_metadata_says_what_the_device_runs_after_transpiling(
+    pipeline: LocalPipeline,
+) -> None:
+    manifest = copy.deepcopy(example("ibm-fake-device.yaml"))
+    manifest["metadata"]["name"] = "bell-fake-manila-metadata"
+    job = pipeline.run(manifest)
+    assert job.status is not None and job.status.circuit_metadata is not None
+    metadata = job.status.circuit_metadata
+    assert (metadata.depth, metadata.gate_types.get("h")) == (3, 1)  # as written
+    assert metadata.transpiled_for == "fake_manila"
+    assert metadata.transpiled_two_qubit_gates == 1
+    # Manila has no h: it becomes rz, sx, rz, so the device runs a deeper circuit.
+    assert metadata.transpiled_depth is not None and metadata.transpiled_depth > metadata.depth
+
+
 def test_the_same_seed_on_a_fake_ibm_device_gives_the_same_counts(
     pipeline: LocalPipeline,
 ) -> None:
