@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import time
 
 import msgspec
 
@@ -64,6 +65,17 @@ def confine(limits: WorkerLimits) -> None:
     ).apply(all_threads=True)
 
 
+PREPARE_SETTLE_SECONDS = 30.0
+"""How long a provider's preparation may take to end the threads it started (Braket's
+local simulator runs its task on a short-lived thread) before confinement refuses them."""
+
+
+def _settle_threads(seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while len(os.listdir("/proc/self/task")) > 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def main() -> None:
     sock = socket.socket(fileno=int(sys.argv[1]))
     limits = msgspec.json.decode(sys.argv[2], type=WorkerLimits)
@@ -72,6 +84,8 @@ def main() -> None:
     )
     for family in limits.prepared:
         runner.prepare(family)
+    if limits.prepared:
+        _settle_threads(PREPARE_SETTLE_SECONDS)
     confine(limits)
     while True:
         frame = recv_frame(sock, messages.MAX_WORKLOAD)
