@@ -3,8 +3,12 @@
 Input: `job.validated`. Reply: `job.completed` (top outcomes, expectation values,
 sweep points, where the full result is) or `job.failed` (`kind: transient`
 carries the work, so reconcile can send it again). Also a job's delete event:
-the result files execute wrote for it go with it (docs/retention.md). Needs no
-Kubernetes access.
+the result files execute wrote for it go with it (docs/retention.md), and its
+provider job is cancelled. A hardware job is submitted and answered with
+`job.submitted` (`hardware`, docs/hardware-jobs.md); reconcile's
+`hardware.poll` makes execute poll the providers. Reads from Kubernetes only a
+hardware job's provider token, from the Secret its namespace grants
+(docs/credentials.md).
 """
 
 from __future__ import annotations
@@ -33,7 +37,12 @@ from qiskit_operator.execution.aer import (
     top_counts,
 )
 from qiskit_operator.execution.isolation import IsolatedRunner
+from qiskit_operator.hardware.credentials import MemorySecrets, SecretReader
+from qiskit_operator.hardware.records import RecordStore
+from qiskit_operator.hardware.submitting import REMOTE_FAMILIES, HardwareJobs
 from qiskit_operator.models.spec import OutputSpec
+from qiskit_operator.providers.fake_remote import FakeRemoteProvider
+from qiskit_operator.providers.running import ProviderRunner
 from qiskit_operator.results import CONFIGMAP_LIMIT, ResultStore, render
 from qiskit_operator.sandbox.confinement import Isolation
 from qiskit_operator.settings import LimitSettings
@@ -55,13 +64,23 @@ class Executor:
         confined_deadline: float | None = None,
         sizes: SizeLimits = ONE_CIRCUIT,
         noisy_deadline: float = LimitSettings().simulation_timeout_seconds,
+        secrets: SecretReader | None = None,
     ) -> None:
         """`confined_deadline` set: every job's QPY is loaded and simulated only in the
         confined worker, stopped after that many seconds unless the job sets its own
         `maxExecutionTime`; None: only jobs with a `maxExecutionTime` go there, and jobs
-        with a noise model, stopped after `noisy_deadline`."""
+        with a noise model, stopped after `noisy_deadline`. `secrets`: where provider
+        credentials are read (the cluster's Secrets; none by default)."""
         self.store = store
         self.runner = runner or AerRunner()
+        self.providers = ProviderRunner(self.runner)
+        self.hardware = HardwareJobs(
+            RecordStore(store.root),
+            {"fake_remote": FakeRemoteProvider(store.root / ".fake-provider")},
+            lambda work, outcome: summarise(work, outcome, self._store(work, outcome)),
+            sizes,
+            secrets or MemorySecrets(),
+        )
         self.isolated = isolated or IsolatedRunner()
         self._confined_deadline = confined_deadline
         self._noisy_deadline = noisy_deadline
@@ -82,13 +101,20 @@ class Executor:
         if event.type == types.APISERVER_DELETE:
             self._forget(event)
             return None
+        if event.type == types.HARDWARE_POLL:
+            changed = self.hardware.poll()
+            log.info("polled hardware jobs: %d changed", changed)
+            return None
         if event.type != types.JOB_VALIDATED:
             return None
         work = payloads.decode(event.type, event.data)
         assert isinstance(work, payloads.JobValidated)
         outcome: payloads.Reply
         try:
-            outcome = self.execute(work)
+            if work.execution.family in REMOTE_FAMILIES:
+                outcome = self.hardware.submit(work, _workload_message(work))
+            else:
+                outcome = self.execute(work)
         except UserError as error:
             outcome = payloads.JobFailed(job=work.job, reason=error.reason, message=error.message)
         except TransientError as error:
@@ -99,7 +125,13 @@ class Executor:
                 kind="transient",
                 work=work,
             )
-        outcome_label = "completed" if isinstance(outcome, payloads.JobCompleted) else "failed"
+        outcome_label = (
+            "failed"
+            if isinstance(outcome, payloads.JobFailed)
+            else "submitted"
+            if isinstance(outcome, payloads.JobSubmitted)
+            else "completed"
+        )
         metrics.JOBS.labels("execute", outcome_label).inc()
         # One line per run, in the job's trace: `kubectl qiskit logs JOB` finds it.
         log.info("%s %s", work.job.key, outcome_label)
@@ -110,6 +142,9 @@ class Executor:
         ref = job_ref_from_raw(event)
         if ref is None or not ref.uid:
             return
+        cancelled = self.hardware.cancel(ref.namespace, ref.uid)
+        if cancelled:
+            log.info("%s deleted: cancelled %d provider jobs", ref.key, cancelled)
         try:
             removed = self.store.remove_job(ref, _output_of(event))
         except UserError as error:  # an output.path the API server would have refused
@@ -129,19 +164,19 @@ class Executor:
 
     def _run(self, message: messages.WorkloadMessage, job_limit: float | None) -> Outcome:
         """In the confined worker, which alone then loads the QPY, when the job sets a time
-        limit, isolation is required or the job has a noise model (building one takes up
-        to minutes, and only a process can be stopped); else here, for `qop run` on
-        one's own machine."""
+        limit, isolation is required, or the job has a noise model or runs on a device
+        snapshot (building a device's noise takes up to minutes, and only a process can
+        be stopped); else here, for `qop run` on one's own machine."""
         if job_limit is not None:
             return self.isolated.run_message(message, job_limit)
         deadline = self._confined_deadline
-        if deadline is None and message.noise_model is not None:
+        if deadline is None and (message.noise_model is not None or message.family != "aer"):
             deadline = self._noisy_deadline
         if deadline is not None:
             return self.isolated.run_message(
                 message, deadline, limit="QOP_SIMULATION_TIMEOUT_SECONDS"
             )
-        return self.runner.run(messages.workload_of(message, self._sizes))
+        return self.providers.run(messages.workload_of(message, self._sizes))
 
     def _store(self, work: payloads.JobValidated, result: Outcome) -> str | None:
         output = work.execution.output
@@ -195,6 +230,8 @@ def _workload_message(work: payloads.JobValidated) -> messages.WorkloadMessage:
         parameter_values=[list(row) for row in request.parameter_values],
         precision=request.precision,
         noise_model=request.noise_model,
+        family=request.family,
+        device=request.device,
     )
 
 

@@ -25,12 +25,15 @@ from functools import partial
 import msgspec
 
 from qiskit_operator import metrics, tracing
+from qiskit_operator.catalogue.refreshing import CatalogueRefresh
 from qiskit_operator.errors import UserError
 from qiskit_operator.events import payloads, types
 from qiskit_operator.events.apiserver import job_ref_from_raw
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.events.payloads import JobRef
+from qiskit_operator.hardware.records import RecordStore, RemoteRecord
 from qiskit_operator.models import JobStatus, Phase
+from qiskit_operator.models.phases import REMOTE
 from qiskit_operator.models.spec import OutputSpec
 from qiskit_operator.results import ResultStore
 from qiskit_operator.retention import Expiry
@@ -69,6 +72,7 @@ class Reconciler:
         stalled_after: timedelta | None = timedelta(hours=1),
         expiry: Expiry | None = None,
         lease: timedelta | None = timedelta(minutes=10),
+        catalogue: CatalogueRefresh | None = None,
     ) -> None:
         self.writer = writer
         self.results = results
@@ -78,6 +82,9 @@ class Reconciler:
         self.stalled_after = stalled_after
         self.expiry = expiry
         self.lease = lease
+        self.catalogue = catalogue
+        # Execute's records of hardware jobs, on the volume the two share.
+        self.records = RecordStore(results.root)
 
     def ready(self) -> bool:
         return True
@@ -91,11 +98,15 @@ class Reconciler:
             return None  # Kubernetes removes the job and what it owns
         if event.type == types.PING:
             self.resync()
-            return None
+            return self._observe_hardware(event)
         try:
             payload = payloads.decode(event.type, event.data)
         except payloads.PayloadError as error:
             raise UserError(str(error), reason="InvalidEvent") from error
+        return self._claimed(event, payload)
+
+    def _claimed(self, event: Envelope, payload: payloads.Reply) -> Envelope | None:
+        """Act on what `payload` claims happened, once it is checked against the job."""
         job = self.writer.read(payload.job)
         judgement = claims.judge(job, payload, self._expected_location(job))
         metrics.EVENT_CLAIMS.labels(judgement.verdict.value, judgement.reason).inc()
@@ -121,6 +132,54 @@ class Reconciler:
         if written.phase is not None and written.phase.is_terminal:
             return self._finished(event, payload.job, written)
         return None
+
+    def _observe_hardware(self, ping: Envelope) -> Envelope | None:
+        """Write what execute's last poll found of each hardware job (its record on the
+        results volume), and, while any is still with its provider, answer the ping with
+        `hardware.poll`: execute then asks the providers again (docs/hardware-jobs.md).
+        A job that ends here sends no `job.finished`: the ping has one answer."""
+        waiting = False
+        for listed in self.writer.jobs():
+            status = listed.status
+            if status is None or status.phase not in REMOTE:
+                continue
+            if status.observed_generation != listed.ref.generation:
+                continue
+            record = self.records.read(listed.ref)
+            if record is None or record.job != listed.ref:  # a claim: about this very job
+                waiting = True
+                continue
+            with tracing.job_trace(listed.ref):
+                waiting |= not self._progress(ping, record)
+        return ping.reply(types.HARDWARE_POLL, SOURCE, b"{}") if waiting else None
+
+    def _progress(self, ping: Envelope, record: RemoteRecord) -> bool:
+        """Apply `record` to its job; whether the job is finished with its provider."""
+        ref = record.job
+        if record.state == "completed" and record.completed is not None:
+            self._claimed(ping, record.completed)
+            return True
+        if record.state == "failed":
+            failure = payloads.JobFailed(
+                job=ref, reason=record.reason or "RemoteJobFailed", message=record.message or ""
+            )
+            self._claimed(ping, failure)
+            return True
+        if record.state == "cancelled":
+            now = self.clock()
+            message = f"job {record.job_id} was cancelled at its provider: {record.message}"
+            if self._update(ref, lambda s: transitions.cancelled(s, ref, message, now)):
+                self.writer.record_event(ref, "Warning", "Cancelled", message)
+            return True
+        written = self._update(
+            ref,
+            lambda s: transitions.remote_progress(
+                s, ref, record.state, record.queue_position, record.estimated_start
+            ),
+        )
+        if written is not None and written.phase is Phase.RUNNING:
+            self.writer.record_event(ref, "Normal", "Running", written.message or "")
+        return False
 
     def handle_dead_letter(self, event: Envelope) -> Envelope | None:
         """An event Knative could not deliver after its retries (the Triggers' dead-letter
@@ -151,6 +210,8 @@ class Reconciler:
         - A run under way (Validating, Scheduled, Retrying) with no answer for `lease`
           (`transitions.requeued`): whatever step lost its event, validate is asked for
           it again; the retry count in the status goes on.
+
+        Each QiskitBackend's status is refreshed on the same ping (`catalogue`).
         """
         now = self.clock()
         wrote: list[JobRef] = []
@@ -160,6 +221,8 @@ class Reconciler:
                 wrote.append(job.ref)
         if self.expiry is not None:
             self.expiry.sweep(now)
+        if self.catalogue is not None:
+            self.catalogue.refresh(now)
         return wrote
 
     def _mending(self, job: ListedJob, now: datetime) -> Decide | None:
@@ -320,7 +383,12 @@ class Reconciler:
     def _record(self, payload: payloads.Reply, status: JobStatus) -> None:
         ref = payload.job
         message = status.message or ""
-        if isinstance(payload, payloads.JobValidated):
+        if isinstance(payload, payloads.JobSubmitted):
+            self.writer.record_event(ref, "Normal", "Queued", message)
+        elif isinstance(payload, payloads.JobValidated):
+            choice = payload.selection
+            if choice is not None and choice.fallback_used:
+                self.writer.record_event(ref, "Warning", "FallbackUsed", choice.message)
             self.writer.record_event(ref, "Normal", "Scheduled", message)
         elif isinstance(payload, payloads.JobCompleted):
             self.writer.record_event(ref, "Normal", "Completed", message)
@@ -343,4 +411,6 @@ def _apply(current: JobStatus | None, payload: payloads.Reply, now: datetime) ->
         return transitions.completed(current, payload, now)
     if isinstance(payload, payloads.JobFailed):
         return transitions.failed(current, payload, now)
+    if isinstance(payload, payloads.JobSubmitted):
+        return transitions.submitted(current, payload, now)
     return None

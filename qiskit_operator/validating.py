@@ -16,19 +16,29 @@ import time
 import msgspec
 
 from qiskit_operator import metrics
-from qiskit_operator.circuits.backends import is_aer
+from qiskit_operator.catalogue import selection
+from qiskit_operator.catalogue.refreshing import BackendStore, MemoryBackends
+from qiskit_operator.circuits.backends import fit_device
 from qiskit_operator.circuits.formats import detect_format
 from qiskit_operator.circuits.loading import load_source
 from qiskit_operator.circuits.report import CircuitReport, check_circuit
+from qiskit_operator.circuits.serialization import from_qpy
 from qiskit_operator.circuits.sources import CircuitSources
 from qiskit_operator.durations import parse_duration
-from qiskit_operator.errors import UserError
+from qiskit_operator.errors import OperatorError, TransientError, UserError
 from qiskit_operator.events import payloads, types
 from qiskit_operator.events.apiserver import job_from_event, job_ref, job_ref_from_raw
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.execution.observables import parse_observable
 from qiskit_operator.models import QiskitJob
-from qiskit_operator.models.spec import CircuitFormat
+from qiskit_operator.models.spec import BackendSpec, CircuitFormat
+from qiskit_operator.providers import (
+    DEFAULT_CREDENTIALS_SECRET,
+    FAMILY_OF_TYPE,
+    REMOTE_FAMILIES,
+    capabilities,
+)
+from qiskit_operator.providers.lookup import capabilities_of, family_of
 from qiskit_operator.sandbox.confinement import Isolation
 from qiskit_operator.sandbox.pool import SandboxPool
 from qiskit_operator.settings import LimitSettings
@@ -39,11 +49,18 @@ log = logging.getLogger(__name__)
 
 class Validator:
     def __init__(
-        self, sandbox: SandboxPool, sources: CircuitSources, limits: LimitSettings
+        self,
+        sandbox: SandboxPool,
+        sources: CircuitSources,
+        limits: LimitSettings,
+        catalogue: BackendStore | None = None,
     ) -> None:
+        """`catalogue`: the QiskitBackends that backend selection chooses among (the
+        cluster's; none on one machine, where selection can only fall back to Aer)."""
         self.sandbox = sandbox
         self.sources = sources
         self.limits = limits
+        self.catalogue = catalogue or MemoryBackends()
 
     def ready(self) -> bool:
         return self.sandbox.is_warm
@@ -132,9 +149,13 @@ class Validator:
 
     def validate(self, job: QiskitJob) -> payloads.JobValidated:
         started = time.perf_counter()
-        _check_backend(job)
+        selecting = job.spec.backend_selection is not None
+        # A named backend is looked up before the circuit is loaded: an unknown one
+        # is refused at once. A selected one is known only once the circuit is measured.
+        offered = None if selecting else capabilities_of(job.spec.backend)
         spec, execution = job.spec.circuit, job.spec.execution
         source = self.sources.read(spec, job.metadata.namespace)
+        aer = FAMILY_OF_TYPE[job.spec.backend.type] == "aer"
         report = self.inspect(
             source.text,
             spec.format or source.format_hint,
@@ -142,18 +163,93 @@ class Validator:
             method=job.spec.backend.method,
             optimization_level=execution.optimization_level,
             shots=execution.shots,
-            noise_model=job.spec.backend.noise_model,
+            # A device has its own noise; the capability check below refuses a model.
+            noise_model=job.spec.backend.noise_model if aer else None,
         )
+        choice = None
+        if offered is None:
+            choice = self._select(job, report.summary)
+            job = _on_backend(job, choice)
+            offered = capabilities_of(job.spec.backend)
+        capabilities.check(
+            offered,
+            capabilities.Ask(
+                primitive=execution.primitive,
+                noise_model=job.spec.backend.noise_model,
+                swept=bool(execution.parameter_values),
+                shots=execution.shots,
+                qubits=report.summary.qubits,
+            ),
+        )
+        transpiled = None
+        if offered.family == "ibm_runtime":
+            # What the device really runs: its depth and two-qubit gates after transpiling
+            # for its target, which execute then does again (status.circuitMetadata).
+            circuit = from_qpy(report.qpy, self.limits.sizes())[0]
+            fit = fit_device(circuit, offered.device, execution.optimization_level)
+            transpiled = payloads.DeviceTranspiled(
+                device=fit.backend,
+                depth=fit.transpiled_depth,
+                two_qubit_gates=fit.transpiled_two_qubit_gates,
+            )
         return payloads.JobValidated(
             job=job_ref(job),
             circuit_qpy=base64.b64encode(report.qpy).decode(),
             format=report.format,
             metadata=report.summary,
-            backend=job.spec.backend.name or report.backend,
+            backend=(job.spec.backend.name or report.backend)
+            if offered.family == "aer"
+            else offered.device,
             execution=execution_request(job, report),
             estimated_cost="$0.00",
             validation_seconds=time.perf_counter() - started,
+            transpiled=transpiled,
+            selection=None
+            if choice is None
+            else payloads.BackendChoice(
+                backend=choice.backend,
+                reason=choice.reason,
+                message=choice.message,
+                original=choice.original,
+                fallback_used=choice.fallback_used,
+            ),
         )
+
+    def _select(self, job: QiskitJob, summary: payloads.CircuitSummary) -> selection.Choice:
+        wanted = job.spec.backend_selection
+        assert wanted is not None  # validate selects only for a job that asks
+        try:
+            catalogue = self.catalogue.backends()
+        except TransientError as error:  # as for a ConfigMap source: no cluster to ask
+            raise UserError(
+                f"spec.backendSelection chooses among the cluster's QiskitBackends but "
+                f"{error}; name spec.backend instead, or run on a cluster",
+                reason="CatalogueUnavailable",
+            ) from error
+        except OperatorError as error:  # forbidden, or another refusal of the API server
+            raise TransientError(f"reading the QiskitBackends failed: {error}") from error
+        need = selection.Need(
+            qubits=summary.qubits,
+            two_qubit_gates=summary.two_qubit_gates,
+            primitive=job.spec.execution.primitive,
+            shots=job.spec.execution.shots,
+        )
+        return selection.select(catalogue, wanted, need)
+
+
+def _on_backend(job: QiskitJob, choice: selection.Choice) -> QiskitJob:
+    """`job` as if it had named the backend selection chose."""
+    current = job.spec.backend
+    if choice.family == "aer":
+        backend = BackendSpec(
+            type="local_simulator", method=current.method, noise_model=current.noise_model
+        )
+    elif choice.family == "ibm_runtime":
+        kind = "ibm_simulator" if choice.device.startswith("fake_") else "ibm_quantum"
+        backend = BackendSpec(type=kind, name=choice.device)
+    else:
+        backend = BackendSpec(type="aws_braket", name=choice.device)
+    return job.model_copy(update={"spec": job.spec.model_copy(update={"backend": backend})})
 
 
 def execution_request(job: QiskitJob, report: CircuitReport) -> payloads.ExecutionRequest:
@@ -207,11 +303,26 @@ def execution_request(job: QiskitJob, report: CircuitReport) -> payloads.Executi
         parameter_values=[list(row) for row in rows],
         precision=execution.precision,
         noise_model=job.spec.backend.noise_model,
+        family=family_of(job.spec.backend),
+        credentials=_credentials(job),
+        device=None if family_of(job.spec.backend) == "aer" else job.spec.backend.name,
         output=payloads.OutputRequest(
             type=output.type, location=output.location, path=output.path, format=output.format
         )
         if output is not None
         else None,
+    )
+
+
+def _credentials(job: QiskitJob) -> payloads.CredentialsRequest | None:
+    """Where execute finds the job's provider credentials; validate never reads them."""
+    if family_of(job.spec.backend) not in REMOTE_FAMILIES:
+        return None
+    named = job.spec.credentials.secret_ref if job.spec.credentials else None
+    return payloads.CredentialsRequest(
+        namespace=job.metadata.namespace,
+        name=named.name if named else DEFAULT_CREDENTIALS_SECRET,
+        explicit=named is not None,
     )
 
 
@@ -224,22 +335,6 @@ def _already_seen(job: QiskitJob) -> bool:
     if status is not None and status.requeued_for(job.generation):
         return False
     return observed is not None and observed >= job.generation
-
-
-def _check_backend(job: QiskitJob) -> None:
-    backend = job.spec.backend
-    if backend.type != "local_simulator":
-        raise UserError(
-            f"backend.type {backend.type} is not available in this cluster; "
-            "use local_simulator (Qiskit Aer)",
-            reason="UnsupportedBackend",
-        )
-    if not is_aer(backend.name):
-        raise UserError(
-            f"backend.name {backend.name} is not a simulator; jobs run on Qiskit Aer, so leave "
-            "backend.name out (or use aer_simulator)",
-            reason="UnsupportedBackend",
-        )
 
 
 def _rejected(event: Envelope, payload: payloads.JobRejected) -> Envelope:

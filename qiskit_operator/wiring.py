@@ -13,6 +13,7 @@ from datetime import timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 
+from qiskit_operator.catalogue.refreshing import BackendStore, CatalogueRefresh
 from qiskit_operator.kube.client import KubeConnection
 from qiskit_operator.reconciling import Reconciler
 from qiskit_operator.results import ResultStore
@@ -23,6 +24,7 @@ from qiskit_operator.status.writer import MemoryStatusStore, StatusWriter
 if TYPE_CHECKING:
     from qiskit_operator.circuits.sources import ConfigMapReader
     from qiskit_operator.executing import Executor
+    from qiskit_operator.hardware.credentials import SecretReader
     from qiskit_operator.validating import Validator
 
 
@@ -45,9 +47,15 @@ def status_writer(settings: Settings) -> StatusWriter:
     return memory_store()
 
 
-def validator(settings: Settings, configmaps: ConfigMapReader | None = None) -> Validator:
+def validator(
+    settings: Settings,
+    configmaps: ConfigMapReader | None = None,
+    catalogue: BackendStore | None = None,
+) -> Validator:
+    """`configmaps` and `catalogue` default to the cluster's (the Kubernetes API)."""
     from qiskit_operator.circuits.fetching import UrlPolicy
     from qiskit_operator.circuits.sources import CircuitSources
+    from qiskit_operator.kube.backends import KubeBackends
     from qiskit_operator.kube.configmaps import KubeConfigMapReader
     from qiskit_operator.sandbox import confinement
     from qiskit_operator.sandbox.pool import SandboxPool
@@ -76,13 +84,15 @@ def validator(settings: Settings, configmaps: ConfigMapReader | None = None) -> 
         ),
         max_bytes=limits.max_source_bytes,
     )
-    return Validator(pool, sources, limits)
+    return Validator(pool, sources, limits, catalogue or KubeBackends(kube_connection()))
 
 
-def executor(settings: Settings) -> Executor:
+def executor(settings: Settings, secrets: SecretReader | None = None) -> Executor:
+    """`secrets` defaults to the cluster's (the Kubernetes API)."""
     from qiskit_operator.executing import Executor
     from qiskit_operator.execution.aer import AerRunner
     from qiskit_operator.execution.isolation import IsolatedRunner
+    from qiskit_operator.kube.secrets import KubeSecretReader
     from qiskit_operator.sandbox import confinement
 
     required = settings.sandbox.require_isolation
@@ -102,6 +112,8 @@ def executor(settings: Settings) -> Executor:
         confined_deadline=deadline,
         noisy_deadline=settings.limits.simulation_timeout_seconds,
         sizes=settings.limits.sizes(circuits=1),
+        # Only execute reads Secrets: a provider token, for a job that needs one.
+        secrets=secrets or KubeSecretReader(kube_connection()),
     )
 
 
@@ -116,7 +128,17 @@ def reconciler(settings: Settings, store: StatusWriter | None = None) -> Reconci
         stalled_after=timedelta(seconds=stalled) if stalled > 0 else None,
         expiry=expiry(settings, writer),
         lease=timedelta(minutes=settings.lease_minutes) if settings.lease_minutes > 0 else None,
+        catalogue=catalogue(settings),
     )
+
+
+def catalogue(settings: Settings) -> CatalogueRefresh | None:
+    """The QiskitBackends whose status reconcile refreshes on the ping: a cluster's."""
+    if settings.status_writer != "kubernetes":
+        return None  # one machine has no catalogue: jobs name their backend
+    from qiskit_operator.kube.backends import KubeBackends
+
+    return CatalogueRefresh(KubeBackends(kube_connection()))
 
 
 def expiry(settings: Settings, writer: StatusWriter) -> Expiry | None:

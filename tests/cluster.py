@@ -37,15 +37,17 @@ def binaries_or_skip(with_adapter: bool = False) -> Binaries:
 @contextmanager
 def running_cluster(workdir: Path, binaries: Binaries) -> Iterator[DevCluster]:
     """etcd, kube-apiserver and kube-controller-manager on loopback, with the QiskitJob
-    CRD established and the functions' RBAC applied; stopped on leaving."""
+    and QiskitBackend CRDs established and the functions' RBAC applied; stopped on
+    leaving."""
     cluster = DevCluster(workdir, binaries)
     try:
         cluster.start()
         cluster.kubectl("apply", "-f", str(ROOT / "crds"))
         cluster.kubectl("apply", "-f", str(ROOT / "knative" / "rbac.yaml"))
-        cluster.kubectl(
-            "wait", "--for=condition=Established", "crd/qiskitjobs.quantum.io", "--timeout=60s"
-        )
+        for crd in ("qiskitjobs", "qiskitbackends"):
+            cluster.kubectl(
+                "wait", "--for=condition=Established", f"crd/{crd}.quantum.io", "--timeout=60s"
+            )
         yield cluster
     finally:
         cluster.stop()

@@ -39,6 +39,7 @@ class DeviceFit:
     transpiled_depth: int
     transpiled_gate_types: dict[str, int]
     coupling_map_edges: int
+    transpiled_two_qubit_gates: int = 0
 
 
 def is_aer(name: str | None) -> bool:
@@ -111,7 +112,7 @@ def _build(name: str) -> BackendV2:
 
 def _fake_device(name: str) -> BackendV2:
     try:
-        from qiskit_ibm_runtime import fake_provider  # type: ignore[import-not-found]
+        from qiskit_ibm_runtime import fake_provider
     except ImportError as error:
         raise UserError(
             f"fake devices such as {name} need qiskit-ibm-runtime, which this "
@@ -142,4 +143,9 @@ def fit_device(circuit: QuantumCircuit, name: str, optimization_level: int) -> D
         transpiled_depth=compiled.depth(),
         transpiled_gate_types={k: int(v) for k, v in sorted(compiled.count_ops().items())},
         coupling_map_edges=len(coupling.get_edges()) if coupling is not None else 0,
+        transpiled_two_qubit_gates=sum(
+            1
+            for instruction in compiled.data
+            if instruction.operation.num_qubits == 2 and instruction.operation.name != "barrier"
+        ),
     )

@@ -43,6 +43,14 @@ class OutputRequest(msgspec.Struct, frozen=True, kw_only=True):
     format: str = "json"
 
 
+class CredentialsRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """Which Secret holds the job's credentials: its name only, never what it holds."""
+
+    namespace: str
+    name: str
+    explicit: bool  # named by spec.credentials.secretRef, else the namespace's default
+
+
 class ExecutionRequest(msgspec.Struct, frozen=True, kw_only=True):
     """What execute needs to run the job: it has no Kubernetes access to look it up."""
 
@@ -56,9 +64,30 @@ class ExecutionRequest(msgspec.Struct, frozen=True, kw_only=True):
     parameter_values: list[list[float]] = msgspec.field(default_factory=list)
     precision: float | None = None
     noise_model: str | None = None
+    family: str = "aer"  # the backend family that runs it (qiskit_operator/providers)
+    device: str | None = None  # the family's device, e.g. fake_manila; None for Aer
+    credentials: CredentialsRequest | None = None  # for a family with a provider account
     output: OutputRequest | None = None
     attempt: int = 0
     not_before: float | None = None  # epoch seconds: a retry waits until then
+
+
+class DeviceTranspiled(msgspec.Struct, frozen=True, kw_only=True):
+    """The circuit as transpiled for a device's target (what a device really runs)."""
+
+    device: str
+    depth: int
+    two_qubit_gates: int
+
+
+class BackendChoice(msgspec.Struct, frozen=True, kw_only=True):
+    """Backend selection's choice (spec.backendSelection), and why."""
+
+    backend: str | None  # the QiskitBackend chosen; None: the simulator fallback
+    reason: str
+    message: str
+    original: str | None = None  # the backend first asked for, when it fell back
+    fallback_used: bool = False
 
 
 class JobValidated(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,6 +99,8 @@ class JobValidated(msgspec.Struct, frozen=True, kw_only=True):
     execution: ExecutionRequest
     estimated_cost: str
     validation_seconds: float
+    selection: BackendChoice | None = None
+    transpiled: DeviceTranspiled | None = None
 
 
 class JobRejected(msgspec.Struct, frozen=True, kw_only=True):
@@ -117,6 +148,16 @@ class JobCompleted(msgspec.Struct, frozen=True, kw_only=True):
     reproducibility: Reproducibility | None = None
 
 
+class JobSubmitted(msgspec.Struct, frozen=True, kw_only=True):
+    """A hardware job is in its provider's queue; the ping observes it from here."""
+
+    job: JobRef
+    job_id: str
+    backend: str
+    queue_position: int | None = None
+    estimated_start: float | None = None  # epoch seconds
+
+
 class JobFailed(msgspec.Struct, frozen=True, kw_only=True):
     job: JobRef
     reason: str
@@ -131,7 +172,7 @@ class JobFinished(msgspec.Struct, frozen=True, kw_only=True):
     message: str
 
 
-Reply = JobValidated | JobRejected | JobCompleted | JobFailed | JobFinished
+Reply = JobValidated | JobRejected | JobCompleted | JobFailed | JobFinished | JobSubmitted
 
 TYPE_OF: dict[type[Reply], str] = {
     JobValidated: types.JOB_VALIDATED,
@@ -139,6 +180,7 @@ TYPE_OF: dict[type[Reply], str] = {
     JobCompleted: types.JOB_COMPLETED,
     JobFailed: types.JOB_FAILED,
     JobFinished: types.JOB_FINISHED,
+    JobSubmitted: types.JOB_SUBMITTED,
 }
 _DECODERS: dict[str, msgspec.json.Decoder[Reply]] = {
     event_type: msgspec.json.Decoder(cls) for cls, event_type in TYPE_OF.items()

@@ -19,6 +19,11 @@ JOB_REJECTED: Final = _PREFIX + "rejected"
 JOB_COMPLETED: Final = _PREFIX + "completed"
 JOB_FAILED: Final = _PREFIX + "failed"
 JOB_FINISHED: Final = _PREFIX + "finished"
+# A hardware job is in its provider's queue (docs/hardware-jobs.md): execute's answer.
+JOB_SUBMITTED: Final = _PREFIX + "submitted"
+# Reconcile's answer to the ping while hardware jobs are outstanding: execute polls
+# their providers. Not under the job prefix: it is about no one job.
+HARDWARE_POLL: Final = "io.qiskit.operator.hardware.poll"
 
 # Extension attributes our events carry (CloudEvents names: lowercase alphanumerics).
 EXT_JOB_UID: Final = "jobuid"

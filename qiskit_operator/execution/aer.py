@@ -46,6 +46,10 @@ class Workload:
     parameter_values: tuple[tuple[float, ...], ...] = ()
     precision: float | None = None
     noise_model: str | None = None
+    family: str = "aer"
+    """The backend family that runs it (`providers`); the rest of this module is Aer's."""
+    device: str | None = None
+    """The family's device, e.g. fake_manila; None for Aer."""
 
 
 @dataclass(frozen=True, slots=True)

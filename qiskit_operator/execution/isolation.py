@@ -28,6 +28,7 @@ from qiskit_operator.execution import messages
 from qiskit_operator.execution.aer import Outcome, Workload
 from qiskit_operator.execution.worker import WorkerLimits
 from qiskit_operator.framing import recv_frame, send_frame
+from qiskit_operator.providers.running import PREPARED_BEFORE_CONFINEMENT
 from qiskit_operator.sandbox import confinement
 from qiskit_operator.sandbox.environment import untrusted_environment
 
@@ -101,6 +102,7 @@ class IsolatedRunner:
         simulation stopped at it.
         """
         with self._lock:
+            self._prepare_for(work.family)
             sock = self._start()
             sock.settimeout(timeout)
             try:
@@ -129,6 +131,14 @@ class IsolatedRunner:
             except messages.MalformedReplyError as error:
                 self._stop()
                 raise _malformed() from error
+
+    def _prepare_for(self, family: str) -> None:
+        """A family that must run before confinement, first asked for now: the worker is
+        replaced by one that prepared it (and every family prepared before)."""
+        if family in PREPARED_BEFORE_CONFINEMENT and family not in self._limits.prepared:
+            self._stop()
+            prepared = (*self._limits.prepared, family)
+            self._limits = msgspec.structs.replace(self._limits, prepared=prepared)
 
     def _stop(self) -> int | None:
         code = None

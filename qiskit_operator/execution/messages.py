@@ -44,6 +44,8 @@ class WorkloadMessage(msgspec.Struct, frozen=True, kw_only=True):
     parameter_values: list[list[float]]
     precision: float | None
     noise_model: _Short | None
+    family: _Short = "aer"
+    device: _Short | None = None
 
 
 class PointMessage(msgspec.Struct, frozen=True, kw_only=True):
@@ -99,6 +101,8 @@ def workload_message(work: Workload, qpy: bytes) -> WorkloadMessage:
         parameter_values=[list(row) for row in work.parameter_values],
         precision=work.precision,
         noise_model=work.noise_model,
+        family=work.family,
+        device=work.device,
     )
 
 
@@ -128,6 +132,8 @@ def workload_of(message: WorkloadMessage, sizes: SizeLimits) -> Workload:
         parameter_values=tuple(tuple(row) for row in message.parameter_values),
         precision=message.precision,
         noise_model=message.noise_model,
+        family=message.family,
+        device=message.device,
     )
 
 

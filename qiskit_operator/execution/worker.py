@@ -6,9 +6,10 @@ Once Qiskit and Aer are imported (their imports want a temporary directory and
 (`sandbox.confinement`: seccomp, Landlock, resource limits), before it reads
 any QPY: the circuits it loads and the simulator it runs can start no process,
 open no socket and write no file; Aer's and OpenMP's threads, started later,
-inherit all of it. Then it reads a workload frame, runs it with its own `AerRunner` and replies
-with the outcome (`messages`), over and over; when a run passes its deadline the
-parent kills its process group and starts another.
+inherit all of it. Then it reads a workload frame, runs it with its own
+`ProviderRunner` (Aer, or a provider family's local mode) and replies with the
+outcome (`messages`), over and over; when a run passes its deadline the parent
+kills its process group and starts another.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import time
 
 import msgspec
 
@@ -25,6 +27,7 @@ from qiskit_operator.errors import UserError
 from qiskit_operator.execution import messages
 from qiskit_operator.execution.aer import AerRunner
 from qiskit_operator.framing import recv_frame, send_frame
+from qiskit_operator.providers.running import ProviderRunner
 from qiskit_operator.sandbox.confinement import Confinement
 from qiskit_operator.sandbox.rlimits import ResourceLimits
 
@@ -38,6 +41,8 @@ class WorkerLimits(msgspec.Struct, frozen=True, kw_only=True):
     # (`declarations`, `expansion`).
     sizes: SizeLimits = ONE_CIRCUIT
     max_noise_model_qubits: int = 32
+    # Provider families to run once before confinement (`providers.running`).
+    prepared: tuple[str, ...] = ()
 
 
 def confine(limits: WorkerLimits) -> None:
@@ -60,10 +65,27 @@ def confine(limits: WorkerLimits) -> None:
     ).apply(all_threads=True)
 
 
+PREPARE_SETTLE_SECONDS = 30.0
+"""How long a provider's preparation may take to end the threads it started (Braket's
+local simulator runs its task on a short-lived thread) before confinement refuses them."""
+
+
+def _settle_threads(seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while len(os.listdir("/proc/self/task")) > 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def main() -> None:
     sock = socket.socket(fileno=int(sys.argv[1]))
     limits = msgspec.json.decode(sys.argv[2], type=WorkerLimits)
-    runner = AerRunner(max_noise_model_qubits=limits.max_noise_model_qubits, process=WORKER)
+    runner = ProviderRunner(
+        AerRunner(max_noise_model_qubits=limits.max_noise_model_qubits, process=WORKER)
+    )
+    for family in limits.prepared:
+        runner.prepare(family)
+    if limits.prepared:
+        _settle_threads(PREPARE_SETTLE_SECONDS)
     confine(limits)
     while True:
         frame = recv_frame(sock, messages.MAX_WORKLOAD)

@@ -28,7 +28,7 @@ class KubeConnection:
                 try:
                     if self._kubeconfig or self._context:
                         configuration = client.Configuration()
-                        config.load_kube_config(  # type: ignore[no-untyped-call]
+                        config.load_kube_config(  # type: ignore[no-untyped-call,unused-ignore]
                             config_file=self._kubeconfig,
                             context=self._context,
                             client_configuration=configuration,
@@ -36,9 +36,9 @@ class KubeConnection:
                         self._client = client.ApiClient(configuration)
                     else:
                         try:
-                            config.load_incluster_config()  # type: ignore[no-untyped-call]
+                            config.load_incluster_config()  # type: ignore[no-untyped-call,unused-ignore]
                         except config.ConfigException:
-                            config.load_kube_config()  # type: ignore[no-untyped-call]
+                            config.load_kube_config()  # type: ignore[no-untyped-call,unused-ignore]
                         self._client = client.ApiClient()
                 except (config.ConfigException, OSError) as error:
                     raise APIUnavailableError(
@@ -79,7 +79,7 @@ def context_namespace(kubeconfig: str | None = None, context: str | None = None)
     from kubernetes import config
 
     try:
-        contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+        contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call,unused-ignore]
     except (config.ConfigException, OSError, TypeError):
         return "default"
     if context:

@@ -144,9 +144,9 @@ class JobsApi:
             expired = False
             while not expired:
                 left = _seconds_left(deadline, name)
-                stream = watch.Watch()  # type: ignore[no-untyped-call]
+                stream = watch.Watch()  # type: ignore[no-untyped-call,unused-ignore]
                 try:
-                    for change in stream.stream(  # type: ignore[no-untyped-call]
+                    for change in stream.stream(  # type: ignore[no-untyped-call,unused-ignore]
                         custom.list_namespaced_custom_object,
                         GROUP,
                         VERSION,
@@ -173,7 +173,7 @@ class JobsApi:
                 except HTTPError as error:
                     raise translate(error, f"watching qiskitjob {name}") from error
                 finally:
-                    stream.stop()  # type: ignore[no-untyped-call]
+                    stream.stop()  # type: ignore[no-untyped-call,unused-ignore]
 
 
 def _status_message(body: object) -> str | None:

@@ -63,7 +63,7 @@ class JobWatcher:
         version = self._list(custom)
         self.started.set()
         while not self._stopped.is_set():
-            stream = watch.Watch()  # type: ignore[no-untyped-call]
+            stream = watch.Watch()  # type: ignore[no-untyped-call,unused-ignore]
             kwargs: dict[str, Any] = {
                 "resource_version": version,
                 "timeout_seconds": 5,
@@ -80,7 +80,7 @@ class JobWatcher:
                 else (GROUP, VERSION, "qiskitjobs")
             )
             try:
-                for change in stream.stream(call, *args, **kwargs):  # type: ignore[no-untyped-call]
+                for change in stream.stream(call, *args, **kwargs):  # type: ignore[no-untyped-call,unused-ignore]
                     obj = change["object"]
                     version = obj["metadata"]["resourceVersion"]
                     kind = _TYPES.get(change["type"])
@@ -98,4 +98,4 @@ class JobWatcher:
                     continue
                 raise translate(error, "watching qiskitjobs") from error
             finally:
-                stream.stop()  # type: ignore[no-untyped-call]
+                stream.stop()  # type: ignore[no-untyped-call,unused-ignore]

@@ -20,12 +20,17 @@ import requests
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from qiskit_operator import tracing, wiring
+from qiskit_operator.catalogue.refreshing import BackendStore, MemoryBackends
 from qiskit_operator.circuits.sources import ConfigMapReader
 from qiskit_operator.events import payloads, types
 from qiskit_operator.events.apiserver import job_ref_from_raw, resource_event
 from qiskit_operator.events.envelope import Envelope
+from qiskit_operator.hardware.credentials import TOKEN_KEY, MemorySecrets, SecretReader
+from qiskit_operator.local.stack import ping_event
 from qiskit_operator.loopback import KeepAliveHandler
 from qiskit_operator.models import ObjectMeta, QiskitJob
+from qiskit_operator.models.phases import REMOTE
+from qiskit_operator.providers import DEFAULT_CREDENTIALS_SECRET
 from qiskit_operator.routing.broker import LocalBroker
 from qiskit_operator.routing.delivery import HttpSubscriber, InProcessSubscriber, Subscriber
 from qiskit_operator.routing.routes import Routes
@@ -33,6 +38,13 @@ from qiskit_operator.routing.triggers import Trigger, load_triggers
 from qiskit_operator.serving import FunctionEndpoint
 from qiskit_operator.settings import Settings
 from qiskit_operator.status.writer import MemoryStatusStore
+
+STAND_IN_TOKEN = "fake-token-local"
+"""What `qop run` gives the fake provider: it has no Secrets to read a real one from."""
+HARDWARE_PING_SECONDS = 0.5
+"""How often `qop run` pings while a hardware job waits (a cluster: every five minutes)."""
+HARDWARE_WAIT_SECONDS = 600.0
+"""How long `qop run` waits for a provider; the job is left as it is after that."""
 
 FUNCTIONS = {
     "validate": "qiskit-validate",
@@ -90,11 +102,21 @@ class LocalPipeline:
         http: bool = False,
         store: MemoryStatusStore | None = None,
         configmaps: ConfigMapReader | None = None,
+        catalogue: BackendStore | None = None,
+        secrets: SecretReader | None = None,
     ) -> None:
+        """`catalogue`: the QiskitBackends backend selection sees (none by default: one
+        machine has no cluster, so selection can only fall back to Aer)."""
         self.settings = settings or Settings.from_env()
         self.http = http
         self.store = store or wiring.memory_store()
         self._configmaps = configmaps
+        self.catalogue = catalogue or MemoryBackends()
+        # One machine has no Secrets: the fake provider's jobs run under a stand-in
+        # token in each namespace's default Secret (docs/credentials.md).
+        self.secrets = secrets or MemorySecrets(
+            {("default", DEFAULT_CREDENTIALS_SECRET): {TOKEN_KEY: STAND_IN_TOKEN}}
+        )
         self._servers: list[FunctionServer] = []
         self._closers: list[Callable[[], None]] = []
         self.subscribers: dict[str, Subscriber] = {}
@@ -109,10 +131,10 @@ class LocalPipeline:
             for server in self._servers:
                 server.wait_ready()
         else:
-            validator = wiring.validator(self.settings, self._configmaps)
+            validator = wiring.validator(self.settings, self._configmaps, self.catalogue)
             validator.sandbox.wait_warm()
             self._closers.append(validator.sandbox.close)
-            executor = wiring.executor(self.settings)
+            executor = wiring.executor(self.settings, self.secrets)
             self._closers.append(executor.close)
             reconciler = wiring.reconciler(self.settings, self.store)
             for service, handler in (
@@ -154,8 +176,7 @@ class LocalPipeline:
         broker.publish(event)
         broker.run_until_idle()
         key = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
-        job = self.store.get(key)
-        assert job is not None
+        job = self._wait_for_provider(broker, key)
         if job.status is None or job.status.phase is None or not job.status.phase.is_terminal:
             # Nothing may be left hanging: what could not be delivered fails the job,
             # as the dead-letter sink does on a cluster.
@@ -172,9 +193,25 @@ class LocalPipeline:
                 event.reply(types.JOB_FAILED, "/qiskit-operator/runner", payloads.encode(failed))
             )
             broker.run_until_idle()
+            found = self.store.get(key)
+            assert found is not None
+            return found
+        return job
+
+    def _wait_for_provider(self, broker: LocalBroker, key: str) -> QiskitJob:
+        """The job, once no provider holds it: while it is Queued or Running, ping as
+        the PingSource does on a cluster (there every five minutes, here every
+        `HARDWARE_PING_SECONDS`), for at most `HARDWARE_WAIT_SECONDS`."""
+        deadline = time.monotonic() + HARDWARE_WAIT_SECONDS
+        while True:
             job = self.store.get(key)
             assert job is not None
-        return job
+            phase = job.status.phase if job.status else None
+            if phase not in REMOTE or time.monotonic() > deadline:
+                return job
+            time.sleep(HARDWARE_PING_SECONDS)
+            broker.publish(ping_event())
+            broker.run_until_idle()
 
 
 def admit(manifest: dict[str, Any]) -> dict[str, Any]:

@@ -142,8 +142,9 @@ def _function_env(cluster: DevCluster, name: str, results: Path) -> dict[str, st
     )
     if name == "reconcile":
         env["QOP_STATUS_WRITER"] = "kubernetes"
-    if name != "execute":  # execute has no Kubernetes access at all
-        env["KUBECONFIG"] = str(cluster.service_account_kubeconfig(NAMESPACE, f"qiskit-{name}"))
+    # Each function acts as its own ServiceAccount; execute's reads only the provider
+    # credentials a namespace grants it (knative/rbac.yaml).
+    env["KUBECONFIG"] = str(cluster.service_account_kubeconfig(NAMESPACE, f"qiskit-{name}"))
     env.update(_auth_env(cluster, name))
     return env
 

@@ -14,8 +14,11 @@ class Phase(StrEnum):
     VALIDATING = "Validating"
     SCHEDULED = "Scheduled"
     RETRYING = "Retrying"
+    QUEUED = "Queued"
+    RUNNING = "Running"
     COMPLETED = "Completed"
     FAILED = "Failed"
+    CANCELLED = "Cancelled"
 
     @property
     def rank(self) -> int:
@@ -26,16 +29,23 @@ class Phase(StrEnum):
         return self in TERMINAL
 
 
-TERMINAL = frozenset({Phase.COMPLETED, Phase.FAILED})
+TERMINAL = frozenset({Phase.COMPLETED, Phase.FAILED, Phase.CANCELLED})
+REMOTE = frozenset({Phase.QUEUED, Phase.RUNNING})
+"""A provider holds the job (docs/hardware-jobs.md): the ping observes it, no lease."""
 
 # Retrying ranks above Scheduled: a retried job never reads as merely scheduled again.
+# Queued and Running above Retrying: a submission retried after a transient failure
+# still moves on into the provider's queue.
 _RANK = {
     Phase.PENDING: 0,
     Phase.VALIDATING: 1,
     Phase.SCHEDULED: 2,
     Phase.RETRYING: 3,
-    Phase.COMPLETED: 4,
-    Phase.FAILED: 4,
+    Phase.QUEUED: 4,
+    Phase.RUNNING: 5,
+    Phase.COMPLETED: 6,
+    Phase.FAILED: 6,
+    Phase.CANCELLED: 6,
 }
 
 

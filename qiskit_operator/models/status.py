@@ -37,6 +37,13 @@ class CircuitMetadata(StatusModel):
     clbits: int | None = None
     gates: int = Field(description="Instruction count, measurements included (circuit size).")
     gate_types: dict[str, int] = Field(default_factory=dict)
+    transpiled_for: str | None = Field(
+        None, description="The device the circuit was transpiled for, when it runs on one."
+    )
+    transpiled_depth: int | None = Field(None, description="Depth after transpiling for it.")
+    transpiled_two_qubit_gates: int | None = Field(
+        None, description="Two-qubit gates after transpiling for it."
+    )
 
 
 class SweepEntry(StatusModel):
@@ -89,9 +96,18 @@ class JobStatus(StatusModel):
     start_time: datetime | None = None
     completion_time: datetime | None = None
     selected_backend: str | None = None
+    original_backend: str | None = Field(
+        None, description="The backend first asked for, when selection fell back from it."
+    )
+    fallback_used: bool | None = Field(None, description="Whether selection fell back.")
     circuit_metadata: CircuitMetadata | None = None
     results: Results | None = None
     metrics: Metrics | None = None
+    job_id: str | None = Field(None, description="The provider's id of a hardware job.")
+    queue_position: int | None = Field(None, description="Jobs ahead in the provider's queue.")
+    estimated_start_time: datetime | None = Field(
+        None, description="When the provider expects to start the job."
+    )
     retry_count: int | None = None
     next_retry_at: datetime | None = None
     progress: str | None = Field(

@@ -9,12 +9,12 @@ corrupt a job.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 
 from qiskit_operator.events import payloads
-from qiskit_operator.models.phases import Phase, may_move
+from qiskit_operator.models.phases import REMOTE, Phase, may_move
 from qiskit_operator.models.status import (
     REQUEUED,
     CircuitMetadata,
@@ -28,6 +28,7 @@ from qiskit_operator.status.conditions import set_condition
 
 VALIDATED = "Validated"
 COMPLETED = "Completed"
+BACKEND_SELECTED = "BackendSelected"
 
 
 def _generation_state(current: JobStatus | None, generation: int) -> str:
@@ -88,6 +89,8 @@ def stalled(
     saying so, rather than leave it waiting forever. None while it is alive."""
     if current is None or current.phase is None or current.phase.is_terminal:
         return None
+    if current.phase in REMOTE:
+        return None  # a provider holds it: the ping observes it (docs/hardware-jobs.md)
     if _generation_state(current, job.generation) != "same":
         return None  # not seen yet: the resync asks for it instead
     last = _last_move(current, with_requeues=False)
@@ -182,6 +185,9 @@ def validated(
         clbits=event.metadata.clbits,
         gates=event.metadata.size,
         gate_types=event.metadata.gate_types,
+        transpiled_for=event.transpiled.device if event.transpiled else None,
+        transpiled_depth=event.transpiled.depth if event.transpiled else None,
+        transpiled_two_qubit_gates=event.transpiled.two_qubit_gates if event.transpiled else None,
     )
     status.selected_backend = event.backend
     status.estimated_cost = event.estimated_cost
@@ -198,6 +204,19 @@ def validated(
         generation=event.job.generation,
         now=now,
     )
+    choice = event.selection
+    if choice is not None:
+        status.original_backend = choice.original
+        status.fallback_used = choice.fallback_used
+        status.conditions = set_condition(
+            status.conditions,
+            type_=BACKEND_SELECTED,
+            status="True",
+            reason=choice.reason,
+            message=choice.message,
+            generation=event.job.generation,
+            now=now,
+        )
     _answered(status, event.job.generation, now)
     if may_move(status.phase, Phase.SCHEDULED):
         status.phase = Phase.SCHEDULED
@@ -211,6 +230,77 @@ def progress(parameter_sets: int, *, finished: bool) -> str:
     once per run, so it moves from none done (Scheduled) to all (Completed)."""
     total, unit = (parameter_sets, "parameter sets") if parameter_sets else (1, "circuits")
     return f"{total if finished else 0}/{total} {unit}"
+
+
+def submitted(
+    current: JobStatus | None, event: payloads.JobSubmitted, now: datetime
+) -> JobStatus | None:
+    """A hardware job is in its provider's queue: Queued, with the provider's job id."""
+    status = _base(current, event.job.generation)
+    if status is None or not may_move(status.phase, Phase.QUEUED):
+        return None
+    if status.phase is Phase.QUEUED and status.job_id == event.job_id:
+        return None  # the same submission answered again
+    _answered(status, event.job.generation, now)
+    status.phase = Phase.QUEUED
+    status.job_id = event.job_id
+    status.queue_position = event.queue_position
+    status.estimated_start_time = _moment(event.estimated_start)
+    status.selected_backend = status.selected_backend or event.backend
+    status.next_retry_at = None
+    status.message = f"Queued on {event.backend} as job {event.job_id}"
+    return status
+
+
+def remote_progress(
+    current: JobStatus | None,
+    job: payloads.JobRef,
+    state: str,
+    queue_position: int | None,
+    estimated_start: float | None,
+) -> JobStatus | None:
+    """What the ping found of a hardware job still queued or running; None if nothing new."""
+    status = _base(current, job.generation)
+    target = Phase.RUNNING if state == "running" else Phase.QUEUED
+    if status is None or status.phase not in (Phase.QUEUED, Phase.RUNNING):
+        return None
+    if not may_move(status.phase, target):
+        return None
+    start = _moment(estimated_start)
+    if (status.phase, status.queue_position, status.estimated_start_time) == (
+        target,
+        queue_position,
+        start,
+    ):
+        return None
+    status.phase = target
+    status.queue_position = queue_position if target is Phase.QUEUED else None
+    status.estimated_start_time = start if target is Phase.QUEUED else status.estimated_start_time
+    where = status.selected_backend or "its backend"
+    status.message = (
+        f"Running on {where} as job {status.job_id}"
+        if target is Phase.RUNNING
+        else f"Queued on {where} as job {status.job_id}"
+        + (f", {queue_position} ahead" if queue_position is not None else "")
+    )
+    return status
+
+
+def cancelled(
+    current: JobStatus | None, job: payloads.JobRef, message: str, now: datetime
+) -> JobStatus | None:
+    """The provider job was cancelled while the QiskitJob still exists."""
+    status = _base(current, job.generation)
+    if status is None or not may_move(status.phase, Phase.CANCELLED):
+        return None
+    status.phase = Phase.CANCELLED
+    status.message = message
+    status.completion_time = now
+    return status
+
+
+def _moment(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(int(epoch), UTC)
 
 
 def rejected(

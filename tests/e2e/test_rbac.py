@@ -13,6 +13,7 @@ ALLOWED = {
         ("get", "configmaps"),
         ("list", "configmaps"),
         ("watch", "configmaps"),
+        ("list", "qiskitbackends.quantum.io"),  # backend selection reads the catalogue
     ],
     "qiskit-reconcile": [
         ("get", "qiskitjobs.quantum.io"),
@@ -22,6 +23,8 @@ ALLOWED = {
         ("create", "configmaps"),
         ("patch", "configmaps"),  # the owner-tested JSON patch of its own results
         ("create", "events"),
+        ("list", "qiskitbackends.quantum.io"),  # the catalogue, refreshed on the ping
+        ("patch", "qiskitbackends.quantum.io/status"),
     ],
     "qiskit-job-source": [("watch", "qiskitjobs.quantum.io"), ("list", "qiskitjobs.quantum.io")],
 }
@@ -32,6 +35,7 @@ DENIED = {
         ("get", "secrets"),
         ("create", "events"),
         ("delete", "configmaps"),
+        ("patch", "qiskitbackends.quantum.io/status"),
     ],
     "qiskit-execute": [
         ("get", "configmaps"),
@@ -52,6 +56,9 @@ DENIED = {
         ("watch", "qiskitjobs.quantum.io"),
         ("update", "configmaps"),  # only verbs it uses: it creates or patches them
         ("patch", "events"),
+        ("create", "qiskitbackends.quantum.io"),  # the administrator's catalogue, not its
+        ("update", "qiskitbackends.quantum.io"),
+        ("delete", "qiskitbackends.quantum.io"),
     ],
     "qiskit-job-source": [("patch", "qiskitjobs.quantum.io/status"), ("get", "configmaps")],
 }
@@ -113,3 +120,29 @@ def test_each_function_may_read_the_keys_it_checks_senders_tokens_with(
             "get", "--raw", path, f"--as=system:serviceaccount:{NS}:{account}", check=False
         )
         assert answer.returncode == 0, answer.stderr
+
+
+def can_read_secret(cluster: DevCluster, account: str, namespace: str, name: str) -> bool:
+    answer = cluster.kubectl(
+        "auth", "can-i", "get", f"secret/{name}", "-n", namespace,
+        f"--as=system:serviceaccount:{NS}:{account}", check=False,
+    ).stdout.strip()  # fmt: skip
+    assert answer in ("yes", "no"), answer
+    return answer == "yes"
+
+
+def test_only_execute_reads_a_namespaces_credentials_and_only_where_it_is_bound(
+    cluster: DevCluster,
+) -> None:
+    from tests.conftest import ROOT
+
+    cluster.kubectl("create", "namespace", "tenant-hardware", check=False)
+    example = ROOT / "examples" / "credentials" / "namespace-credentials.yaml"
+    cluster.kubectl("-n", "tenant-hardware", "apply", "-f", str(example))
+    assert can_read_secret(cluster, "qiskit-execute", "tenant-hardware", "qiskit-credentials")
+    # Only that Secret, only there, and only execute.
+    assert not can_read_secret(cluster, "qiskit-execute", "tenant-hardware", "other-secret")
+    assert not can_read_secret(cluster, "qiskit-execute", "kube-system", "qiskit-credentials")
+    for account in ("qiskit-validate", "qiskit-reconcile", "qiskit-job-source"):
+        assert not can_read_secret(cluster, account, "tenant-hardware", "qiskit-credentials")
+    assert not can_i(cluster, "qiskit-execute", "list", "secrets")

@@ -203,7 +203,14 @@ def test_a_good_job_is_allowed_without_warnings(admission: JobAdmission) -> None
             },
             "at most 1000000 are allowed (QOP_MAX_INSTRUCTIONS)",
         ),
-        ({"backend": {"type": "ibm_quantum"}}, "backend.type ibm_quantum is not available"),
+        ({"backend": {"type": "ibm_quantum"}}, "backend.type ibm_quantum needs backend.name"),
+        (
+            {
+                "backend": {"type": "aws_braket"},
+                "execution": {"primitive": "estimator", "observables": ["ZZ"]},
+            },
+            "runs the sampler, not the estimator",
+        ),
         ({"backend": {"name": "ibm_brisbane"}}, "backend.name ibm_brisbane is not a simulator"),
         ({"execution": {"primitive": "estimator", "observables": ["ZZZ"]}}, "3-qubit term"),
         ({"circuit": {"source": "git", "gitRef": {"repository": "r", "path": "p"}}}, "git"),

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from qiskit_operator.crds import FILENAME, crd_for_qiskitjob, write_crds
+from qiskit_operator.crds import BACKEND_FILENAME, FILENAME, crd_for_qiskitjob, write_crds
 from tests.conftest import EXAMPLES, ROOT
 from tests.rule_violations import VIOLATIONS, Violation
 
@@ -40,13 +40,15 @@ def _draft4_validator(schema: dict[str, Any]) -> Any:
     return jsonschema.Draft4Validator(schema)
 
 
-def test_committed_crd_matches_the_models(tmp_path: Path) -> None:
+def test_committed_crds_match_the_models(tmp_path: Path) -> None:
     written = write_crds(tmp_path)
-    assert written == [tmp_path / FILENAME]
-    assert written[0].read_bytes() == COMMITTED.read_bytes(), (
-        f"{COMMITTED.relative_to(ROOT)} is out of date with qiskit_operator/models; "
-        "run `qop crds` and commit the result"
-    )
+    assert written == [tmp_path / FILENAME, tmp_path / BACKEND_FILENAME]
+    for path in written:
+        committed = ROOT / "crds" / path.name
+        assert path.read_bytes() == committed.read_bytes(), (
+            f"{committed.relative_to(ROOT)} is out of date with qiskit_operator/models; "
+            "run `qop crds` and commit the result"
+        )
 
 
 def test_schema_is_structural_with_no_refs_or_nulls() -> None:
