@@ -20,11 +20,12 @@ set -a
 # shellcheck disable=SC1090
 source <(bash "$here/daemons.sh" start)
 set +a
+[[ -n "${QOP_REGISTRY:-}" ]] || { log "the daemons did not start (images/daemons.sh start)"; exit 1; }
 read -r base runtime <<<"$(bash "$here/base.sh" "$QOP_REGISTRY")"
 log "bake: ${images[*]} for linux/amd64 and linux/arm64 on $base and $runtime"
 cd "$root"
 REGISTRY="$QOP_REGISTRY/qiskit-operator" VERSION=dev PYTHON_IMAGE="$base" RUNTIME_IMAGE="$runtime" \
-  docker buildx bake -f docker-bake.hcl --push --progress "${QOP_PROGRESS:-quiet}" "${images[@]}" >&2
+  docker buildx bake -f docker-bake.hcl --push --progress "${QOP_PROGRESS:-plain}" "${images[@]}" >&2
 
 sbom="$root/build/sbom"
 mkdir -p "$sbom"
@@ -48,5 +49,7 @@ for name in "${images[@]}"; do
     cp "$made" "$sbom/$name-$arch.spdx.json"
   done
 done
+# The images the tags above replaced: each rebuild would leave 1 GB behind otherwise.
+docker image prune --force >/dev/null
 log "loaded qiskit-operator/{validate,execute,reconcile}:dev ($host_arch); SBOMs in build/sbom/"
 echo "registry: $QOP_REGISTRY"

@@ -109,6 +109,10 @@ start_buildkitd() {
   binary = "/usr/sbin/runc"
   # RUN steps share the host's network: pip reaches the package index as the host does.
   networkMode = "host"
+  # The build cache is collected past 6 GB: every rebuild of six images adds layers,
+  # and without a bound it filled this machine's disk (24 GB in a day of builds).
+  gc = true
+  gckeepstorage = 6000
 [worker.containerd]
   enabled = false
 [registry."$addr"]
