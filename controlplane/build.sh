@@ -178,12 +178,83 @@ build_adapter() {
   rm -rf "$out"; mv "$out.partial" "$out"; rm -rf "$work"
 }
 
+# The directory of a module in the module cache, downloading it first.
+module_dir() {
+  go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'
+}
+
+# Builds commands of one Knative module inside a wrapper module whose go.sum is
+# the module's own: without it, verification asks the checksum database for
+# knative.dev's pseudo-versions and fails (404).
+build_knative_module() {
+  local module="$1" version="$2" out="$3"; shift 3
+  local work; work="$(mktemp -d)"
+  (
+    cd "$work"
+    go mod init qop.local/knative >/dev/null 2>&1
+    go mod edit -require="$module@$version"
+    cp "$(module_dir "$module@$version")/go.sum" go.sum; chmod u+w go.sum
+    mkdir -p "$out.partial"
+    for cmd in "$@"; do
+      go build -trimpath -ldflags "-s -w" -o "$out.partial/$(basename "$cmd")" "$module/cmd/$cmd"
+    done
+  )
+  local rc=$?
+  rm -rf "$work"
+  return "$rc"
+}
+
+# Knative Serving's five deployments' programs (the HPA autoscaler is left out:
+# the KPA is what knative/services.yaml uses).
+build_knative_serving() {
+  local out="$bin/knative-serving-$KNATIVE_SERVING_VERSION"
+  [[ -x "$out/queue" ]] && return
+  log "building Knative Serving $KNATIVE_SERVING_VERSION (first time only)"
+  build_knative_module knative.dev/serving "$KNATIVE_SERVING_VERSION" "$out" \
+    controller webhook autoscaler activator queue
+  rm -rf "$out"; mv "$out.partial" "$out"
+}
+
+# Knative Eventing's core, the in-memory channel, the channel-based Broker and
+# the PingSource; the ApiServerSource adapter is build_adapter's.
+build_knative_eventing() {
+  local out="$bin/knative-eventing-core-$KNATIVE_EVENTING_VERSION"
+  [[ -x "$out/mtping" ]] && return
+  log "building Knative Eventing $KNATIVE_EVENTING_VERSION (first time only)"
+  build_knative_module knative.dev/eventing "$KNATIVE_EVENTING_VERSION" "$out" \
+    controller webhook mtchannel_broker broker/ingress broker/filter \
+    in_memory/channel_controller in_memory/channel_dispatcher mtping
+  rm -rf "$out"; mv "$out.partial" "$out"
+}
+
+# Traefik, the Knative ingress here: pure Go, unlike every Envoy-based one. Its
+# go.mod has replace lines, so `go install` refuses it; build inside a copy.
+build_traefik() {
+  local out="$bin/traefik-$TRAEFIK_VERSION"
+  [[ -x "$out/traefik" ]] && return
+  log "building Traefik $TRAEFIK_VERSION (first time only)"
+  local work; work="$(mktemp -d)"
+  (
+    cp -r "$(module_dir "github.com/traefik/traefik/v3@$TRAEFIK_VERSION")/." "$work/src"
+    chmod -R u+w "$work/src"
+    cd "$work/src"
+    mkdir -p "$out.partial"
+    go build -trimpath -ldflags "-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=$TRAEFIK_VERSION" \
+      -o "$out.partial/traefik" ./cmd/traefik
+  )
+  local rc=$?
+  rm -rf "$work"
+  [[ $rc == 0 ]] || return "$rc"
+  rm -rf "$out"; mv "$out.partial" "$out"
+}
+
 case "${1:-all}" in
   kubernetes) build_kubernetes ;;
   etcd) build_etcd ;;
   adapter) build_adapter ;;
   node) in_parallel build_kubernetes_node build_coredns build_pause ;;
+  knative) in_parallel build_knative_serving build_knative_eventing build_traefik ;;
   all) build_etcd; build_kubernetes; build_adapter ;;
-  *) echo "usage: $0 [all|kubernetes|etcd|adapter|node]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|kubernetes|etcd|adapter|node|knative]" >&2; exit 2 ;;
 esac
 echo "$bin"
