@@ -9,7 +9,7 @@ module's config/; here the same files are read from the module cache, with:
   config-network come from knative.dev/networking's config/, the Image CRD from
   knative.dev/caching's;
 - left out: HorizontalPodAutoscalers (this is a fixed one-node cluster), the
-  job sink and request-reply Deployments (nothing here uses them), cert-manager's
+  job sink and request-reply workloads (nothing here uses them), cert-manager's
   TLS variants, and Eventing's post-install jobs;
 - CPU requests trimmed to TRIMMED_CPU: Knative asks about 1.45 cores by default and
   the node has two for everything. Limits stay as Knative sets them.
@@ -32,7 +32,7 @@ Manifest = dict[str, Any]
 TRIMMED_CPU = "10m"
 _KO = re.compile(r"ko://(knative\.dev/[a-z-]+)/cmd/([a-z_/]+)")
 _LEFT_OUT_KINDS = {"HorizontalPodAutoscaler", "Job"}
-_LEFT_OUT_DEPLOYMENTS = {"job-sink", "request-reply"}
+_LEFT_OUT_WORKLOADS = {"job-sink", "request-reply"}
 
 
 def _documents(path: Path, version: str) -> Iterator[Manifest]:
@@ -54,7 +54,7 @@ def _kept(manifest: Manifest) -> bool:
     if manifest["kind"] in _LEFT_OUT_KINDS:
         return False
     name = manifest.get("metadata", {}).get("name")
-    return not (manifest["kind"] == "Deployment" and name in _LEFT_OUT_DEPLOYMENTS)
+    return not (manifest["kind"] in ("Deployment", "StatefulSet") and name in _LEFT_OUT_WORKLOADS)
 
 
 def _trim(manifest: Manifest) -> Manifest:
