@@ -2,7 +2,7 @@
 
 Brings up the Knative tier (qiskit_operator/local/knative/: a real node, Knative
 Serving and Eventing from their Go modules, Traefik, knative/ with an image overlay
-and a 6 s scale-to-zero window) and prints, in one run:
+a 30 s autoscaling window and a 6 s scale-to-zero grace period) and prints, in one run:
 
 - for each function, from zero pods: seconds to the first answer of GET /health
   through the ingress (Knative starts a pod on the request);
@@ -46,7 +46,11 @@ from qiskit_operator.local.node.images import FUNCTIONS  # noqa: E402
 from qiskit_operator.local.node.network import NODE_ADDRESS  # noqa: E402
 from qiskit_operator.local.node.node import Node, NodeBinaries  # noqa: E402
 
-IDLE_SECONDS = 6
+# A 30 s autoscaling window keeps functions up between back-to-back jobs (the warm
+# figures) and still lets them go to zero within a minute (the cold ones); 6 s is
+# the least scale-to-zero grace period Knative accepts.
+WINDOW_SECONDS = 30
+GRACE_SECONDS = 6
 HOSTS = {
     "validate": f"qiskit-validate.{NAMESPACE}.{DOMAIN}",
     "execute": f"qiskit-execute.{NAMESPACE}.svc.cluster.local",
@@ -222,8 +226,8 @@ def main() -> int:
         started = time.perf_counter()
         node.start()
         knative.install()
-        knative.scale_to_zero_after(IDLE_SECONDS)
-        knative.deploy_functions(window_seconds=IDLE_SECONDS)
+        knative.scale_to_zero_after(GRACE_SECONDS)
+        knative.deploy_functions(window_seconds=WINDOW_SECONDS)
         ready = time.perf_counter() - started
         apply_to_completed(knative, "warm-up")
         cold_answers = {}

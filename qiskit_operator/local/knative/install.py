@@ -71,7 +71,8 @@ class Knative:
 
     def quiesce(self) -> None:
         """Before the node stops: no admission webhook left to call once its pod is
-        gone, and no Knative Service for Serving's controller to bring back."""
+        gone, and no Knative controller left to bring back the workloads that
+        Node.stop deletes (revisions' Deployments, the source's adapter)."""
         self.node.kubectl(
             "delete",
             "validatingwebhookconfigurations,mutatingwebhookconfigurations",
@@ -79,15 +80,17 @@ class Knative:
             check=False,
             timeout=60,
         )
-        self.node.kubectl(
-            "delete",
-            "ksvc,brokers,apiserversources,pingsources",
-            "--all",
-            "-A",
-            "--wait=false",
-            check=False,
-            timeout=60,
-        )
+        for namespace in (SERVING, EVENTING):
+            self.node.kubectl(
+                "delete",
+                "deployments,statefulsets",
+                "--all",
+                "-n",
+                namespace,
+                "--wait=false",
+                check=False,
+                timeout=60,
+            )
 
     def _apply_in_order(self, documents: list[manifests.Manifest]) -> None:
         """CRDs (and namespaces) first, established before what uses them."""
