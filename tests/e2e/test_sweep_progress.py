@@ -68,22 +68,22 @@ def test_a_long_sweeps_progress_counts_up_while_it_runs(stack: Stack) -> None:
             ]
         ),
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         text=True,
     )
     seen: list[tuple[str, str]] = []
-    try:
-        stack.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(long_sweep()))
-        assert watch.stdout is not None
-        for line in watch.stdout:
-            phase, _, progress = line.strip().partition("|")
-            seen.append((phase, progress))
-            if phase in ("Completed", "Failed"):
-                break
-    finally:
-        watch.kill()
-        watch.wait(10)
-        stack.kubectl("delete", "qjob", NAME, "-n", "default", "--wait=false", check=False)
+    with watch:
+        try:
+            stack.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(long_sweep()))
+            assert watch.stdout is not None
+            for line in watch.stdout:
+                phase, _, progress = line.strip().partition("|")
+                seen.append((phase, progress))
+                if phase in ("Completed", "Failed"):
+                    break
+        finally:
+            watch.kill()
+            stack.kubectl("delete", "qjob", NAME, "-n", "default", "--wait=false", check=False)
     assert seen and seen[-1] == ("Completed", f"{SETS}/{SETS} parameter sets"), (
         f"{seen}\n{stack.logs()}"
     )
