@@ -5,15 +5,19 @@ that progress only ever moves up (`transitions.progressed`)."""
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import msgspec
 import pytest
 
-from qiskit_operator.events import payloads
+from qiskit_operator.errors import UserError
+from qiskit_operator.events import payloads, types
+from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.events.payloads import JobProgressed
 from qiskit_operator.models import JobStatus, Phase
 from qiskit_operator.status import transitions
 from tests import replies
+from tests.unit.test_reconciling import rig
 from tests.unit.test_transitions import NOW, ref
 
 SWEEP = [[0.1], [0.2], [0.3]]
@@ -124,3 +128,31 @@ def test_a_retry_starts_its_count_again_and_only_its_own_attempt_moves_it() -> N
     again = transitions.progressed(retrying, counted(20, attempt=1))
     assert again is not None and again.progress == "20/100 parameter sets"
     assert again.phase is Phase.RETRYING
+
+
+def progressed_envelope(event: JobProgressed) -> Envelope:
+    return Envelope(type=types.JOB_PROGRESSED, source="/test", data=payloads.encode(event))
+
+
+def test_reconcile_writes_a_count_quietly_and_answers_nothing(tmp_path: Path) -> None:
+    cluster, reconcile, job = rig(tmp_path)
+    work = replies.validated(job)
+    work = msgspec.structs.replace(
+        work, execution=msgspec.structs.replace(work.execution, parameter_values=SWEEP)
+    )
+    reconcile.handle(replies.envelope(work))
+    recorded = len(cluster.events)
+    count = JobProgressed(job=job, done=2, total=len(SWEEP))
+    assert reconcile.handle(progressed_envelope(count)) is None
+    written = cluster.get(job.key)
+    assert written is not None and written.status is not None
+    assert written.status.progress == "2/3 parameter sets"
+    assert len(cluster.events) == recorded  # no Kubernetes Event for a count
+
+
+def test_reconcile_refuses_a_count_about_another_object_of_that_name(tmp_path: Path) -> None:
+    _, reconcile, job = rig(tmp_path)
+    forged = JobProgressed(job=msgspec.structs.replace(job, uid="someone-else"), done=1, total=3)
+    with pytest.raises(UserError) as refused:
+        reconcile.handle(progressed_envelope(forged))
+    assert refused.value.reason == "EventRefused"
