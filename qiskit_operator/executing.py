@@ -8,7 +8,9 @@ provider job is cancelled. A hardware job is submitted and answered with
 `job.submitted` (`hardware`, docs/hardware-jobs.md); reconcile's
 `hardware.poll` makes execute poll the providers. Reads from Kubernetes only a
 hardware job's provider token, from the Secret its namespace grants
-(docs/credentials.md).
+(docs/credentials.md). While a sweep runs, `job.progressed` events say how many
+of its parameter sets are done, through `publish` (not replies: a request has
+one), at most one each `progress_interval` seconds.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import base64
 import json
 import logging
 import time
+from collections.abc import Callable
 from importlib.metadata import version
 from typing import Any
 
@@ -37,6 +40,7 @@ from qiskit_operator.execution.aer import (
     top_counts,
 )
 from qiskit_operator.execution.isolation import IsolatedRunner
+from qiskit_operator.execution.progress import ProgressReport, Throttled
 from qiskit_operator.hardware.credentials import MemorySecrets, SecretReader
 from qiskit_operator.hardware.records import RecordStore
 from qiskit_operator.hardware.submitting import REMOTE_FAMILIES, HardwareJobs
@@ -65,12 +69,15 @@ class Executor:
         sizes: SizeLimits = ONE_CIRCUIT,
         noisy_deadline: float = LimitSettings().simulation_timeout_seconds,
         secrets: SecretReader | None = None,
+        publish: Callable[[Envelope], None] | None = None,
+        progress_interval: float = 1.0,
     ) -> None:
         """`confined_deadline` set: every job's QPY is loaded and simulated only in the
         confined worker, stopped after that many seconds unless the job sets its own
         `maxExecutionTime`; None: only jobs with a `maxExecutionTime` go there, and jobs
         with a noise model, stopped after `noisy_deadline`. `secrets`: where provider
-        credentials are read (the cluster's Secrets; none by default)."""
+        credentials are read (the cluster's Secrets; none by default). `publish`: where
+        progress events go (the Broker; None: nowhere, and sweeps run in one call)."""
         self.store = store
         self.runner = runner or AerRunner()
         self.providers = ProviderRunner(self.runner)
@@ -86,6 +93,8 @@ class Executor:
         self._noisy_deadline = noisy_deadline
         self._sleep = sleep
         self._sizes = sizes
+        self.publish = publish
+        self._progress_interval = progress_interval
 
     def ready(self) -> bool:
         return True
@@ -114,7 +123,7 @@ class Executor:
             if work.execution.family in REMOTE_FAMILIES:
                 outcome = self.hardware.submit(work, _workload_message(work))
             else:
-                outcome = self.execute(work)
+                outcome = self.execute(work, self._reporter(event, work))
         except UserError as error:
             outcome = payloads.JobFailed(job=work.job, reason=error.reason, message=error.message)
         except TransientError as error:
@@ -152,31 +161,52 @@ class Executor:
             return
         log.info("%s deleted: removed %d result files", ref.key, removed)
 
-    def execute(self, work: payloads.JobValidated) -> payloads.JobCompleted:
+    def _reporter(self, event: Envelope, work: payloads.JobValidated) -> ProgressReport | None:
+        """How this run's progress becomes `job.progressed` events, in the job's trace."""
+        publish = self.publish
+        if publish is None or len(work.execution.parameter_values) < 2:
+            return None
+
+        def report(done: int, total: int) -> None:
+            progressed = payloads.JobProgressed(
+                job=work.job, done=done, total=total, attempt=work.execution.attempt
+            )
+            publish(event.reply(types.JOB_PROGRESSED, SOURCE, payloads.encode(progressed)))
+
+        return Throttled(report, self._progress_interval)
+
+    def execute(
+        self, work: payloads.JobValidated, progress: ProgressReport | None = None
+    ) -> payloads.JobCompleted:
         request = work.execution
         if request.not_before is not None:  # a retry waits out its backoff
             self._sleep(min(max(0.0, request.not_before - time.time()), MAX_RETRY_WAIT))
         message = _workload_message(work)
         with metrics.EXECUTION_SECONDS.labels(message.primitive).time():
-            result = self._run(message, request.max_execution_seconds)
+            result = self._run(message, request.max_execution_seconds, progress)
         location = self._store(work, result)
         return summarise(work, result, location)
 
-    def _run(self, message: messages.WorkloadMessage, job_limit: float | None) -> Outcome:
+    def _run(
+        self,
+        message: messages.WorkloadMessage,
+        job_limit: float | None,
+        progress: ProgressReport | None = None,
+    ) -> Outcome:
         """In the confined worker, which alone then loads the QPY, when the job sets a time
         limit, isolation is required, or the job has a noise model or runs on a device
         snapshot (building a device's noise takes up to minutes, and only a process can
         be stopped); else here, for `qop run` on one's own machine."""
         if job_limit is not None:
-            return self.isolated.run_message(message, job_limit)
+            return self.isolated.run_message(message, job_limit, progress=progress)
         deadline = self._confined_deadline
         if deadline is None and (message.noise_model is not None or message.family != "aer"):
             deadline = self._noisy_deadline
         if deadline is not None:
             return self.isolated.run_message(
-                message, deadline, limit="QOP_SIMULATION_TIMEOUT_SECONDS"
+                message, deadline, limit="QOP_SIMULATION_TIMEOUT_SECONDS", progress=progress
             )
-        return self.providers.run(messages.workload_of(message, self._sizes))
+        return self.providers.run(messages.workload_of(message, self._sizes), progress)
 
     def _store(self, work: payloads.JobValidated, result: Outcome) -> str | None:
         output = work.execution.output

@@ -413,4 +413,6 @@ def _apply(current: JobStatus | None, payload: payloads.Reply, now: datetime) ->
         return transitions.failed(current, payload, now)
     if isinstance(payload, payloads.JobSubmitted):
         return transitions.submitted(current, payload, now)
+    if isinstance(payload, payloads.JobProgressed):
+        return transitions.progressed(current, payload)
     return None

@@ -13,7 +13,9 @@ from datetime import timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 
+from qiskit_operator.auth.tokens import ProjectedToken
 from qiskit_operator.catalogue.refreshing import BackendStore, CatalogueRefresh
+from qiskit_operator.events.publishing import BrokerPublisher
 from qiskit_operator.kube.client import KubeConnection
 from qiskit_operator.reconciling import Reconciler
 from qiskit_operator.results import ResultStore
@@ -114,7 +116,18 @@ def executor(settings: Settings, secrets: SecretReader | None = None) -> Executo
         sizes=settings.limits.sizes(circuits=1),
         # Only execute reads Secrets: a provider token, for a job that needs one.
         secrets=secrets or KubeSecretReader(kube_connection()),
+        publish=progress_publisher(settings),
+        progress_interval=settings.progress.interval_seconds,
     )
+
+
+def progress_publisher(settings: Settings) -> BrokerPublisher | None:
+    """Where execute sends `job.progressed` (the Broker's ingress), with its own token."""
+    progress = settings.progress
+    if not progress.sink:
+        return None
+    token = ProjectedToken(progress.token_file) if progress.token_file is not None else None
+    return BrokerPublisher(progress.sink, token)
 
 
 def reconciler(settings: Settings, store: StatusWriter | None = None) -> Reconciler:

@@ -5,7 +5,7 @@ Big results never ride in an event; these stay small (DESIGN.md §3).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -158,6 +158,18 @@ class JobSubmitted(msgspec.Struct, frozen=True, kw_only=True):
     estimated_start: float | None = None  # epoch seconds
 
 
+class JobProgressed(msgspec.Struct, frozen=True, kw_only=True):
+    """How much of an attempt's run is done: `done` of `total` `unit` (parameter sets).
+    Advisory: lost, late or repeated, it changes nothing but status.progress, and that
+    only upwards (`transitions.progressed`)."""
+
+    job: JobRef
+    done: Annotated[int, msgspec.Meta(ge=0)]
+    total: Annotated[int, msgspec.Meta(ge=1)]
+    unit: Literal["parameter sets"] = "parameter sets"
+    attempt: Annotated[int, msgspec.Meta(ge=0)] = 0  # execution.attempt of the run it counts
+
+
 class JobFailed(msgspec.Struct, frozen=True, kw_only=True):
     job: JobRef
     reason: str
@@ -172,7 +184,15 @@ class JobFinished(msgspec.Struct, frozen=True, kw_only=True):
     message: str
 
 
-Reply = JobValidated | JobRejected | JobCompleted | JobFailed | JobFinished | JobSubmitted
+Reply = (
+    JobValidated
+    | JobRejected
+    | JobCompleted
+    | JobFailed
+    | JobFinished
+    | JobSubmitted
+    | JobProgressed
+)
 
 TYPE_OF: dict[type[Reply], str] = {
     JobValidated: types.JOB_VALIDATED,
@@ -181,6 +201,7 @@ TYPE_OF: dict[type[Reply], str] = {
     JobFailed: types.JOB_FAILED,
     JobFinished: types.JOB_FINISHED,
     JobSubmitted: types.JOB_SUBMITTED,
+    JobProgressed: types.JOB_PROGRESSED,
 }
 _DECODERS: dict[str, msgspec.json.Decoder[Reply]] = {
     event_type: msgspec.json.Decoder(cls) for cls, event_type in TYPE_OF.items()

@@ -21,6 +21,9 @@ JOB_FAILED: Final = _PREFIX + "failed"
 JOB_FINISHED: Final = _PREFIX + "finished"
 # A hardware job is in its provider's queue (docs/hardware-jobs.md): execute's answer.
 JOB_SUBMITTED: Final = _PREFIX + "submitted"
+# How much of a sweep is done, sent by execute while it runs (not a reply: it goes to
+# the Broker on its own, at most one a second); reconcile writes status.progress.
+JOB_PROGRESSED: Final = _PREFIX + "progressed"
 # Reconcile's answer to the ping while hardware jobs are outstanding: execute polls
 # their providers. Not under the job prefix: it is about no one job.
 HARDWARE_POLL: Final = "io.qiskit.operator.hardware.poll"

@@ -5,7 +5,7 @@ interrupted inside a process, but a process can be killed. The worker stays up
 between jobs (Qiskit and Aer imported once); a killed one is replaced on the
 next run. The worker confines itself (`worker`) and leads a process group of
 its own, which is killed whole; what it replies is decoded as hostile input
-(`messages`).
+(`messages`), its progress frames included: each must count up within the sweep.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 
 import msgspec
 
@@ -26,6 +27,7 @@ from qiskit_operator.circuits.serialization import to_qpy
 from qiskit_operator.errors import TransientError, UserError
 from qiskit_operator.execution import messages
 from qiskit_operator.execution.aer import Outcome, Workload
+from qiskit_operator.execution.progress import ProgressReport
 from qiskit_operator.execution.worker import WorkerLimits
 from qiskit_operator.framing import recv_frame, send_frame
 from qiskit_operator.providers.running import PREPARED_BEFORE_CONFINEMENT
@@ -94,20 +96,25 @@ class IsolatedRunner:
         return self.run_message(messages.workload_message(work, to_qpy(work.circuit)), timeout)
 
     def run_message(
-        self, work: messages.WorkloadMessage, timeout: float, limit: str = _JOB_LIMIT
+        self,
+        work: messages.WorkloadMessage,
+        timeout: float,
+        limit: str = _JOB_LIMIT,
+        progress: ProgressReport | None = None,
     ) -> Outcome:
         """Run `work` in the worker; its QPY is loaded there, never in this process.
 
         `limit` names the setting or field that set `timeout`, for the message of a
-        simulation stopped at it.
+        simulation stopped at it; `progress` hears the worker's count of a sweep's sets.
         """
         with self._lock:
             self._prepare_for(work.family)
             sock = self._start()
-            sock.settimeout(timeout)
+            deadline = time.monotonic() + timeout
             try:
+                sock.settimeout(timeout)
                 send_frame(sock, messages.encode_workload(work))
-                frame = recv_frame(sock, messages.MAX_REPLY)
+                return self._reply(sock, deadline, len(work.parameter_values), progress)
             except TimeoutError as error:
                 self._stop()
                 raise UserError(
@@ -115,22 +122,38 @@ class IsolatedRunner:
                     "and was stopped; raise the limit, or use fewer shots or qubits",
                     reason="TimeLimit",
                 ) from error
-            except ValueError as error:  # a frame over the limit: only a hostile worker sends one
+            except UserError:  # the worker's own refusal of the job (a ValueError too)
+                raise
+            # A frame over the limit, or one of no reply of the protocol (MalformedReplyError
+            # is a ValueError): only a hostile worker sends one.
+            except ValueError as error:
                 self._stop()
                 raise _malformed() from error
             except OSError as error:
                 self._stop()
                 raise TransientError(f"the simulation worker failed: {error}") from error
+
+    def _reply(
+        self, sock: socket.socket, deadline: float, sets: int, progress: ProgressReport | None
+    ) -> Outcome:
+        """Frames up to the worker's reply, all within `deadline`; progress on the way
+        goes to `progress`. A worker that counts anything but up is malformed, so it
+        sends at most `sets` progress frames before its reply."""
+        done = 0
+        while True:
+            sock.settimeout(max(0.0, deadline - time.monotonic()) or 1e-6)
+            frame = recv_frame(sock, messages.MAX_REPLY)
             if frame is None:
                 code = self._stop()
                 raise TransientError(
                     f"the simulation worker died (exit code {code}); it may have run out of memory"
                 )
-            try:
-                return messages.decode_reply(frame, self._caches)
-            except messages.MalformedReplyError as error:
-                self._stop()
-                raise _malformed() from error
+            reply = messages.decode_frame(frame, self._caches)
+            if not isinstance(reply, messages.Progressed):
+                return reply
+            done = messages.check_progress(reply, sets, done)
+            if progress is not None:
+                progress(done, sets)
 
     def _prepare_for(self, family: str) -> None:
         """A family that must run before confinement, first asked for now: the worker is

@@ -121,6 +121,7 @@ class LocalPipeline:
         self._closers: list[Callable[[], None]] = []
         self.subscribers: dict[str, Subscriber] = {}
         self._triggers: list[Trigger] | None = None
+        self._running: LocalBroker | None = None  # the broker of the job under way
 
     def __enter__(self) -> LocalPipeline:
         if self.http:
@@ -136,6 +137,7 @@ class LocalPipeline:
             self._closers.append(validator.sandbox.close)
             executor = wiring.executor(self.settings, self.secrets)
             self._closers.append(executor.close)
+            executor.publish = self._progressed
             reconciler = wiring.reconciler(self.settings, self.store)
             for service, handler in (
                 ("qiskit-validate", validator),
@@ -155,6 +157,11 @@ class LocalPipeline:
             close()
         tracing.flush()
 
+    def _progressed(self, event: Envelope) -> None:
+        """Execute's progress, delivered while its run goes on (as the Broker would)."""
+        if self._running is not None:
+            self._running.publish_now(event)
+
     def broker(self) -> LocalBroker:
         if self._triggers is None:
             self._triggers = load_triggers(self.settings.knative_dir / "triggers.yaml")
@@ -172,7 +179,7 @@ class LocalPipeline:
 
     def _run(self, obj: dict[str, Any], event: Envelope) -> QiskitJob:
         self.store.add(_unchecked_job(obj))
-        broker = self.broker()
+        broker = self._running = self.broker()
         broker.publish(event)
         broker.run_until_idle()
         key = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"

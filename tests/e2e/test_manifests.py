@@ -206,7 +206,7 @@ def test_every_dead_letter_goes_to_reconciles_dead_letter_endpoint(
     built = knative_cluster.kubectl("kustomize", str(KNATIVE)).stdout
     routed = [o for o in yaml.safe_load_all(built) if o and o["kind"] in ("Trigger", "Broker")]
     sinks = [o["spec"]["delivery"]["deadLetterSink"] for o in routed]
-    assert len(sinks) == 6
+    assert len(sinks) == 7
     for sink in sinks:
         assert (sink["ref"]["name"], sink["uri"]) == ("qiskit-reconcile", "/dead-letter")
 
