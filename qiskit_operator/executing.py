@@ -23,6 +23,7 @@ from typing import Any
 import pydantic
 
 from qiskit_operator import metrics
+from qiskit_operator.budgets import pricing
 from qiskit_operator.circuits.declarations import ONE_CIRCUIT, SizeLimits
 from qiskit_operator.errors import TransientError, UserError
 from qiskit_operator.events import payloads, types
@@ -275,6 +276,8 @@ def summarise(
         location=location,
         output=request.output,
         reproducibility=_reproducibility(work, result),
+        # What the backend was used for: the simulation's (or the provider's) run time.
+        actual_cost=pricing.actual(request, result.transpile_seconds + result.execution_seconds),
     )
 
 

@@ -19,6 +19,9 @@ JOB_REJECTED: Final = _PREFIX + "rejected"
 JOB_COMPLETED: Final = _PREFIX + "completed"
 JOB_FAILED: Final = _PREFIX + "failed"
 JOB_FINISHED: Final = _PREFIX + "finished"
+# A validated job whose QiskitBudget must admit it: validate's answer, for reconcile
+# alone, which reserves its estimate and answers job.validated (docs/budgets.md).
+JOB_BUDGETED: Final = _PREFIX + "budgeted"
 # A hardware job is in its provider's queue (docs/hardware-jobs.md): execute's answer.
 JOB_SUBMITTED: Final = _PREFIX + "submitted"
 # Reconcile's answer to the ping while hardware jobs are outstanding: execute polls

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 
 from qiskit_operator.events import payloads
+from qiskit_operator.models.money import Money
 from qiskit_operator.models.phases import REMOTE, Phase, may_move
 from qiskit_operator.models.status import (
     REQUEUED,
@@ -190,7 +191,7 @@ def validated(
         transpiled_two_qubit_gates=event.transpiled.two_qubit_gates if event.transpiled else None,
     )
     status.selected_backend = event.backend
-    status.estimated_cost = event.estimated_cost
+    status.estimated_cost = _money(event.estimated_cost)
     status.start_time = status.start_time or now
     status.metrics = (status.metrics or Metrics()).model_copy(
         update={"validation_seconds": round(event.validation_seconds, 6)}
@@ -299,6 +300,10 @@ def cancelled(
     return status
 
 
+def _money(cost: payloads.Cost | None) -> Money | None:
+    return None if cost is None else Money(amount=cost.amount, currency="USD")
+
+
 def _moment(epoch: float | None) -> datetime | None:
     return None if epoch is None else datetime.fromtimestamp(int(epoch), UTC)
 
@@ -345,7 +350,7 @@ def completed(
         if event.reproducibility is not None
         else None,
     )
-    status.actual_cost = "$0.00"
+    status.actual_cost = _money(event.actual_cost) or Money(amount=0.0)
     status.metrics = (status.metrics or Metrics()).model_copy(
         update={
             "transpile_seconds": round(event.transpile_seconds, 6),

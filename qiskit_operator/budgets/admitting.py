@@ -1,0 +1,95 @@
+"""Reconcile's side of budgets: admit a job by reserving its estimate, settle it when
+it ends, roll periods over on the ping.
+
+Called by `reconciling.Reconciler` only, the one writer of budget status. Each
+write goes through `BudgetStore.update`, which decides again on fresh state
+whenever another writer came first (on a cluster: the API server's 409 on a
+stale resourceVersion), so fifty jobs racing for a budget that fits twenty
+admit exactly twenty. The entries are keyed by job uid and generation
+(`ledger.charge_key`), so an event delivered twice, or replayed after a
+restart, reserves or charges nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from qiskit_operator.budgets import ledger
+from qiskit_operator.budgets.stores import BudgetStore
+from qiskit_operator.events.payloads import JobRef, JobValidated
+from qiskit_operator.models.budget import QiskitBudget, QiskitBudgetStatus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    admitted: bool
+    reason: str = ""
+    message: str = ""
+
+
+class BudgetKeeper:
+    def __init__(self, store: BudgetStore, clock: Callable[[], datetime]) -> None:
+        self.store = store
+        self.clock = clock
+
+    def admit(self, work: JobValidated) -> Verdict:
+        """Reserve the job's estimate in the budget validate chose for it."""
+        name, ref = work.budget, work.job
+        if name is None:
+            return Verdict(admitted=True)
+        amount = work.estimated_cost.amount if work.estimated_cost is not None else 0.0
+        key = ledger.charge_key(ref.uid, ref.generation)
+        decided: list[ledger.Admission] = []  # the last try's decision, after conflicts
+
+        def decide(budget: QiskitBudget) -> QiskitBudgetStatus | None:
+            decided.append(ledger.reserve(budget, key, ref.name, amount, self.clock()))
+            return decided[-1].status
+
+        self.store.update(ref.namespace, name, decide)
+        if not decided:
+            return Verdict(
+                admitted=False,
+                reason="BudgetNotFound",
+                message=f"QiskitBudget {ref.namespace}/{name} was deleted before this job "
+                "was admitted; create it again, or name another in spec.budget.name",
+            )
+        last = decided[-1]
+        if not last.admitted:
+            return Verdict(admitted=False, reason="BudgetExceeded", message=last.message)
+        log.info("%s admitted by budget %s: %.6f reserved", ref.key, name, amount)
+        return Verdict(admitted=True)
+
+    def settle(self, ref: JobRef, cost: float | None) -> None:
+        """The job's generation ended: charge `cost`, or release it (None)."""
+        key = ledger.charge_key(ref.uid, ref.generation)
+        self._each(ref.namespace, key, lambda b: ledger.settle(b, key, cost, self.clock()))
+
+    def release(self, namespace: str, uid: str) -> None:
+        """The job was cancelled or deleted: whatever it holds reserved goes back."""
+        self._each(namespace, f"{uid}/", lambda b: ledger.release_all(b, uid, self.clock()))
+
+    def roll(self) -> int:
+        """Every budget's status as of now (a new period, a changed limit); how many changed."""
+        changed = 0
+        now = self.clock()
+        for budget in self.store.budgets(None):
+            meta = budget.metadata
+            if self.store.update(meta.namespace, meta.name, lambda b: ledger.rolled(b, now)):
+                changed += 1
+        return changed
+
+    def _each(
+        self,
+        namespace: str,
+        key: str,
+        decide: Callable[[QiskitBudget], QiskitBudgetStatus | None],
+    ) -> None:
+        for budget in self.store.budgets(namespace):
+            held = budget.status.charges if budget.status is not None else {}
+            if any(k.startswith(key) for k in held):
+                self.store.update(namespace, budget.metadata.name, decide)
