@@ -25,6 +25,7 @@ from functools import partial
 import msgspec
 
 from qiskit_operator import metrics, tracing
+from qiskit_operator.budgets.admitting import BudgetKeeper
 from qiskit_operator.catalogue.refreshing import CatalogueRefresh
 from qiskit_operator.errors import UserError
 from qiskit_operator.events import payloads, types
@@ -73,6 +74,7 @@ class Reconciler:
         expiry: Expiry | None = None,
         lease: timedelta | None = timedelta(minutes=10),
         catalogue: CatalogueRefresh | None = None,
+        budgets: BudgetKeeper | None = None,
     ) -> None:
         self.writer = writer
         self.results = results
@@ -83,6 +85,7 @@ class Reconciler:
         self.expiry = expiry
         self.lease = lease
         self.catalogue = catalogue
+        self.budgets = budgets
         # Execute's records of hardware jobs, on the volume the two share.
         self.records = RecordStore(results.root)
 
@@ -94,8 +97,13 @@ class Reconciler:
             self._seen(event)
             self._expire(event)
             return None
-        if event.type == types.APISERVER_DELETE or event.type == types.JOB_FINISHED:
+        if event.type == types.APISERVER_DELETE:
+            self._release(event)
             return None  # Kubernetes removes the job and what it owns
+        if event.type == types.JOB_FINISHED:
+            return None
+        if event.type == types.JOB_BUDGETED:
+            return self._admit(event)
         if event.type == types.PING:
             self.resync()
             return self._observe_hardware(event)
@@ -132,6 +140,42 @@ class Reconciler:
         if written.phase is not None and written.phase.is_terminal:
             return self._finished(event, payload.job, written)
         return None
+
+    def _admit(self, event: Envelope) -> Envelope | None:
+        """A validated job its QiskitBudget must admit: its estimate is reserved there and
+        the work goes on to execute as `job.validated`; over what is left, it fails
+        before it runs, saying how much remains and which budget to raise."""
+        try:
+            work = payloads.decode(event.type, event.data)
+        except payloads.PayloadError as error:
+            raise UserError(str(error), reason="InvalidEvent") from error
+        assert isinstance(work, payloads.JobValidated)  # what job.budgeted carries
+        job = self.writer.read(work.job)
+        judgement = claims.judge(job, work, self._expected_location(job))
+        if judgement.verdict is claims.Verdict.REFUSED:
+            raise UserError(f"refused: {judgement.why}", reason="EventRefused")
+        if job is None or not judgement.accepted:
+            log.info("ignored event %s (%s): %s", event.id, event.type, judgement.why)
+            return None
+        verdict = self.budgets.admit(work) if self.budgets is not None else None
+        if verdict is None or verdict.admitted:
+            return event.reply(types.JOB_VALIDATED, SOURCE, payloads.encode(work))
+        refused = payloads.JobRejected(job=work.job, reason=verdict.reason, message=verdict.message)
+        return self._claimed(event, refused)
+
+    def _release(self, event: Envelope) -> None:
+        """A deleted job's budget reservations go back."""
+        ref = job_ref_from_raw(event)
+        if self.budgets is not None and ref is not None and ref.uid:
+            self.budgets.release(ref.namespace, ref.uid)
+
+    def _settle(self, ref: JobRef, status: JobStatus) -> None:
+        """A generation ended: its budget is charged what it cost (a completed run), or
+        gets its reservation back (failed, rejected, cancelled)."""
+        if self.budgets is None:
+            return
+        cost = status.actual_cost.amount if status.actual_cost is not None else None
+        self.budgets.settle(ref, cost if status.phase is Phase.COMPLETED else None)
 
     def _observe_hardware(self, ping: Envelope) -> Envelope | None:
         """Write what execute's last poll found of each hardware job (its record on the
@@ -223,6 +267,8 @@ class Reconciler:
             self.expiry.sweep(now)
         if self.catalogue is not None:
             self.catalogue.refresh(now)
+        if self.budgets is not None:
+            self.budgets.roll()  # a period that ended rolls over even with no job to charge
         return wrote
 
     def _mending(self, job: ListedJob, now: datetime) -> Decide | None:
@@ -340,6 +386,8 @@ class Reconciler:
         written = self.writer.update(ref, deciding)
         if written is None or written.phase is None:
             return written
+        if written.phase.is_terminal and written.phase != before:
+            self._settle(ref, written)
         # Each retry enters Retrying anew (the attempt in between ran), so each counts.
         if written.phase != before or written.phase is Phase.RETRYING:
             metrics.PHASE_TRANSITIONS.labels(written.phase.value).inc()

@@ -203,8 +203,10 @@ class Validator:
         backend = (
             (job.spec.backend.name or report.backend) if offered.family == "aer" else offered.device
         )
+        # Aer's QiskitBackend offers aer_simulator, whichever method a job asks for.
+        priced = (job.spec.backend.name or "aer_simulator") if offered.family == "aer" else backend
         request = msgspec.structs.replace(
-            execution_request(job, report), price=self._price(offered.family, backend)
+            execution_request(job, report), price=self._price(offered.family, priced)
         )
         cost = pricing.estimate(request, pricing.SECONDS_PER_SHOT)
         budget = self._budget(job, cost)
