@@ -94,9 +94,11 @@ class Reconciler:
 
     def handle(self, event: Envelope) -> Envelope | None:
         if event.type in (types.APISERVER_ADD, types.APISERVER_UPDATE):
-            self._seen(event)
+            cancel = self._cancel(event)
+            if cancel is None:
+                self._seen(event)
             self._expire(event)
-            return None
+            return cancel
         if event.type == types.APISERVER_DELETE:
             self._release(event)
             return None  # Kubernetes removes the job and what it owns
@@ -162,6 +164,26 @@ class Reconciler:
             return event.reply(types.JOB_VALIDATED, SOURCE, payloads.encode(work))
         refused = payloads.JobRejected(job=work.job, reason=verdict.reason, message=verdict.message)
         return self._claimed(event, refused)
+
+    def _cancel(self, event: Envelope) -> Envelope | None:
+        """A job whose spec.cancel is true ends Cancelled, its budget's reservation goes
+        back, and execute is told to stop what runs for it (`execution.cancel`). None,
+        writing nothing, for a job that asks for no cancel or whose cancel is noted."""
+        ref = job_ref_from_raw(event)
+        if ref is None or not _asks_cancel(event.data):
+            return None
+        now = self.clock()
+        written = self._update(ref, lambda s: transitions.cancel_requested(s, ref.generation, now))
+        if written is None:
+            return None
+        if self.budgets is not None:
+            self.budgets.release(ref.namespace, ref.uid)
+        if written.phase is Phase.CANCELLED:
+            message = written.message or ""
+            self.writer.record_event(ref, "Warning", "Cancelled", message)
+            tracing.end_job_span(ref, written.start_time, written.phase.value, message)
+        request = payloads.CancelRequest(job=ref)
+        return event.reply(types.EXECUTION_CANCEL, SOURCE, payloads.encode_cancel(request))
 
     def _release(self, event: Envelope) -> None:
         """A deleted job's budget reservations go back."""
@@ -442,6 +464,15 @@ class Reconciler:
             self.writer.record_event(ref, "Normal", "Completed", message)
         elif isinstance(payload, payloads.JobRejected | payloads.JobFailed):
             self.writer.record_event(ref, "Warning", payload.reason, message)
+
+
+def _asks_cancel(data: bytes) -> bool:
+    """Whether the object an event carries has spec.cancel: true (read leniently)."""
+    try:
+        spec = json.loads(data).get("spec")
+    except (ValueError, AttributeError, RecursionError):
+        return False
+    return isinstance(spec, dict) and spec.get("cancel") is True
 
 
 def _requested(output: OutputSpec) -> payloads.OutputRequest:

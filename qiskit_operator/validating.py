@@ -123,8 +123,8 @@ class Validator:
             return _rejected(
                 event, payloads.JobRejected(job=ref, reason=error.reason, message=error.message)
             )
-        if _already_seen(job):
-            return None
+        if _already_seen(job) or job.spec.cancel:
+            return None  # a cancelled job is not run: reconcile ends it
         try:
             validated = self.validate(job)
         except UserError as error:

@@ -211,6 +211,15 @@ _DECODERS[types.JOB_BUDGETED] = msgspec.json.Decoder(JobValidated)
 _ENCODER = msgspec.json.Encoder()
 
 
+class CancelRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """Stop whatever runs for this job (any generation): reconcile to execute."""
+
+    job: JobRef
+
+
+_CANCEL_DECODER = msgspec.json.Decoder(CancelRequest)
+
+
 class PayloadError(ValueError):
     """An event's data does not match the payload its type promises."""
 
@@ -231,3 +240,14 @@ def decode(event_type: str, data: bytes) -> Reply:
         raise PayloadError(f"{event_type}: data is not JSON: {error}") from error
     except RecursionError as error:  # msgspec recurses once per level, also when skipping
         raise PayloadError(f"{event_type}: data is nested too deeply") from error
+
+
+def encode_cancel(request: CancelRequest) -> bytes:
+    return _ENCODER.encode(request)
+
+
+def decode_cancel(data: bytes) -> CancelRequest:
+    try:
+        return _CANCEL_DECODER.decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as error:
+        raise PayloadError(f"{types.EXECUTION_CANCEL}: {error}") from error

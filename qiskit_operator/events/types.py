@@ -27,6 +27,10 @@ JOB_SUBMITTED: Final = _PREFIX + "submitted"
 # Reconcile's answer to the ping while hardware jobs are outstanding: execute polls
 # their providers. Not under the job prefix: it is about no one job.
 HARDWARE_POLL: Final = "io.qiskit.operator.hardware.poll"
+# A job's spec.cancel was set: reconcile ended it Cancelled and tells execute, which
+# kills its simulation and cancels its provider job. Not under the job prefix: it is
+# for execute alone (knative/triggers.yaml).
+EXECUTION_CANCEL: Final = "io.qiskit.operator.execution.cancel"
 
 # Extension attributes our events carry (CloudEvents names: lowercase alphanumerics).
 EXT_JOB_UID: Final = "jobuid"

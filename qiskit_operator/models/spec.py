@@ -316,6 +316,11 @@ class JobSpec(ResourceModel):
     output: OutputSpec | None = None
     credentials: CredentialsSpec | None = None
     backend_selection: BackendSelectionSpec | None = None
+    cancel: bool | None = Field(
+        None,
+        description="true stops the job wherever it is (a simulation is killed, a provider "
+        "job cancelled) and ends it Cancelled; what already finished is kept.",
+    )
     ttl_seconds_after_finished: int | None = Field(
         None,
         ge=0,

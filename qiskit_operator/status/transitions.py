@@ -300,6 +300,27 @@ def cancelled(
     return status
 
 
+def cancel_requested(current: JobStatus | None, generation: int, now: datetime) -> JobStatus | None:
+    """spec.cancel is true in `generation`: the job ends Cancelled, keeping what an
+    earlier generation left (its results, its metadata); a job that had already finished
+    keeps its phase and only notes the generation. None once this generation is noted."""
+    if _generation_state(current, generation) != "newer":
+        return None
+    status = current.model_copy(deep=True) if current is not None else JobStatus()
+    status.observed_generation = generation
+    status.next_retry_at = None
+    status.queue_position = None
+    if status.phase is not None and status.phase.is_terminal:
+        return status
+    was = f" in {status.phase.value}" if status.phase is not None else ""
+    status.phase = Phase.CANCELLED
+    status.message = (
+        f"Cancelled{was}: spec.cancel is true; set it to false (or remove it) to run the job again"
+    )
+    status.completion_time = now
+    return status
+
+
 def _money(cost: payloads.Cost | None) -> Money | None:
     return None if cost is None else Money(amount=cost.amount, currency="USD")
 
