@@ -23,4 +23,7 @@ class Money(ResourceModel):
     currency: Currency = Field("USD", description="Its currency: USD.")
 
     def __str__(self) -> str:
-        return f"{self.amount:.2f} {self.currency}"
+        # Cents, unless that would round a real cost of a fraction of a cent to nothing.
+        small = 0 < self.amount < 0.01
+        amount = f"{self.amount:.6f}".rstrip("0") if small else f"{self.amount:.2f}"
+        return f"{amount} {self.currency}"

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from qiskit_operator.budgets.stores import MemoryBudgets
 from qiskit_operator.catalogue.refreshing import MemoryBackends
@@ -18,7 +20,8 @@ from qiskit_operator.models.budget import QiskitBudget
 from qiskit_operator.models.money import Money
 from qiskit_operator.settings import Settings
 from qiskit_operator.status.writer import MemoryStatusStore
-from tests.conftest import example
+from tests.conftest import ROOT, example
+from tests.serving import qop
 
 PER_SHOT = 0.00001  # a Bell job of 1024 shots: 0.01024 USD
 
@@ -99,4 +102,23 @@ def test_a_job_naming_a_budget_that_does_not_exist_is_refused_saying_so(
     assert job.status is not None and job.status.phase is Phase.FAILED
     assert "no QiskitBudget yearly in namespace default (budgets there: monthly)" in (
         job.status.message or ""
+    )
+
+
+def test_qop_run_charges_the_example_job_to_the_budget_in_its_own_file() -> None:
+    result = qop("run", "examples/budget.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "cost:      estimated 0.50 USD, actual " in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_qop_run_refuses_a_job_over_its_budget_saying_what_is_left(tmp_path: Path) -> None:
+    documents = list(yaml.safe_load_all((ROOT / "examples" / "budget.yaml").read_text()))
+    documents[0]["spec"]["limit"] = 0.2
+    job = tmp_path / "over.yaml"
+    job.write_text(yaml.safe_dump_all(documents))
+    result = qop("run", str(job))
+    assert result.returncode == 1
+    assert "estimated at 0.50 USD but QiskitBudget default/team-monthly has 0.20 USD" in (
+        result.stdout
     )
