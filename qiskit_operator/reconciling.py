@@ -277,11 +277,14 @@ class Reconciler:
           (`transitions.requeued`): whatever step lost its event, validate is asked for
           it again; the retry count in the status goes on.
 
-        Each QiskitBackend's status is refreshed on the same ping (`catalogue`).
+        Each QiskitBackend's status is refreshed on the same ping (`catalogue`), and each
+        QiskitBudget rolls over into a new period and settles the reservations of jobs
+        that ended or are gone while their settlement was lost (`budgets`).
         """
         now = self.clock()
         wrote: list[JobRef] = []
-        for job in self.writer.jobs():
+        listed = self.writer.jobs()
+        for job in listed:
             decide = self._mending(job, now)
             if decide is not None and self._resynced(job.ref, decide):
                 wrote.append(job.ref)
@@ -291,6 +294,7 @@ class Reconciler:
             self.catalogue.refresh(now)
         if self.budgets is not None:
             self.budgets.roll()  # a period that ended rolls over even with no job to charge
+            self.budgets.mend(listed)  # settlements a failed write or lost delete left
         return wrote
 
     def _mending(self, job: ListedJob, now: datetime) -> Decide | None:

@@ -21,6 +21,8 @@ from qiskit_operator.budgets import ledger
 from qiskit_operator.budgets.stores import BudgetStore
 from qiskit_operator.events.payloads import JobRef, JobValidated
 from qiskit_operator.models.budget import QiskitBudget, QiskitBudgetStatus
+from qiskit_operator.models.phases import Phase
+from qiskit_operator.status.writer import ListedJob
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,42 @@ class BudgetKeeper:
                 changed += 1
         return changed
 
+    def mend(self, jobs: list[ListedJob]) -> int:
+        """Settle every reservation whose job has ended or is gone, as the resync's list
+        of `jobs` shows them: a settlement lost with a failed write (or a delete event
+        that never came) is made on the next ping. How many budgets changed."""
+        by_uid = {job.ref.uid: job for job in jobs}
+        changed = 0
+        now = self.clock()
+        for budget in self.store.budgets(None):
+            held = budget.status.charges if budget.status is not None else {}
+            due = {
+                key: _outcome(by_uid.get(key.split("/", 1)[0]), key)
+                for key, charge in held.items()
+                if charge.state == "reserved"
+            }
+            due = {key: cost for key, cost in due.items() if cost is not _RUNNING}
+            if not due:
+                continue
+
+            def decide(b: QiskitBudget, due: dict[str, object] = due) -> QiskitBudgetStatus | None:
+                status: QiskitBudgetStatus | None = None
+                for key, cost in due.items():
+                    amount = cost if isinstance(cost, float) else None
+                    settled = ledger.settle(
+                        b if status is None else b.model_copy(update={"status": status}),
+                        key,
+                        amount,
+                        now,
+                    )
+                    status = settled if settled is not None else status
+                return status
+
+            meta = budget.metadata
+            if self.store.update(meta.namespace, meta.name, decide) is not None:
+                changed += 1
+        return changed
+
     def _each(
         self,
         namespace: str,
@@ -93,3 +131,25 @@ class BudgetKeeper:
             held = budget.status.charges if budget.status is not None else {}
             if any(k.startswith(key) for k in held):
                 self.store.update(namespace, budget.metadata.name, decide)
+
+
+_RUNNING = object()  # the job still runs this generation: its reservation stays
+
+
+def _outcome(job: ListedJob | None, key: str) -> object:
+    """What the reservation `key` comes to: the job's cost (a float: it completed),
+    None (release it: it failed, was cancelled, moved to another generation or is
+    gone), or _RUNNING."""
+    if job is None:
+        return None
+    generation = int(key.split("/", 1)[1])
+    status = job.status
+    if job.ref.generation > generation:
+        return None
+    if status is None or status.observed_generation != generation or status.phase is None:
+        return _RUNNING
+    if not status.phase.is_terminal:
+        return _RUNNING
+    if status.phase is Phase.COMPLETED and status.actual_cost is not None:
+        return float(status.actual_cost.amount)
+    return None

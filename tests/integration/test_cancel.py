@@ -14,6 +14,7 @@ from qiskit.circuit.library import quantum_volume
 
 from qiskit_operator.circuits.work import validated_work
 from qiskit_operator.events import payloads, types
+from qiskit_operator.events.apiserver import resource_event
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.executing import Executor
 from qiskit_operator.results import ResultStore
@@ -82,3 +83,24 @@ def test_a_cancel_kills_the_running_simulation_within_a_second_or_so(executor: E
 def test_work_of_a_cancelled_job_still_to_come_is_dropped(executor: Executor) -> None:
     executor.handle(cancel(JOB))
     assert executor.handle(long_running(JOB)) is None
+
+
+def test_deleting_the_job_kills_its_running_simulation_too(executor: Executor) -> None:
+    answers: list[Envelope | None] = []
+    run = threading.Thread(target=lambda: answers.append(executor.handle(long_running(JOB))))
+    run.start()
+    wait_until(lambda: executor.isolated._running == JOB.uid, "the simulation started")
+    obj = {
+        "apiVersion": "quantum.io/v1",
+        "kind": "QiskitJob",
+        "metadata": {"name": JOB.name, "namespace": JOB.namespace, "uid": JOB.uid,
+                     "generation": 1},
+        "spec": {"circuit": {"code": "x"}},
+    }  # fmt: skip
+    executor.handle(resource_event(obj, types.APISERVER_DELETE))
+    run.join(DEADLINE)
+    assert not run.is_alive()
+    (answer,) = answers
+    assert answer is not None
+    failed = payloads.decode(answer.type, answer.data)
+    assert isinstance(failed, payloads.JobFailed) and failed.reason == "Cancelled"

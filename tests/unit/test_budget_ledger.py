@@ -7,9 +7,15 @@ from datetime import UTC, datetime
 import pytest
 
 from qiskit_operator.budgets import choosing, ledger
+from qiskit_operator.budgets.admitting import BudgetKeeper
+from qiskit_operator.budgets.stores import MemoryBudgets
 from qiskit_operator.errors import UserError
+from qiskit_operator.events.payloads import JobRef
+from qiskit_operator.models import JobStatus, Phase
 from qiskit_operator.models.budget import QiskitBudget, QiskitBudgetStatus
+from qiskit_operator.models.money import Money
 from qiskit_operator.models.spec import BudgetSpec
+from qiskit_operator.status.writer import ListedJob
 
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
 NEXT_MONTH = datetime(2026, 12, 1, 0, 0, 1, tzinfo=UTC)
@@ -112,3 +118,24 @@ def test_a_job_naming_no_budget_answers_to_the_one_for_its_cost_center() -> None
 def test_validate_refuses_at_once_an_estimate_plainly_over_the_budget() -> None:
     with pytest.raises(UserError, match=r"estimated at 12\.00 USD"):
         choosing.check(budget(), 12.0, NOW)
+
+
+def test_the_ping_settles_reservations_whose_settlement_was_lost() -> None:
+    held = budget(limit=10.0)
+    for uid in ("done", "gone", "running"):
+        held = after(held, ledger.reserve(held, f"{uid}/1", uid, 2.0, NOW).status)
+    store = MemoryBudgets([held])
+    keeper = BudgetKeeper(store, lambda: NOW)
+
+    def listed(uid: str, phase: Phase, cost: float | None = None) -> ListedJob:
+        ref = JobRef(namespace="team-a", name=uid, uid=uid, generation=1)
+        money = Money(amount=cost) if cost is not None else None
+        return ListedJob(ref, JobStatus(phase=phase, observed_generation=1, actual_cost=money), NOW)
+
+    jobs = [listed("done", Phase.COMPLETED, 1.25), listed("running", Phase.SCHEDULED)]
+    assert keeper.mend(jobs) == 1
+    (mended,) = store.budgets("team-a")
+    assert mended.status is not None
+    assert (mended.status.spent, mended.status.reserved) == (1.25, 2.0)
+    assert set(mended.status.charges) == {"done/1", "running/1"}
+    assert keeper.mend(jobs) == 0
