@@ -134,3 +134,7 @@ def test_shipped_triggers_route_each_event_type_to_the_right_functions() -> None
         assert targets(event(outcome)) == {"qiskit-reconcile"}
     assert targets(event(types.JOB_FINISHED)) == set()
     assert targets(event(types.PING)) == {"qiskit-reconcile"}
+    # A budgeted job reaches execute only through reconcile's admission (docs/budgets.md),
+    # and a cancel only execute.
+    assert targets(event(types.JOB_BUDGETED)) == {"qiskit-reconcile"}
+    assert targets(event(types.EXECUTION_CANCEL)) == {"qiskit-execute"}
