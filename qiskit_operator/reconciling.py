@@ -10,8 +10,12 @@ ends the job's span. Full results bound for a ConfigMap are written here, owned
 by the job, after the checks, from the file the job expects, into a ConfigMap
 the job owns or creates (never one that is someone else's). On the PingSource's
 ping, jobs no event announced are asked for again (`resync`), and finished jobs
-whose time to live ran out are deleted (`retention`). Imports no Qiskit, so the
-reconcile image need not carry it.
+whose time to live ran out are deleted (`retention`). A budgeted job's
+`job.budgeted` is admitted here, its estimate reserved in its QiskitBudget, before
+it goes on to execute; a job that ends is charged or gets its reservation back
+(`budgets.admitting`). A job whose spec.cancel is set ends Cancelled, and execute
+is told to stop it (`execution.cancel`). Imports no Qiskit, so the reconcile image
+need not carry it.
 """
 
 from __future__ import annotations
@@ -190,14 +194,6 @@ class Reconciler:
         ref = job_ref_from_raw(event)
         if self.budgets is not None and ref is not None and ref.uid:
             self.budgets.release(ref.namespace, ref.uid)
-
-    def _settle(self, ref: JobRef, status: JobStatus) -> None:
-        """A generation ended: its budget is charged what it cost (a completed run), or
-        gets its reservation back (failed, rejected, cancelled)."""
-        if self.budgets is None:
-            return
-        cost = status.actual_cost.amount if status.actual_cost is not None else None
-        self.budgets.settle(ref, cost if status.phase is Phase.COMPLETED else None)
 
     def _observe_hardware(self, ping: Envelope) -> Envelope | None:
         """Write what execute's last poll found of each hardware job (its record on the
@@ -412,8 +408,8 @@ class Reconciler:
         written = self.writer.update(ref, deciding)
         if written is None or written.phase is None:
             return written
-        if written.phase.is_terminal and written.phase != before:
-            self._settle(ref, written)
+        if written.phase.is_terminal and written.phase != before and self.budgets is not None:
+            self.budgets.ended(ref, written)
         # Each retry enters Retrying anew (the attempt in between ran), so each counts.
         if written.phase != before or written.phase is Phase.RETRYING:
             metrics.PHASE_TRANSITIONS.labels(written.phase.value).inc()

@@ -22,6 +22,7 @@ from qiskit_operator.budgets.stores import BudgetStore
 from qiskit_operator.events.payloads import JobRef, JobValidated
 from qiskit_operator.models.budget import QiskitBudget, QiskitBudgetStatus
 from qiskit_operator.models.phases import Phase
+from qiskit_operator.models.status import JobStatus
 from qiskit_operator.status.writer import ListedJob
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,12 @@ class BudgetKeeper:
         """The job's generation ended: charge `cost`, or release it (None)."""
         key = ledger.charge_key(ref.uid, ref.generation)
         self._each(ref.namespace, key, lambda b: ledger.settle(b, key, cost, self.clock()))
+
+    def ended(self, ref: JobRef, status: JobStatus) -> None:
+        """The job's generation entered a final phase: a completed run is charged what it
+        cost; a failed, rejected or cancelled one gets its reservation back."""
+        cost = status.actual_cost.amount if status.actual_cost is not None else None
+        self.settle(ref, cost if status.phase is Phase.COMPLETED else None)
 
     def release(self, namespace: str, uid: str) -> None:
         """The job was cancelled or deleted: whatever it holds reserved goes back."""
