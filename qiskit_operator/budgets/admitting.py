@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from qiskit_operator import metrics
 from qiskit_operator.budgets import ledger
 from qiskit_operator.budgets.stores import BudgetStore
 from qiskit_operator.events.payloads import JobRef, JobValidated
@@ -55,6 +56,7 @@ class BudgetKeeper:
 
         self.store.update(ref.namespace, name, decide)
         if not decided:
+            metrics.BUDGET_ADMISSIONS.labels("refused").inc()
             return Verdict(
                 admitted=False,
                 reason="BudgetNotFound",
@@ -62,6 +64,7 @@ class BudgetKeeper:
                 "was admitted; create it again, or name another in spec.budget.name",
             )
         last = decided[-1]
+        metrics.BUDGET_ADMISSIONS.labels("admitted" if last.admitted else "refused").inc()
         if not last.admitted:
             return Verdict(admitted=False, reason="BudgetExceeded", message=last.message)
         log.info("%s admitted by budget %s: %.6f reserved", ref.key, name, amount)

@@ -17,6 +17,7 @@ from typing import Any
 
 import pydantic
 
+from qiskit_operator import metrics
 from qiskit_operator.budgets.stores import DecideBudget
 from qiskit_operator.errors import TransientError
 from qiskit_operator.kube.client import KubeConnection
@@ -99,6 +100,7 @@ class KubeBudgets:
                 )
             except APIConflictError:
                 self.conflicts += 1
+                metrics.BUDGET_CONFLICTS.inc()
                 # Spread the retries of many writers racing for one budget.
                 time.sleep(random.uniform(0, min(0.2, 0.005 * (attempt + 1))))
                 continue
