@@ -159,15 +159,23 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from qiskit_operator import tracing
+    from qiskit_operator.budgets.stores import MemoryBudgets
+    from qiskit_operator.catalogue.refreshing import MemoryBackends
     from qiskit_operator.local.display import TRACE_ANNOTATION, PhasePrinter, summary
-    from qiskit_operator.local.jobfile import load_job_manifest
+    from qiskit_operator.local.jobfile import load_companions, load_job_manifest
     from qiskit_operator.local.pipeline import LocalPipeline
 
     manifest = load_job_manifest(args.job)
+    budgets, backends = load_companions(args.job)
     # --http's servers listen on loopback for this one run, and only its Broker posts
     # to them: their warning that events go unauthenticated says nothing here.
     logging.getLogger("qiskit_operator.auth.verifying").setLevel(logging.ERROR)
-    with LocalPipeline(settings, http=args.http) as pipeline:
+    with LocalPipeline(
+        settings,
+        http=args.http,
+        catalogue=MemoryBackends(backends),
+        budgets=MemoryBudgets(budgets),
+    ) as pipeline:
         if args.output == "text":
             printer = PhasePrinter(sys.stdout)
             pipeline.store.subscribe(printer)

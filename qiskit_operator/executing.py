@@ -6,7 +6,9 @@ carries the work, so reconcile can send it again). Also a job's delete event:
 the result files execute wrote for it go with it (docs/retention.md), and its
 provider job is cancelled. A hardware job is submitted and answered with
 `job.submitted` (`hardware`, docs/hardware-jobs.md); reconcile's
-`hardware.poll` makes execute poll the providers. Reads from Kubernetes only a
+`hardware.poll` makes execute poll the providers. A job's `execution.cancel` (its
+spec.cancel) or delete kills its simulation worker, cancels its provider job and
+keeps its queued work from starting (docs/budgets.md#cancel). Reads from Kubernetes only a
 hardware job's provider token, from the Secret its namespace grants
 (docs/credentials.md). While a sweep runs, `job.progressed` events say how many
 of its parameter sets are done, through `publish` (not replies: a request has
@@ -18,7 +20,9 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import sys
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from importlib.metadata import version
 from typing import Any
@@ -26,6 +30,7 @@ from typing import Any
 import pydantic
 
 from qiskit_operator import metrics
+from qiskit_operator.budgets import pricing
 from qiskit_operator.circuits.declarations import ONE_CIRCUIT, SizeLimits
 from qiskit_operator.errors import TransientError, UserError
 from qiskit_operator.events import payloads, types
@@ -39,7 +44,7 @@ from qiskit_operator.execution.aer import (
     bitstring_counts,
     top_counts,
 )
-from qiskit_operator.execution.isolation import IsolatedRunner
+from qiskit_operator.execution.isolation import IsolatedRunner, JobCancelledError
 from qiskit_operator.execution.progress import ProgressReport, Throttled
 from qiskit_operator.hardware.credentials import MemorySecrets, SecretReader
 from qiskit_operator.hardware.records import RecordStore
@@ -54,6 +59,7 @@ from qiskit_operator.settings import LimitSettings
 SOURCE = "/qiskit-operator/execute"
 TOP_OUTCOMES = 16
 MAX_RETRY_WAIT = 60.0
+CANCELLED_REMEMBERED = 512
 log = logging.getLogger(__name__)
 _VERSIONS = {"qiskit": version("qiskit"), "qiskit-aer": version("qiskit-aer")}
 
@@ -95,6 +101,9 @@ class Executor:
         self._sizes = sizes
         self.publish = publish
         self._progress_interval = progress_interval
+        # Jobs cancelled or deleted: uid -> the generation from which on nothing of it
+        # runs (work still queued for it is dropped); the latest few hundred.
+        self._cancelled: OrderedDict[str, int] = OrderedDict()
 
     def ready(self) -> bool:
         return True
@@ -110,6 +119,13 @@ class Executor:
         if event.type == types.APISERVER_DELETE:
             self._forget(event)
             return None
+        if event.type == types.EXECUTION_CANCEL:
+            try:
+                request = payloads.decode_cancel(event.data)
+            except payloads.PayloadError as error:
+                raise UserError(str(error), reason="InvalidEvent") from error
+            self.cancel(request.job)
+            return None
         if event.type == types.HARDWARE_POLL:
             changed = self.hardware.poll()
             log.info("polled hardware jobs: %d changed", changed)
@@ -118,6 +134,9 @@ class Executor:
             return None
         work = payloads.decode(event.type, event.data)
         assert isinstance(work, payloads.JobValidated)
+        if work.job.generation < self._cancelled.get(work.job.uid, 0):
+            log.info("%s was cancelled: its queued work is dropped", work.job.key)
+            return None
         outcome: payloads.Reply
         try:
             if work.execution.family in REMOTE_FAMILIES:
@@ -146,14 +165,26 @@ class Executor:
         log.info("%s %s", work.job.key, outcome_label)
         return event.reply(payloads.TYPE_OF[type(outcome)], SOURCE, payloads.encode(outcome))
 
+    def cancel(self, job: payloads.JobRef, deleted: bool = False) -> None:
+        """Stop whatever runs for `job`: its simulation is killed, its provider job
+        cancelled, and work of its earlier generations still to come is dropped."""
+        self._cancelled[job.uid] = sys.maxsize if deleted else job.generation
+        self._cancelled.move_to_end(job.uid)
+        while len(self._cancelled) > CANCELLED_REMEMBERED:
+            self._cancelled.popitem(last=False)
+        if self.isolated.cancel(job.uid):
+            log.info("%s cancelled: its simulation was stopped", job.key)
+        stopped = self.hardware.cancel(job.namespace, job.uid)
+        if stopped:
+            log.info("%s cancelled: cancelled %d provider jobs", job.key, stopped)
+
     def _forget(self, event: Envelope) -> None:
-        """The job is deleted: remove the result files written for it (this uid)."""
+        """The job is deleted: stop what runs for it and remove the result files written
+        for it (this uid)."""
         ref = job_ref_from_raw(event)
         if ref is None or not ref.uid:
             return
-        cancelled = self.hardware.cancel(ref.namespace, ref.uid)
-        if cancelled:
-            log.info("%s deleted: cancelled %d provider jobs", ref.key, cancelled)
+        self.cancel(ref, deleted=True)
         try:
             removed = self.store.remove_job(ref, _output_of(event))
         except UserError as error:  # an output.path the API server would have refused
@@ -181,9 +212,11 @@ class Executor:
         request = work.execution
         if request.not_before is not None:  # a retry waits out its backoff
             self._sleep(min(max(0.0, request.not_before - time.time()), MAX_RETRY_WAIT))
+            if work.job.generation < self._cancelled.get(work.job.uid, 0):
+                raise JobCancelledError()  # while it waited
         message = _workload_message(work)
         with metrics.EXECUTION_SECONDS.labels(message.primitive).time():
-            result = self._run(message, request.max_execution_seconds, progress)
+            result = self._run(message, request.max_execution_seconds, work.job.uid, progress)
         location = self._store(work, result)
         return summarise(work, result, location)
 
@@ -191,6 +224,7 @@ class Executor:
         self,
         message: messages.WorkloadMessage,
         job_limit: float | None,
+        job: str,
         progress: ProgressReport | None = None,
     ) -> Outcome:
         """In the confined worker, which alone then loads the QPY, when the job sets a time
@@ -198,13 +232,17 @@ class Executor:
         snapshot (building a device's noise takes up to minutes, and only a process can
         be stopped); else here, for `qop run` on one's own machine."""
         if job_limit is not None:
-            return self.isolated.run_message(message, job_limit, progress=progress)
+            return self.isolated.run_message(message, job_limit, job=job, progress=progress)
         deadline = self._confined_deadline
         if deadline is None and (message.noise_model is not None or message.family != "aer"):
             deadline = self._noisy_deadline
         if deadline is not None:
             return self.isolated.run_message(
-                message, deadline, limit="QOP_SIMULATION_TIMEOUT_SECONDS", progress=progress
+                message,
+                deadline,
+                limit="QOP_SIMULATION_TIMEOUT_SECONDS",
+                job=job,
+                progress=progress,
             )
         return self.providers.run(messages.workload_of(message, self._sizes), progress)
 
@@ -305,6 +343,8 @@ def summarise(
         location=location,
         output=request.output,
         reproducibility=_reproducibility(work, result),
+        # What the backend was used for: the simulation's (or the provider's) run time.
+        actual_cost=pricing.actual(request, result.transpile_seconds + result.execution_seconds),
     )
 
 

@@ -9,11 +9,13 @@ server, of which a cluster has one.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 
 from qiskit_operator.auth.tokens import ProjectedToken
+from qiskit_operator.budgets.admitting import BudgetKeeper
+from qiskit_operator.budgets.stores import BudgetStore, MemoryBudgets
 from qiskit_operator.catalogue.refreshing import BackendStore, CatalogueRefresh
 from qiskit_operator.events.publishing import BrokerPublisher
 from qiskit_operator.kube.client import KubeConnection
@@ -36,6 +38,21 @@ def memory_store() -> MemoryStatusStore:
 
 
 @cache
+def memory_budgets() -> MemoryBudgets:
+    """One machine's QiskitBudgets (`qop run` reads them beside the job file)."""
+    return MemoryBudgets()
+
+
+def budget_store(settings: Settings) -> BudgetStore:
+    """Where reconcile keeps budgets: the cluster's with its status writer, else memory."""
+    if settings.status_writer == "kubernetes":
+        from qiskit_operator.kube.budgets import KubeBudgets
+
+        return KubeBudgets(kube_connection())
+    return memory_budgets()
+
+
+@cache
 def kube_connection() -> KubeConnection:
     return KubeConnection()
 
@@ -53,8 +70,10 @@ def validator(
     settings: Settings,
     configmaps: ConfigMapReader | None = None,
     catalogue: BackendStore | None = None,
+    budgets: BudgetStore | None = None,
 ) -> Validator:
-    """`configmaps` and `catalogue` default to the cluster's (the Kubernetes API)."""
+    """`configmaps`, `catalogue` and `budgets` default to the cluster's (the Kubernetes
+    API)."""
     from qiskit_operator.circuits.fetching import UrlPolicy
     from qiskit_operator.circuits.sources import CircuitSources
     from qiskit_operator.kube.backends import KubeBackends
@@ -86,7 +105,15 @@ def validator(
         ),
         max_bytes=limits.max_source_bytes,
     )
-    return Validator(pool, sources, limits, catalogue or KubeBackends(kube_connection()))
+    from qiskit_operator.kube.budgets import KubeBudgets
+
+    return Validator(
+        pool,
+        sources,
+        limits,
+        catalogue or KubeBackends(kube_connection()),
+        budgets or KubeBudgets(kube_connection()),
+    )
 
 
 def executor(settings: Settings, secrets: SecretReader | None = None) -> Executor:
@@ -130,9 +157,12 @@ def progress_publisher(settings: Settings) -> BrokerPublisher | None:
     return BrokerPublisher(progress.sink, token)
 
 
-def reconciler(settings: Settings, store: StatusWriter | None = None) -> Reconciler:
+def reconciler(
+    settings: Settings, store: StatusWriter | None = None, budgets: BudgetStore | None = None
+) -> Reconciler:
     stalled = settings.stalled_after_seconds
     writer = store or status_writer(settings)
+    keeper = BudgetKeeper(budgets or budget_store(settings), _utc_now)
     return Reconciler(
         writer,
         results=ResultStore(settings.results_dir),
@@ -142,7 +172,12 @@ def reconciler(settings: Settings, store: StatusWriter | None = None) -> Reconci
         expiry=expiry(settings, writer),
         lease=timedelta(minutes=settings.lease_minutes) if settings.lease_minutes > 0 else None,
         catalogue=catalogue(settings),
+        budgets=keeper,
     )
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def catalogue(settings: Settings) -> CatalogueRefresh | None:

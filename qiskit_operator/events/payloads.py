@@ -43,6 +43,23 @@ class OutputRequest(msgspec.Struct, frozen=True, kw_only=True):
     format: str = "json"
 
 
+class Cost(msgspec.Struct, frozen=True, kw_only=True):
+    """An amount of money (status.estimatedCost, status.actualCost)."""
+
+    amount: float
+    currency: str = "USD"
+
+
+class Price(msgspec.Struct, frozen=True, kw_only=True):
+    """The price of the job's backend, from its QiskitBackend (execute reads no Kubernetes)."""
+
+    backend: str  # the QiskitBackend that set it
+    per_shot: float = 0.0
+    per_second: float = 0.0  # a device's second, or a simulator's CPU-second
+    per_task: float = 0.0
+    currency: str = "USD"
+
+
 class CredentialsRequest(msgspec.Struct, frozen=True, kw_only=True):
     """Which Secret holds the job's credentials: its name only, never what it holds."""
 
@@ -68,6 +85,7 @@ class ExecutionRequest(msgspec.Struct, frozen=True, kw_only=True):
     device: str | None = None  # the family's device, e.g. fake_manila; None for Aer
     credentials: CredentialsRequest | None = None  # for a family with a provider account
     output: OutputRequest | None = None
+    price: Price | None = None  # None: its backend has no price, and it costs nothing
     attempt: int = 0
     not_before: float | None = None  # epoch seconds: a retry waits until then
 
@@ -97,10 +115,11 @@ class JobValidated(msgspec.Struct, frozen=True, kw_only=True):
     metadata: CircuitSummary
     backend: str
     execution: ExecutionRequest
-    estimated_cost: str
+    estimated_cost: Cost | None
     validation_seconds: float
     selection: BackendChoice | None = None
     transpiled: DeviceTranspiled | None = None
+    budget: str | None = None  # the QiskitBudget that must admit it first (job.budgeted)
 
 
 class JobRejected(msgspec.Struct, frozen=True, kw_only=True):
@@ -146,6 +165,7 @@ class JobCompleted(msgspec.Struct, frozen=True, kw_only=True):
     location: str | None = None
     output: OutputRequest | None = None
     reproducibility: Reproducibility | None = None
+    actual_cost: Cost | None = None
 
 
 class JobSubmitted(msgspec.Struct, frozen=True, kw_only=True):
@@ -206,7 +226,19 @@ TYPE_OF: dict[type[Reply], str] = {
 _DECODERS: dict[str, msgspec.json.Decoder[Reply]] = {
     event_type: msgspec.json.Decoder(cls) for cls, event_type in TYPE_OF.items()
 }
+# A job a QiskitBudget must admit: validate's answer to reconcile alone, which reserves
+# its estimate and sends it on as job.validated (docs/budgets.md).
+_DECODERS[types.JOB_BUDGETED] = msgspec.json.Decoder(JobValidated)
 _ENCODER = msgspec.json.Encoder()
+
+
+class CancelRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """Stop whatever runs for this job (any generation): reconcile to execute."""
+
+    job: JobRef
+
+
+_CANCEL_DECODER = msgspec.json.Decoder(CancelRequest)
 
 
 class PayloadError(ValueError):
@@ -229,3 +261,14 @@ def decode(event_type: str, data: bytes) -> Reply:
         raise PayloadError(f"{event_type}: data is not JSON: {error}") from error
     except RecursionError as error:  # msgspec recurses once per level, also when skipping
         raise PayloadError(f"{event_type}: data is nested too deeply") from error
+
+
+def encode_cancel(request: CancelRequest) -> bytes:
+    return _ENCODER.encode(request)
+
+
+def decode_cancel(data: bytes) -> CancelRequest:
+    try:
+        return _CANCEL_DECODER.decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as error:
+        raise PayloadError(f"{types.EXECUTION_CANCEL}: {error}") from error

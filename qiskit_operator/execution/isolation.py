@@ -1,7 +1,8 @@
 """Runs a workload in the worker process and stops it at its deadline.
 
 Used by execute for jobs with `execution.maxExecutionTime`: Aer cannot be
-interrupted inside a process, but a process can be killed. The worker stays up
+interrupted inside a process, but a process can be killed, at its deadline or
+when its job is cancelled (`cancel`, from another thread). The worker stays up
 between jobs (Qiskit and Aer imported once); a killed one is replaced on the
 next run. The worker confines itself (`worker`) and leads a process group of
 its own, which is killed whole; what it replies is decoded as hostile input
@@ -63,6 +64,11 @@ class IsolatedRunner:
         )
         self._isolation: confinement.Isolation | None = None
         self._caches = RemoteCacheCounts()
+        # Which job the worker runs now, and whether it was cancelled: read and set by
+        # `cancel` from another thread while `run_message` holds the lock above.
+        self._running_lock = threading.Lock()
+        self._running: str | None = None
+        self._cancelled = False
 
     def isolation(self) -> confinement.Isolation:
         """What the kernel offers the worker (it confines itself with all of it)."""
@@ -101,37 +107,70 @@ class IsolatedRunner:
         timeout: float,
         limit: str = _JOB_LIMIT,
         progress: ProgressReport | None = None,
+        job: str | None = None,
     ) -> Outcome:
         """Run `work` in the worker; its QPY is loaded there, never in this process.
 
         `limit` names the setting or field that set `timeout`, for the message of a
-        simulation stopped at it; `progress` hears the worker's count of a sweep's sets.
+        simulation stopped at it; `progress` hears the worker's count of a sweep's sets;
+        `job` names the run for `cancel`.
         """
         with self._lock:
             self._prepare_for(work.family)
             sock = self._start()
-            deadline = time.monotonic() + timeout
+            with self._running_lock:
+                self._running, self._cancelled = job, False
             try:
-                sock.settimeout(timeout)
-                send_frame(sock, messages.encode_workload(work))
-                return self._reply(sock, deadline, len(work.parameter_values), progress)
-            except TimeoutError as error:
-                self._stop()
-                raise UserError(
-                    f"the simulation ran longer than {limit} ({timeout:g} s) "
-                    "and was stopped; raise the limit, or use fewer shots or qubits",
-                    reason="TimeLimit",
-                ) from error
-            except UserError:  # the worker's own refusal of the job (a ValueError too)
-                raise
-            # A frame over the limit, or one of no reply of the protocol (MalformedReplyError
-            # is a ValueError): only a hostile worker sends one.
-            except ValueError as error:
-                self._stop()
-                raise _malformed() from error
-            except OSError as error:
-                self._stop()
-                raise TransientError(f"the simulation worker failed: {error}") from error
+                return self._exchange(sock, work, timeout, limit, progress)
+            finally:
+                with self._running_lock:
+                    self._running = None
+
+    def cancel(self, job: str) -> bool:
+        """Kill the worker if it is running `job` now: its run ends with `JobCancelledError`
+        at once (the whole process group dies; a new worker starts on the next run)."""
+        with self._running_lock:
+            process = self._process
+            if self._running != job or process is None or process.poll() is not None:
+                return False
+            self._cancelled = True
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            return True
+
+    def _exchange(
+        self,
+        sock: socket.socket,
+        work: messages.WorkloadMessage,
+        timeout: float,
+        limit: str,
+        progress: ProgressReport | None,
+    ) -> Outcome:
+        """One run's exchange with the worker, under `run_message`'s lock."""
+        deadline = time.monotonic() + timeout
+        try:
+            sock.settimeout(timeout)
+            send_frame(sock, messages.encode_workload(work))
+            return self._reply(sock, deadline, len(work.parameter_values), progress)
+        except TimeoutError as error:
+            self._stop()
+            raise UserError(
+                f"the simulation ran longer than {limit} ({timeout:g} s) "
+                "and was stopped; raise the limit, or use fewer shots or qubits",
+                reason="TimeLimit",
+            ) from error
+        except UserError:  # the worker's own refusal, or a cancel (a ValueError too)
+            raise
+        # A frame over the limit, or one of no reply of the protocol (MalformedReplyError
+        # is a ValueError): only a hostile worker sends one.
+        except ValueError as error:
+            self._stop()
+            raise _malformed() from error
+        except OSError as error:
+            self._stop()
+            if self._cancelled:
+                raise JobCancelledError() from error
+            raise TransientError(f"the simulation worker failed: {error}") from error
 
     def _reply(
         self, sock: socket.socket, deadline: float, sets: int, progress: ProgressReport | None
@@ -145,6 +184,8 @@ class IsolatedRunner:
             frame = recv_frame(sock, messages.MAX_REPLY)
             if frame is None:
                 code = self._stop()
+                if self._cancelled:
+                    raise JobCancelledError()
                 raise TransientError(
                     f"the simulation worker died (exit code {code}); it may have run out of memory"
                 )
@@ -179,6 +220,16 @@ class IsolatedRunner:
     def close(self) -> None:
         with self._lock:
             self._stop()
+
+
+class JobCancelledError(UserError):
+    """The job was cancelled while its simulation ran; the worker was killed."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the job was cancelled while it ran; its simulation was stopped",
+            reason="Cancelled",
+        )
 
 
 def _malformed() -> UserError:

@@ -20,6 +20,7 @@ import requests
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from qiskit_operator import tracing, wiring
+from qiskit_operator.budgets.stores import MemoryBudgets
 from qiskit_operator.catalogue.refreshing import BackendStore, MemoryBackends
 from qiskit_operator.circuits.sources import ConfigMapReader
 from qiskit_operator.events import payloads, types
@@ -104,14 +105,17 @@ class LocalPipeline:
         configmaps: ConfigMapReader | None = None,
         catalogue: BackendStore | None = None,
         secrets: SecretReader | None = None,
+        budgets: MemoryBudgets | None = None,
     ) -> None:
-        """`catalogue`: the QiskitBackends backend selection sees (none by default: one
-        machine has no cluster, so selection can only fall back to Aer)."""
+        """`catalogue`: the QiskitBackends backend selection sees and that price jobs (none
+        by default: one machine has no cluster, so selection can only fall back to Aer).
+        `budgets`: the QiskitBudgets jobs are charged to (none by default)."""
         self.settings = settings or Settings.from_env()
         self.http = http
         self.store = store or wiring.memory_store()
         self._configmaps = configmaps
         self.catalogue = catalogue or MemoryBackends()
+        self.budgets = budgets or wiring.memory_budgets()
         # One machine has no Secrets: the fake provider's jobs run under a stand-in
         # token in each namespace's default Secret (docs/credentials.md).
         self.secrets = secrets or MemorySecrets(
@@ -132,13 +136,15 @@ class LocalPipeline:
             for server in self._servers:
                 server.wait_ready()
         else:
-            validator = wiring.validator(self.settings, self._configmaps, self.catalogue)
+            validator = wiring.validator(
+                self.settings, self._configmaps, self.catalogue, self.budgets
+            )
             validator.sandbox.wait_warm()
             self._closers.append(validator.sandbox.close)
             executor = wiring.executor(self.settings, self.secrets)
             self._closers.append(executor.close)
             executor.publish = self._progressed
-            reconciler = wiring.reconciler(self.settings, self.store)
+            reconciler = wiring.reconciler(self.settings, self.store, self.budgets)
             for service, handler in (
                 ("qiskit-validate", validator),
                 ("qiskit-execute", executor),

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 
 from qiskit_operator.events import payloads
+from qiskit_operator.models.money import Money
 from qiskit_operator.models.phases import REMOTE, Phase, may_move
 from qiskit_operator.models.status import (
     REQUEUED,
@@ -191,7 +192,7 @@ def validated(
         transpiled_two_qubit_gates=event.transpiled.two_qubit_gates if event.transpiled else None,
     )
     status.selected_backend = event.backend
-    status.estimated_cost = event.estimated_cost
+    status.estimated_cost = _money(event.estimated_cost)
     status.start_time = status.start_time or now
     status.metrics = (status.metrics or Metrics()).model_copy(
         update={"validation_seconds": round(event.validation_seconds, 6)}
@@ -332,6 +333,31 @@ def cancelled(
     return status
 
 
+def cancel_requested(current: JobStatus | None, generation: int, now: datetime) -> JobStatus | None:
+    """spec.cancel is true in `generation`: the job ends Cancelled, keeping what an
+    earlier generation left (its results, its metadata); a job that had already finished
+    keeps its phase and only notes the generation. None once this generation is noted."""
+    if _generation_state(current, generation) != "newer":
+        return None
+    status = current.model_copy(deep=True) if current is not None else JobStatus()
+    status.observed_generation = generation
+    status.next_retry_at = None
+    status.queue_position = None
+    if status.phase is not None and status.phase.is_terminal:
+        return status
+    was = f" in {status.phase.value}" if status.phase is not None else ""
+    status.phase = Phase.CANCELLED
+    status.message = (
+        f"Cancelled{was}: spec.cancel is true; set it to false (or remove it) to run the job again"
+    )
+    status.completion_time = now
+    return status
+
+
+def _money(cost: payloads.Cost | None) -> Money | None:
+    return None if cost is None else Money(amount=cost.amount, currency="USD")
+
+
 def _moment(epoch: float | None) -> datetime | None:
     return None if epoch is None else datetime.fromtimestamp(int(epoch), UTC)
 
@@ -378,7 +404,7 @@ def completed(
         if event.reproducibility is not None
         else None,
     )
-    status.actual_cost = "$0.00"
+    status.actual_cost = _money(event.actual_cost) or Money(amount=0.0)
     status.metrics = (status.metrics or Metrics()).model_copy(
         update={
             "transpile_seconds": round(event.transpile_seconds, 6),

@@ -14,6 +14,7 @@ ALLOWED = {
         ("list", "configmaps"),
         ("watch", "configmaps"),
         ("list", "qiskitbackends.quantum.io"),  # backend selection reads the catalogue
+        ("list", "qiskitbudgets.quantum.io"),  # the budget a job answers to
     ],
     "qiskit-reconcile": [
         ("get", "qiskitjobs.quantum.io"),
@@ -25,6 +26,9 @@ ALLOWED = {
         ("create", "events"),
         ("list", "qiskitbackends.quantum.io"),  # the catalogue, refreshed on the ping
         ("patch", "qiskitbackends.quantum.io/status"),
+        ("get", "qiskitbudgets.quantum.io"),  # admission and settlement: docs/budgets.md
+        ("list", "qiskitbudgets.quantum.io"),
+        ("update", "qiskitbudgets.quantum.io/status"),
     ],
     "qiskit-job-source": [("watch", "qiskitjobs.quantum.io"), ("list", "qiskitjobs.quantum.io")],
 }
@@ -36,6 +40,7 @@ DENIED = {
         ("create", "events"),
         ("delete", "configmaps"),
         ("patch", "qiskitbackends.quantum.io/status"),
+        ("update", "qiskitbudgets.quantum.io/status"),  # reconcile alone writes budgets
     ],
     "qiskit-execute": [
         ("get", "configmaps"),
@@ -43,6 +48,7 @@ DENIED = {
         ("get", "secrets"),
         ("create", "events"),
         ("list", "pods"),
+        ("list", "qiskitbudgets.quantum.io"),
         ("create", "serviceaccounts/token"),  # reads the API server's keys, mints nothing
     ],
     "qiskit-reconcile": [
@@ -59,6 +65,9 @@ DENIED = {
         ("create", "qiskitbackends.quantum.io"),  # the administrator's catalogue, not its
         ("update", "qiskitbackends.quantum.io"),
         ("delete", "qiskitbackends.quantum.io"),
+        ("create", "qiskitbudgets.quantum.io"),  # a namespace's owner sets its budget
+        ("update", "qiskitbudgets.quantum.io"),
+        ("delete", "qiskitbudgets.quantum.io"),
     ],
     "qiskit-job-source": [("patch", "qiskitjobs.quantum.io/status"), ("get", "configmaps")],
 }

@@ -9,7 +9,13 @@ from typing import Any
 import pytest
 import yaml
 
-from qiskit_operator.crds import BACKEND_FILENAME, FILENAME, crd_for_qiskitjob, write_crds
+from qiskit_operator.crds import (
+    BACKEND_FILENAME,
+    BUDGET_FILENAME,
+    FILENAME,
+    crd_for_qiskitjob,
+    write_crds,
+)
 from tests.conftest import EXAMPLES, ROOT
 from tests.rule_violations import VIOLATIONS, Violation
 
@@ -42,7 +48,7 @@ def _draft4_validator(schema: dict[str, Any]) -> Any:
 
 def test_committed_crds_match_the_models(tmp_path: Path) -> None:
     written = write_crds(tmp_path)
-    assert written == [tmp_path / FILENAME, tmp_path / BACKEND_FILENAME]
+    assert written == [tmp_path / FILENAME, tmp_path / BACKEND_FILENAME, tmp_path / BUDGET_FILENAME]
     for path in written:
         committed = ROOT / "crds" / path.name
         assert path.read_bytes() == committed.read_bytes(), (
@@ -137,9 +143,12 @@ def test_every_default_is_valid_against_its_own_schema() -> None:
 
 @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=[path.name for path in EXAMPLE_FILES])
 def test_example_manifest_is_valid_against_the_schema(path: Path) -> None:
-    manifest = yaml.safe_load(path.read_text())
-    errors = [error.message for error in _draft4_validator(_schema()).iter_errors(manifest)]
-    assert not errors, f"{path.name}: {errors}"
+    documents = list(yaml.safe_load_all(path.read_text()))
+    jobs = [d for d in documents if d.get("kind") == "QiskitJob"]
+    assert jobs, f"{path.name} holds no QiskitJob"
+    for manifest in jobs:
+        errors = [error.message for error in _draft4_validator(_schema()).iter_errors(manifest)]
+        assert not errors, f"{path.name}: {errors}"
 
 
 @pytest.mark.parametrize(
