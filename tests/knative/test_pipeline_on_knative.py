@@ -17,18 +17,22 @@ from qiskit_operator.local.node.network import NODE_ADDRESS
 from tests.conftest import EXAMPLES
 from tests.knative.jobs import final_status
 
-# Each example and the phase it ends in. ibm-fake-device and braket-local need the
-# ibm and braket extras, which the function images leave out (docs/backends.md);
-# hardware-job's fake remote device is configured for `qop run` only.
+# Each example and the phase it ends in. The function images leave out the ibm and
+# braket extras (docs/backends.md), so what needs them fails, saying which to install:
+# bell-selected prefers the fake IBM device of examples/backends/. hardware-job's fake
+# remote device is configured for `qop run` only.
 EXAMPLES_AND_PHASES = {
     "bell": "Completed",
     "bell-estimator": "Completed",
     "ghz": "Completed",
     "noisy-bell": "Completed",
     "ry-sweep": "Completed",
-    "bell-selected": "Completed",
     "broken": "Failed",
+    "ibm-fake-device": "Failed",
+    "bell-selected": "Failed",
+    "braket-local": "Failed",
 }
+NEEDS_EXTRA = {"ibm-fake-device": "ibm", "bell-selected": "ibm", "braket-local": "braket"}
 
 
 def _names(knative: Knative, kind: str) -> dict[str, str]:
@@ -79,6 +83,8 @@ def test_every_example_applied_with_kubectl_ends_in_its_phase(knative: Knative) 
     ), ended
     assert set(ended["bell"]["results"]["counts"]) == {"00", "11"}
     assert "Python syntax error at line 4" in ended["broken"]["message"]
+    for example, extra in NEEDS_EXTRA.items():
+        assert f"qiskit-operator[{extra}]" in ended[example]["message"], ended[example]
 
 
 def test_validate_answers_post_validate_through_the_ingress(knative: Knative) -> None:
