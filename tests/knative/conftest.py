@@ -9,8 +9,6 @@ QOP_KNATIVE_TESTS=1), which `make test` does after the node tier.
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -18,8 +16,9 @@ import pytest
 from qiskit_operator.local.devcluster import ClusterError
 from qiskit_operator.local.knative.install import Knative
 from qiskit_operator.local.knative.release import Release
-from qiskit_operator.local.node.node import Node, NodeBinaries, missing_tools
+from qiskit_operator.local.node.node import Node, NodeBinaries
 from tests.node.machine import MachineState
+from tests.node.tier import require_tier
 
 # Short enough that a test sees every function go to zero and come back; Knative's
 # autoscaler accepts nothing under 6 s.
@@ -28,13 +27,7 @@ IDLE_SECONDS = 6
 
 @pytest.fixture(scope="session")
 def knative_binaries() -> tuple[NodeBinaries, Release]:
-    if os.environ.get("QOP_KNATIVE_TESTS") != "1":
-        pytest.skip("the Knative tier runs with `make knative-test` (QOP_KNATIVE_TESTS=1)")
-    if os.geteuid() != 0:
-        pytest.fail("the Knative tier needs root: kubelet, containerd and network namespaces")
-    missing = missing_tools()
-    if missing or shutil.which("go") is None:
-        pytest.fail(f"the Knative tier needs: {', '.join(missing or ['go'])}")
+    require_tier("QOP_KNATIVE_TESTS", "Knative", "knative-test")
     try:
         return NodeBinaries.build(), Release.build()
     except ClusterError as error:

@@ -111,6 +111,12 @@ def test_validate_answers_post_validate_through_the_ingress(knative: Knative) ->
     assert reply["valid"] is True, reply
 
 
+def _patch_trigger(knative: Knative, trigger: str, kind: str, patch: object) -> None:
+    knative.node.kubectl(
+        "-n", NAMESPACE, "patch", "trigger", trigger, "--type", kind, "-p", json.dumps(patch)
+    )
+
+
 def test_an_event_that_cannot_be_delivered_fails_its_job_through_the_dead_letter_sink(
     knative: Knative,
 ) -> None:
@@ -118,17 +124,7 @@ def test_an_event_that_cannot_be_delivered_fails_its_job_through_the_dead_letter
     # the job's event fails, and after the retries knative/triggers.yaml sets the
     # Broker sends it to reconcile's /dead-letter.
     trigger = "validate-job-changes"
-    knative.node.kubectl(
-        "-n",
-        NAMESPACE,
-        "patch",
-        "trigger",
-        trigger,
-        "--type",
-        "merge",
-        "-p",
-        json.dumps({"spec": {"subscriber": {"uri": "/no-such-path"}}}),
-    )
+    _patch_trigger(knative, trigger, "merge", {"spec": {"subscriber": {"uri": "/no-such-path"}}})
     try:
         knative.node.kubectl(
             "-n",
@@ -143,17 +139,7 @@ def test_an_event_that_cannot_be_delivered_fails_its_job_through_the_dead_letter
         knative.node.kubectl("apply", "-f", "-", stdin=ghz)
         status = final_status(knative, "undeliverable")
     finally:
-        knative.node.kubectl(
-            "-n",
-            NAMESPACE,
-            "patch",
-            "trigger",
-            trigger,
-            "--type",
-            "json",
-            "-p",
-            json.dumps([{"op": "remove", "path": "/spec/subscriber/uri"}]),
-        )
+        _patch_trigger(knative, trigger, "json", [{"op": "remove", "path": "/spec/subscriber/uri"}])
     assert status.get("phase") == "Failed", status
     assert "qiskit-validate" in status["message"], status
 

@@ -7,27 +7,20 @@ takes minutes, so it runs only when asked: `make node-test` (QOP_NODE_TESTS=1).
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 
 import pytest
 
 from qiskit_operator.local.devcluster import ClusterError
 from qiskit_operator.local.node.functions import deploy_functions
-from qiskit_operator.local.node.node import Node, NodeBinaries, missing_tools
+from qiskit_operator.local.node.node import Node, NodeBinaries
 from tests.node.machine import MachineState
+from tests.node.tier import require_tier
 
 
 @pytest.fixture(scope="session")
 def node_binaries() -> NodeBinaries:
-    if os.environ.get("QOP_NODE_TESTS") != "1":
-        pytest.skip("the node tier runs with `make node-test` (QOP_NODE_TESTS=1)")
-    if os.geteuid() != 0:
-        pytest.fail("the node tier needs root: kubelet, containerd and network namespaces")
-    missing = missing_tools()
-    if missing or shutil.which("go") is None:
-        pytest.fail(f"the node tier needs: {', '.join(missing or ['go'])}")
+    require_tier("QOP_NODE_TESTS", "node", "node-test")
     try:
         return NodeBinaries.build()
     except ClusterError as error:
