@@ -38,6 +38,9 @@ from qiskit_operator.models.spec import OutputSpec
 from qiskit_operator.results import ResultStore
 from qiskit_operator.retention import Expiry
 from qiskit_operator.routing.deadletter import dead_letter
+from qiskit_operator.sessions.holding import decode_held
+from qiskit_operator.sessions.scheduling import SessionScheduler
+from qiskit_operator.sessions.store import SessionStore
 from qiskit_operator.status import claims, transitions
 from qiskit_operator.status.writer import (
     ConfigMapTakenError,
@@ -46,6 +49,7 @@ from qiskit_operator.status.writer import (
     ListedJob,
     StatusWriter,
 )
+from qiskit_operator.storage import objects
 
 SOURCE = "/qiskit-operator/reconcile"
 MAX_BACKOFF_SECONDS = 30.0
@@ -73,6 +77,7 @@ class Reconciler:
         expiry: Expiry | None = None,
         lease: timedelta | None = timedelta(minutes=10),
         catalogue: CatalogueRefresh | None = None,
+        sessions: SessionStore | None = None,
     ) -> None:
         self.writer = writer
         self.results = results
@@ -83,6 +88,8 @@ class Reconciler:
         self.expiry = expiry
         self.lease = lease
         self.catalogue = catalogue
+        # QiskitSessions' queues and status (sessions/); None: no job may name one.
+        self.sessions = None if sessions is None else SessionScheduler(sessions, writer, clock)
         # Execute's records of hardware jobs, on the volume the two share.
         self.records = RecordStore(results.root)
 
@@ -98,7 +105,12 @@ class Reconciler:
             return None  # Kubernetes removes the job and what it owns
         if event.type == types.PING:
             self.resync()
+            if self.sessions is not None:
+                self.sessions.tick(self._session_failure(event))
             return self._observe_hardware(event)
+        if event.type == types.JOB_HELD:
+            self._held(event)
+            return None
         try:
             payload = payloads.decode(event.type, event.data)
         except payloads.PayloadError as error:
@@ -130,8 +142,30 @@ class Reconciler:
             return None
         self._record(payload, written)
         if written.phase is not None and written.phase.is_terminal:
+            if self.sessions is not None:  # its session's next turn
+                self.sessions.job_ended(payload.job, self._session_failure(event))
             return self._finished(event, payload.job, written)
         return None
+
+    def _held(self, event: Envelope) -> None:
+        """`job.held`: validate found the job waiting for its session's turn."""
+        held = decode_held(event.data)
+        job = self.writer.read(held.job)
+        if job is None or job.ref != held.job or self.sessions is None:
+            log.info("ignored event %s (%s): not about the job as it is now", event.id, event.type)
+            return
+        self.sessions.held(held, self._session_failure(event))
+
+    def _session_failure(self, event: Envelope) -> Callable[[JobRef, str], None]:
+        """How a job still waiting when its session closed fails: as validate's refusal
+        would, checked against the job like any claim."""
+
+        def fail(ref: JobRef, message: str) -> None:
+            refusal = payloads.JobRejected(job=ref, reason="SessionClosed", message=message)
+            with tracing.job_trace(ref):
+                self._claimed(event, refusal)
+
+        return fail
 
     def _observe_hardware(self, ping: Envelope) -> Envelope | None:
         """Write what execute's last poll found of each hardware job (its record on the
@@ -356,8 +390,10 @@ class Reconciler:
 
     def _expected_location(self, job: JobNow | None) -> str | None:
         """Where execute writes this job's full result now; None when it asks for none."""
-        if job is None or job.output is None or job.output.type not in ("configmap", "pvc"):
+        if job is None or job.output is None or job.output.type not in ("configmap", "pvc", "s3"):
             return None
+        if job.output.type == "s3":  # execute uploaded it; reconcile never reads the bucket
+            return objects.location_for(job.ref, _requested(job.output))
         return self.results.location_for(job.ref, _requested(job.output))
 
     def _publish_result(
@@ -397,9 +433,7 @@ class Reconciler:
 
 
 def _requested(output: OutputSpec) -> payloads.OutputRequest:
-    return payloads.OutputRequest(
-        type=output.type, location=output.location, path=output.path, format=output.format
-    )
+    return objects.requested(output)
 
 
 def _apply(current: JobStatus | None, payload: payloads.Reply, now: datetime) -> JobStatus | None:

@@ -31,7 +31,7 @@ from qiskit_operator.events.apiserver import job_from_event, job_ref, job_ref_fr
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.execution.observables import parse_observable
 from qiskit_operator.models import QiskitJob
-from qiskit_operator.models.spec import BackendSpec, CircuitFormat
+from qiskit_operator.models.spec import OUTPUT_ELSEWHERE_MESSAGE, BackendSpec, CircuitFormat
 from qiskit_operator.providers import (
     DEFAULT_CREDENTIALS_SECRET,
     FAMILY_OF_TYPE,
@@ -41,7 +41,9 @@ from qiskit_operator.providers import (
 from qiskit_operator.providers.lookup import capabilities_of, family_of
 from qiskit_operator.sandbox.confinement import Isolation
 from qiskit_operator.sandbox.pool import SandboxPool
+from qiskit_operator.sessions.holding import JobHeld, SessionGate, encode_held, in_turn
 from qiskit_operator.settings import LimitSettings
+from qiskit_operator.storage import objects
 
 SOURCE = "/qiskit-operator/validate"
 log = logging.getLogger(__name__)
@@ -54,13 +56,16 @@ class Validator:
         sources: CircuitSources,
         limits: LimitSettings,
         catalogue: BackendStore | None = None,
+        sessions: SessionGate | None = None,
     ) -> None:
         """`catalogue`: the QiskitBackends that backend selection chooses among (the
-        cluster's; none on one machine, where selection can only fall back to Aer)."""
+        cluster's; none on one machine, where selection can only fall back to Aer).
+        `sessions`: where a job's QiskitSession is read (none: no job may name one)."""
         self.sandbox = sandbox
         self.sources = sources
         self.limits = limits
         self.catalogue = catalogue or MemoryBackends()
+        self.sessions = sessions
 
     def ready(self) -> bool:
         return self.sandbox.is_warm
@@ -120,6 +125,11 @@ class Validator:
         if _already_seen(job):
             return None
         try:
+            if job.spec.session is not None and job.spec.session.name:
+                turn = self._session_turn(job, ref)
+                if isinstance(turn, JobHeld):  # reconcile queues it in its session
+                    return event.reply(types.JOB_HELD, SOURCE, encode_held(turn))
+                job = turn
             validated = self.validate(job)
         except UserError as error:
             rejected = payloads.JobRejected(
@@ -146,6 +156,14 @@ class Validator:
         )
         metrics.circuit_validated(validated.metadata.qubits, validated.metadata.depth)
         return event.reply(types.JOB_VALIDATED, SOURCE, payloads.encode(validated))
+
+    def _session_turn(self, job: QiskitJob, ref: payloads.JobRef) -> QiskitJob | JobHeld:
+        if self.sessions is None:
+            raise UserError(
+                "spec.session is not available here (no QiskitSessions); remove it",
+                reason="SessionNotFound",
+            )
+        return self.sessions.admit(job, ref)
 
     def validate(self, job: QiskitJob) -> payloads.JobValidated:
         started = time.perf_counter()
@@ -285,11 +303,8 @@ def execution_request(job: QiskitJob, report: CircuitReport) -> payloads.Executi
                 reason="InvalidSpec",
             )
     output = job.spec.output
-    if output is not None and output.type not in ("configmap", "pvc"):
-        raise UserError(
-            f"output.type {output.type} is not available; use configmap or pvc",
-            reason="InvalidSpec",
-        )
+    if output is not None and output.type not in ("configmap", "pvc", "s3"):
+        raise UserError(OUTPUT_ELSEWHERE_MESSAGE, reason="InvalidSpec")
     limit = execution.max_execution_time
     return payloads.ExecutionRequest(
         shots=execution.shots,
@@ -306,11 +321,7 @@ def execution_request(job: QiskitJob, report: CircuitReport) -> payloads.Executi
         family=family_of(job.spec.backend),
         credentials=_credentials(job),
         device=None if family_of(job.spec.backend) == "aer" else job.spec.backend.name,
-        output=payloads.OutputRequest(
-            type=output.type, location=output.location, path=output.path, format=output.format
-        )
-        if output is not None
-        else None,
+        output=objects.requested(output) if output is not None else None,
     )
 
 
@@ -333,6 +344,8 @@ def _already_seen(job: QiskitJob) -> bool:
     status = job.status
     observed = status.observed_generation if status else None
     if status is not None and status.requeued_for(job.generation):
+        return False
+    if in_turn(job):  # its session's turn came: reconcile's write of it is the event
         return False
     return observed is not None and observed >= job.generation
 

@@ -18,6 +18,7 @@ from qiskit_operator.kube.client import KubeConnection
 from qiskit_operator.reconciling import Reconciler
 from qiskit_operator.results import ResultStore
 from qiskit_operator.retention import Expiry, MemoryRetention
+from qiskit_operator.sessions.store import MemorySessions, SessionStore
 from qiskit_operator.settings import Settings
 from qiskit_operator.status.writer import MemoryStatusStore, StatusWriter
 
@@ -59,6 +60,7 @@ def validator(
     from qiskit_operator.kube.configmaps import KubeConfigMapReader
     from qiskit_operator.sandbox import confinement
     from qiskit_operator.sandbox.pool import SandboxPool
+    from qiskit_operator.sessions.holding import SessionGate
     from qiskit_operator.validating import Validator
 
     sandbox, limits, urls = settings.sandbox, settings.limits, settings.urls
@@ -84,7 +86,13 @@ def validator(
         ),
         max_bytes=limits.max_source_bytes,
     )
-    return Validator(pool, sources, limits, catalogue or KubeBackends(kube_connection()))
+    return Validator(
+        pool,
+        sources,
+        limits,
+        catalogue or KubeBackends(kube_connection()),
+        SessionGate(session_store(settings)),
+    )
 
 
 def executor(settings: Settings, secrets: SecretReader | None = None) -> Executor:
@@ -94,7 +102,10 @@ def executor(settings: Settings, secrets: SecretReader | None = None) -> Executo
     from qiskit_operator.execution.isolation import IsolatedRunner
     from qiskit_operator.kube.secrets import KubeSecretReader
     from qiskit_operator.sandbox import confinement
+    from qiskit_operator.storage.uploading import S3Results
 
+    # Only execute reads Secrets: a provider token, or an S3 key, for a job that needs one.
+    reader = secrets or KubeSecretReader(kube_connection())
     required = settings.sandbox.require_isolation
     confinement.check("execute", required=required)
     isolated = IsolatedRunner(
@@ -112,8 +123,8 @@ def executor(settings: Settings, secrets: SecretReader | None = None) -> Executo
         confined_deadline=deadline,
         noisy_deadline=settings.limits.simulation_timeout_seconds,
         sizes=settings.limits.sizes(circuits=1),
-        # Only execute reads Secrets: a provider token, for a job that needs one.
-        secrets=secrets or KubeSecretReader(kube_connection()),
+        secrets=reader,
+        s3=S3Results(settings.storage, reader),
     )
 
 
@@ -129,7 +140,25 @@ def reconciler(settings: Settings, store: StatusWriter | None = None) -> Reconci
         expiry=expiry(settings, writer),
         lease=timedelta(minutes=settings.lease_minutes) if settings.lease_minutes > 0 else None,
         catalogue=catalogue(settings),
+        sessions=session_store(settings, writer),
     )
+
+
+@cache
+def memory_sessions() -> MemorySessions:
+    """One machine's QiskitSessions, beside its jobs (`memory_store`)."""
+    return MemorySessions(memory_store())
+
+
+def session_store(settings: Settings, writer: StatusWriter | None = None) -> SessionStore:
+    """The cluster's QiskitSessions, or one machine's beside the jobs of `writer`."""
+    if settings.status_writer == "kubernetes":
+        from qiskit_operator.kube.sessions import KubeSessions
+
+        return KubeSessions(kube_connection())
+    if isinstance(writer, MemoryStatusStore) and writer is not memory_store():
+        return MemorySessions(writer)
+    return memory_sessions()
 
 
 def catalogue(settings: Settings) -> CatalogueRefresh | None:

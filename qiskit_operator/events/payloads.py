@@ -41,6 +41,12 @@ class OutputRequest(msgspec.Struct, frozen=True, kw_only=True):
     location: str | None = None
     path: str | None = None
     format: str = "json"
+    # s3 only (docs/storage.md): where the object goes and which Secret signs for it.
+    bucket: str | None = None
+    prefix: str | None = None
+    endpoint: str | None = None
+    region: str | None = None
+    credentials_secret: str | None = None
 
 
 class CredentialsRequest(msgspec.Struct, frozen=True, kw_only=True):

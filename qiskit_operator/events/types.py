@@ -21,6 +21,8 @@ JOB_FAILED: Final = _PREFIX + "failed"
 JOB_FINISHED: Final = _PREFIX + "finished"
 # A hardware job is in its provider's queue (docs/hardware-jobs.md): execute's answer.
 JOB_SUBMITTED: Final = _PREFIX + "submitted"
+# validate -> reconcile: the job waits for its turn in its QiskitSession (sessions/).
+JOB_HELD: Final = _PREFIX + "held"
 # Reconcile's answer to the ping while hardware jobs are outstanding: execute polls
 # their providers. Not under the job prefix: it is about no one job.
 HARDWARE_POLL: Final = "io.qiskit.operator.hardware.poll"

@@ -9,7 +9,13 @@ from typing import Any
 import pytest
 import yaml
 
-from qiskit_operator.crds import BACKEND_FILENAME, FILENAME, crd_for_qiskitjob, write_crds
+from qiskit_operator.crds import (
+    BACKEND_FILENAME,
+    FILENAME,
+    SESSION_FILENAME,
+    crd_for_qiskitjob,
+    write_crds,
+)
 from tests.conftest import EXAMPLES, ROOT
 from tests.rule_violations import VIOLATIONS, Violation
 
@@ -42,7 +48,11 @@ def _draft4_validator(schema: dict[str, Any]) -> Any:
 
 def test_committed_crds_match_the_models(tmp_path: Path) -> None:
     written = write_crds(tmp_path)
-    assert written == [tmp_path / FILENAME, tmp_path / BACKEND_FILENAME]
+    assert written == [
+        tmp_path / FILENAME,
+        tmp_path / BACKEND_FILENAME,
+        tmp_path / SESSION_FILENAME,
+    ]
     for path in written:
         committed = ROOT / "crds" / path.name
         assert path.read_bytes() == committed.read_bytes(), (
