@@ -32,6 +32,8 @@ _FIXES = {
     "NoSuchBucket": "create the bucket or change output.bucket",
     "AccessDenied": "grant the key in output.credentialsSecret access to the bucket",
     "InvalidAccessKeyId": "fix key accessKeyId of the Secret output.credentialsSecret names",
+    # versitygw's word for it
+    "XAdminUserNotFound": "fix key accessKeyId of the Secret output.credentialsSecret names",
     "SignatureDoesNotMatch": "fix key secretAccessKey of the Secret output.credentialsSecret "
     "names, or output.region",
     "AuthorizationHeaderMalformed": "set output.region to the bucket's region",

@@ -124,7 +124,7 @@ def test_a_key_the_server_does_not_know_fails_naming_the_secret_to_fix(
 ) -> None:
     message = failed_message(pipeline.run(s3_job("wrong-key", credentialsSecret="wrong-key")))
     assert f"s3://{BUCKET}/" in message
-    assert "InvalidAccessKeyId" in message and "accessKeyId" in message
+    assert "fix key accessKeyId of the Secret output.credentialsSecret names" in message
     assert WRONG_SECRET not in message
 
 
