@@ -242,6 +242,8 @@ def _workload_message(work: payloads.JobValidated) -> messages.WorkloadMessage:
         noise_model=request.noise_model,
         family=request.family,
         device=request.device,
+        session=request.session,
+        session_mode=request.session_mode,
     )
 
 

@@ -322,6 +322,11 @@ def execution_request(job: QiskitJob, report: CircuitReport) -> payloads.Executi
         credentials=_credentials(job),
         device=None if family_of(job.spec.backend) == "aer" else job.spec.backend.name,
         output=objects.requested(output) if output is not None else None,
+        session=f"{job.metadata.namespace}/{job.spec.session.name}"
+        if job.spec.session and job.spec.session.name
+        else None,
+        # what `SessionGate.admit` copied from the QiskitSession
+        session_mode=job.spec.session.mode if job.spec.session else None,
     )
 
 

@@ -53,11 +53,13 @@ def validator(
     configmaps: ConfigMapReader | None = None,
     catalogue: BackendStore | None = None,
 ) -> Validator:
-    """`configmaps` and `catalogue` default to the cluster's (the Kubernetes API)."""
+    """`configmaps` and `catalogue` default to the cluster's (the Kubernetes API); so do
+    QiskitSessions when `configmaps` does."""
     from qiskit_operator.circuits.fetching import UrlPolicy
     from qiskit_operator.circuits.sources import CircuitSources
     from qiskit_operator.kube.backends import KubeBackends
     from qiskit_operator.kube.configmaps import KubeConfigMapReader
+    from qiskit_operator.kube.sessions import KubeSessions
     from qiskit_operator.sandbox import confinement
     from qiskit_operator.sandbox.pool import SandboxPool
     from qiskit_operator.sessions.holding import SessionGate
@@ -91,7 +93,9 @@ def validator(
         sources,
         limits,
         catalogue or KubeBackends(kube_connection()),
-        SessionGate(session_store(settings)),
+        # Like the ConfigMaps, the cluster's QiskitSessions unless the caller has its own
+        # (`qop run`, whose ConfigMaps are in memory too).
+        SessionGate(KubeSessions(kube_connection()) if configmaps is None else memory_sessions()),
     )
 
 

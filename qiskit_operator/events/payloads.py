@@ -74,6 +74,10 @@ class ExecutionRequest(msgspec.Struct, frozen=True, kw_only=True):
     device: str | None = None  # the family's device, e.g. fake_manila; None for Aer
     credentials: CredentialsRequest | None = None  # for a family with a provider account
     output: OutputRequest | None = None
+    # The job's QiskitSession, "namespace/name", and its mode (dedicated | batch): on
+    # IBM Runtime its jobs run inside one Runtime Session or Batch (docs/sessions.md).
+    session: str | None = None
+    session_mode: str | None = None
     attempt: int = 0
     not_before: float | None = None  # epoch seconds: a retry waits until then
 

@@ -16,6 +16,7 @@ import msgspec
 from qiskit_operator.errors import UserError
 from qiskit_operator.events.payloads import JobRef
 from qiskit_operator.models import Phase, QiskitJob
+from qiskit_operator.models.spec import SessionSpec
 from qiskit_operator.sessions.store import SessionStore, admitted
 
 
@@ -24,15 +25,6 @@ class JobHeld(msgspec.Struct, frozen=True, kw_only=True):
 
     job: JobRef
     session: str
-
-
-class SessionRequest(msgspec.Struct, frozen=True, kw_only=True):
-    """What execute needs of a job's session: a Runtime Session or Batch to run it in."""
-
-    namespace: str
-    name: str
-    uid: str
-    mode: str
 
 
 _HELD_DECODER = msgspec.json.Decoder(JobHeld)
@@ -90,4 +82,5 @@ class SessionGate:
             return JobHeld(job=ref, session=named)
         pinned = job.model_copy(deep=True)
         pinned.spec.backend = session.spec.backend.model_copy(deep=True)
+        pinned.spec.session = SessionSpec(name=named, mode=session.spec.mode)
         return pinned

@@ -135,6 +135,7 @@ def test_validate_holds_a_job_until_its_turn_then_runs_it_on_the_sessions_backen
     turn = gate.admit(rig.job(ahead), ahead)
     assert isinstance(turn, QiskitJob)
     assert turn.spec.backend == BackendSpec(method="statevector")
+    assert turn.spec.session is not None and turn.spec.session.mode == "dedicated"
     assert in_turn(rig.job(ahead))
 
 
