@@ -101,6 +101,10 @@ class Reconciler:
             self._seen(event)
             self._expire(event)
             return None
+        if event.type == types.APISERVER_DELETE and self.sessions is not None:
+            deleted = job_ref_from_raw(event)
+            if deleted is not None:  # a session it ran in gives the next turn
+                self.sessions.job_ended(deleted, self._session_failure(event))
         if event.type == types.APISERVER_DELETE or event.type == types.JOB_FINISHED:
             return None  # Kubernetes removes the job and what it owns
         if event.type == types.PING:

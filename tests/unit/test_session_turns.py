@@ -10,6 +10,7 @@ import pytest
 
 from qiskit_operator.errors import UserError
 from qiskit_operator.events import payloads, types
+from qiskit_operator.events.apiserver import resource_event
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.local.pipeline import admit
 from qiskit_operator.local.stack import ping_event
@@ -49,6 +50,7 @@ class Rig:
         self.clock = Clock()
         self.jobs = MemoryStatusStore()
         self.sessions = MemorySessions(self.jobs, [session])
+        self.objects: dict[str, dict[str, object]] = {}
         self.reconcile = Reconciler(
             self.jobs, ResultStore(tmp_path), clock=self.clock, sessions=self.sessions
         )
@@ -59,6 +61,7 @@ class Rig:
         obj = admit(manifest)
         obj["metadata"]["creationTimestamp"] = (T0 + timedelta(seconds=second)).isoformat()
         self.jobs.add(QiskitJob.model_validate(obj))
+        self.objects[name] = obj
         ref = replies.ref_of(obj)
         held = JobHeld(job=ref, session="night")
         self.reconcile.handle(Envelope(type=types.JOB_HELD, source="/t", data=encode_held(held)))
@@ -101,6 +104,17 @@ def test_a_dedicated_session_runs_its_jobs_one_by_one_urgent_first(tmp_path: Pat
     status = rig.session().status
     assert status is not None
     assert (status.state, status.jobs_run, status.running, status.waiting) == ("Open", 3, [], 0)
+
+
+def test_deleting_the_running_job_gives_the_next_its_turn(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, a_session())
+    running = rig.submit("running")
+    waiting = rig.submit("waiting", second=1)
+    rig.jobs.delete(running.key)
+    rig.reconcile.handle(resource_event(rig.objects["running"], types.APISERVER_DELETE))
+    assert rig.given_turn(waiting)
+    status = rig.session().status
+    assert status is not None and status.running == ["waiting"]
 
 
 def test_at_max_time_the_running_job_finishes_and_the_waiting_ones_fail(tmp_path: Path) -> None:
