@@ -63,21 +63,23 @@ class S3Bucket:
         self._backoff = backoff_seconds
         self._sleep = sleep
         self._session = requests.Session()
-        self._session.trust_env = False  # no proxy from the environment sees the signature
+        # The endpoint is one the cluster lists: no proxy from the environment in between.
+        self._session.trust_env = False
 
     def put(self, key: str, body: bytes, content_type: str = "application/octet-stream") -> None:
-        self._call("PUT", quote_path(self.bucket, key), f"written to s3://{self.bucket}/{key}",
-                   body, {"content-type": content_type})  # fmt: skip
+        failing = f"the result could not be written to s3://{self.bucket}/{key}"
+        self._call(
+            "PUT", quote_path(self.bucket, key), failing, body, {"content-type": content_type}
+        )
 
     def get(self, key: str) -> bytes:
-        return self._call(
-            "GET", quote_path(self.bucket, key), f"read from s3://{self.bucket}/{key}"
-        )
+        failing = f"the result could not be read from s3://{self.bucket}/{key}"
+        return self._call("GET", quote_path(self.bucket, key), failing)
 
     def create(self) -> None:
         """Create the bucket; one that is already ours is fine."""
         try:
-            self._call("PUT", quote_path(self.bucket), f"bucket {self.bucket} created")
+            self._call("PUT", quote_path(self.bucket), f"bucket {self.bucket} could not be created")
         except UserError as error:
             if "BucketAlreadyOwnedByYou" not in error.message:
                 raise
@@ -89,7 +91,7 @@ class S3Bucket:
         self,
         method: str,
         path: str,
-        doing: str,
+        failing: str,
         body: bytes = b"",
         extra: dict[str, str] | None = None,
     ) -> bytes:
@@ -103,9 +105,14 @@ class S3Bucket:
             )
             try:
                 response = self._session.request(
-                    method, url, data=body or None, headers=headers, timeout=self._timeout,
-                    allow_redirects=False, stream=True,
-                )  # fmt: skip
+                    method,
+                    url,
+                    data=body or None,
+                    headers=headers,
+                    timeout=self._timeout,
+                    allow_redirects=False,
+                    stream=True,
+                )
                 with response:
                     if response.status_code < 300:
                         return response.content
@@ -118,12 +125,11 @@ class S3Bucket:
                 code = _code(text)
                 fix = _FIXES.get(code, "see docs/storage.md")
                 raise UserError(
-                    f"the result could not be {doing} at {self.endpoint}: {reason}; {fix}",
+                    f"{failing} at {self.endpoint}: {reason}; {fix}",
                     reason="OutputFailed",
                 )
         raise TransientError(
-            f"the result could not be {doing} at {self.endpoint} after {self._attempts} "
-            f"attempts: {reason}"
+            f"{failing} at {self.endpoint} after {self._attempts} attempts: {reason}"
         )
 
 
