@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import datetime
 from functools import partial
 
+from qiskit_operator import metrics
 from qiskit_operator.events.payloads import JobRef
 from qiskit_operator.models import JobStatus, Phase
 from qiskit_operator.models.session import QiskitSession
@@ -82,10 +83,12 @@ class SessionScheduler:
         now = self.clock()
         for ref in plan.admit:
             if self.writer.update(ref, partial(given_turn, ref=ref, session=name, now=now)):
+                metrics.SESSION_TURNS.labels("given").inc()
                 self.writer.record_event(
                     ref, "Normal", "SessionTurn", f"its turn in session {name}"
                 )
         for ref in plan.close:
+            metrics.SESSION_TURNS.labels("closed_out").inc()
             fail(ref, queueing.closed_message(session))
         for position, ref in enumerate(plan.waiting, start=1):
             self.writer.update(

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 import requests
 
+from qiskit_operator import metrics
 from qiskit_operator.errors import TransientError, UserError
 from qiskit_operator.storage.signing import AccessKey, payload_hash, quote_path, signed_headers
 
@@ -99,6 +100,7 @@ class S3Bucket:
         reason = ""
         for attempt in range(self._attempts):
             if attempt:
+                metrics.RESULT_UPLOAD_RETRIES.inc()
                 self._sleep(self._backoff * 2 ** (attempt - 1))
             headers = signed_headers(
                 method, url, self._key, self._region, datetime.now(UTC), payload_hash(body), extra

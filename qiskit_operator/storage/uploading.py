@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from qiskit_operator.errors import UserError
+from qiskit_operator import metrics
+from qiskit_operator.errors import TransientError, UserError
 from qiskit_operator.events.payloads import JobRef, OutputRequest
 from qiskit_operator.hardware.credentials import SecretReader
 from qiskit_operator.settings import ObjectStorageSettings
@@ -39,6 +40,18 @@ class S3Results:
 
     def put(self, job: JobRef, output: OutputRequest, document: bytes) -> str:
         """Upload the document; its `s3://bucket/key` location for the event."""
+        try:
+            location = self._put(job, output, document)
+        except UserError:
+            metrics.RESULT_UPLOADS.labels("refused").inc()
+            raise
+        except TransientError:
+            metrics.RESULT_UPLOADS.labels("unavailable").inc()
+            raise
+        metrics.RESULT_UPLOADS.labels("ok").inc()
+        return location
+
+    def _put(self, job: JobRef, output: OutputRequest, document: bytes) -> str:
         if not output.bucket:
             raise UserError("output.type is s3, so output.bucket is required", reason="InvalidSpec")
         endpoint = self.endpoint_for(output)

@@ -22,7 +22,7 @@ from qiskit_operator.status.writer import MemoryStatusStore
 from qiskit_operator.storage.objects import split_location
 from qiskit_operator.storage.s3 import S3Bucket
 from qiskit_operator.storage.signing import AccessKey
-from tests.conftest import job_manifest
+from tests.conftest import Counted, job_manifest
 from tests.objectstore import (
     ACCESS_KEY,
     ObjectServer,
@@ -88,7 +88,9 @@ def failed_message(job: QiskitJob) -> str:
 def test_a_jobs_json_result_lands_in_the_bucket_and_reads_back(
     pipeline: LocalPipeline, server: ObjectServer
 ) -> None:
-    job = pipeline.run(s3_job("bell-s3", prefix="team-a/runs"))
+    with Counted("qop_result_uploads_total", outcome="ok") as uploaded:
+        job = pipeline.run(s3_job("bell-s3", prefix="team-a/runs"))
+    assert uploaded.by == 1
     location = location_of(job)
     bucket, key = split_location(location)
     assert bucket == BUCKET
@@ -113,7 +115,9 @@ def test_a_bucket_that_does_not_exist_fails_the_job_naming_it_and_the_reason(
 ) -> None:
     manifest = s3_job("no-bucket")
     manifest["spec"]["output"]["bucket"] = "no-such-bucket"
-    message = failed_message(pipeline.run(manifest))
+    with Counted("qop_result_uploads_total", outcome="refused") as refused:
+        message = failed_message(pipeline.run(manifest))
+    assert refused.by == 1  # no retry can create a bucket
     assert "s3://no-such-bucket/" in message
     assert "NoSuchBucket" in message
     assert "create the bucket or change output.bucket" in message
@@ -157,8 +161,12 @@ def test_an_endpoint_that_does_not_answer_is_retried_then_fails_with_the_reason(
     waits: list[float] = []
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     bucket = S3Bucket(closed, BUCKET, AccessKey("a", "b"), attempts=3, sleep=waits.append)
-    with pytest.raises(TransientError) as raised:
+    with (
+        Counted("qop_result_upload_retries_total") as retried,
+        pytest.raises(TransientError) as raised,
+    ):
         bucket.put("x.json", b"{}")
+    assert retried.by == 2
     assert waits == [0.5, 1.0]  # three tries, backing off
     assert f"s3://{BUCKET}/x.json" in raised.value.message
     assert "after 3 attempts" in raised.value.message

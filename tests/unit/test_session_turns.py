@@ -24,7 +24,7 @@ from qiskit_operator.sessions.holding import JobHeld, SessionGate, encode_held, 
 from qiskit_operator.sessions.store import MemorySessions, admitted
 from qiskit_operator.status.writer import MemoryStatusStore
 from tests import replies
-from tests.conftest import job_manifest
+from tests.conftest import Counted, job_manifest
 
 T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 
@@ -122,7 +122,9 @@ def test_at_max_time_the_running_job_finishes_and_the_waiting_ones_fail(tmp_path
     running = rig.submit("running")
     waiting = rig.submit("waiting", second=1)
     rig.clock.now = T0 + timedelta(minutes=5)
-    rig.reconcile.handle(ping_event())
+    with Counted("qop_session_turns_total", action="closed_out") as closed_out:
+        rig.reconcile.handle(ping_event())
+    assert closed_out.by == 1
     status = rig.session().status
     assert status is not None and status.state == "Closed"
     late = rig.job(waiting).status
