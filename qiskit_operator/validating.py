@@ -160,7 +160,8 @@ class Validator:
     def _session_turn(self, job: QiskitJob, ref: payloads.JobRef) -> QiskitJob | JobHeld:
         if self.sessions is None:
             raise UserError(
-                "spec.session is not available here (no QiskitSessions); remove it",
+                "spec.session needs a cluster's QiskitSessions, and `qop run` has none: run "
+                "the job on a cluster (`qop dev up`, docs/sessions.md) or remove spec.session",
                 reason="SessionNotFound",
             )
         return self.sessions.admit(job, ref)

@@ -54,7 +54,7 @@ def validator(
     catalogue: BackendStore | None = None,
 ) -> Validator:
     """`configmaps` and `catalogue` default to the cluster's (the Kubernetes API); so do
-    QiskitSessions when `configmaps` does."""
+    QiskitSessions when `catalogue` does."""
     from qiskit_operator.circuits.fetching import UrlPolicy
     from qiskit_operator.circuits.sources import CircuitSources
     from qiskit_operator.kube.backends import KubeBackends
@@ -93,9 +93,9 @@ def validator(
         sources,
         limits,
         catalogue or KubeBackends(kube_connection()),
-        # Like the ConfigMaps, the cluster's QiskitSessions unless the caller has its own
-        # (`qop run`, whose ConfigMaps are in memory too).
-        SessionGate(KubeSessions(kube_connection()) if configmaps is None else memory_sessions()),
+        # The cluster's QiskitSessions, as its catalogue; one machine (`qop run`, which
+        # brings its own catalogue) has none: a job naming one is refused saying so.
+        SessionGate(KubeSessions(kube_connection())) if catalogue is None else None,
     )
 
 
