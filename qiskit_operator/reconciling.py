@@ -40,7 +40,7 @@ from qiskit_operator.retention import Expiry
 from qiskit_operator.routing.deadletter import dead_letter
 from qiskit_operator.sessions.holding import decode_held
 from qiskit_operator.sessions.scheduling import SessionScheduler
-from qiskit_operator.sessions.store import SessionStore
+from qiskit_operator.sessions.store import SessionStore, waiting_turn
 from qiskit_operator.status import claims, transitions
 from qiskit_operator.status.writer import (
     ConfigMapTakenError,
@@ -272,6 +272,8 @@ class Reconciler:
                 return None
             return partial(transitions.asked_again, generation=ref.generation, now=now)
         after = self.stalled_after
+        if waiting_turn(job.status, ref.generation):
+            after = None  # a session's queue is no stall: its maxTime ends the wait
         if after is not None and transitions.stalled(job.status, ref, now, after) is not None:
             return partial(transitions.stalled, job=ref, now=now, after=after)
         lease = self.lease

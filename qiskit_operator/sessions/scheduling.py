@@ -23,7 +23,7 @@ from qiskit_operator.models import JobStatus, Phase
 from qiskit_operator.models.session import QiskitSession
 from qiskit_operator.sessions import queueing
 from qiskit_operator.sessions.holding import JobHeld
-from qiskit_operator.sessions.store import ADMITTED, SessionStore
+from qiskit_operator.sessions.store import ADMITTED, SessionStore, waiting_turn
 from qiskit_operator.status.conditions import set_condition
 from qiskit_operator.status.writer import StatusWriter
 
@@ -119,10 +119,19 @@ def waiting(
     )
     if position is None and (current.message or "").startswith(message):
         return None  # the scheduler's own position is more precise
-    if current.message == message:
+    if current.message == message and waiting_turn(current, ref.generation):
         return None
     status = current.model_copy(deep=True)
     status.message = message
+    status.conditions = set_condition(
+        status.conditions,
+        type_=ADMITTED,
+        status="False",
+        reason="WaitingForTurn",
+        message=f"waiting for its turn in session {session}",
+        generation=ref.generation,
+        now=now,
+    )
     return status
 
 

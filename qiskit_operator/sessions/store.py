@@ -46,6 +46,19 @@ def admitted(status: JobStatus | None, generation: int) -> bool:
     )
 
 
+def waiting_turn(status: JobStatus | None, generation: int) -> bool:
+    """Whether this generation waits in its session's queue (`SessionAdmitted` False):
+    not stalled, however long the queue; the resync leaves it be."""
+    return (
+        status is not None
+        and (status.phase is None or not status.phase.is_terminal)
+        and any(
+            c.type == ADMITTED and c.status == "False" and c.observed_generation == generation
+            for c in status.conditions
+        )
+    )
+
+
 def member_of(job: QiskitJob, session: QiskitSession) -> Member | None:
     """The job as a member of `session`, None when it names another (or none)."""
     named = job.spec.session.name if job.spec.session else None

@@ -21,7 +21,7 @@ from qiskit_operator.models.spec import BackendSpec
 from qiskit_operator.reconciling import Reconciler
 from qiskit_operator.results import ResultStore
 from qiskit_operator.sessions.holding import JobHeld, SessionGate, encode_held, in_turn
-from qiskit_operator.sessions.store import MemorySessions, admitted
+from qiskit_operator.sessions.store import MemorySessions, admitted, waiting_turn
 from qiskit_operator.status.writer import MemoryStatusStore
 from tests import replies
 from tests.conftest import Counted, job_manifest
@@ -115,6 +115,28 @@ def test_deleting_the_running_job_gives_the_next_its_turn(tmp_path: Path) -> Non
     assert rig.given_turn(waiting)
     status = rig.session().status
     assert status is not None and status.running == ["waiting"]
+
+
+def test_a_job_waiting_its_turn_longer_than_the_stall_limit_is_not_failed_as_stalled(
+    tmp_path: Path,
+) -> None:
+    rig = Rig(tmp_path, a_session(max_time="8h"))
+    running = rig.submit("long-running")
+    # in its provider's queue, as a session's hardware job waits for hours
+    rig.reconcile.handle(replies.envelope(replies.validated(running)))
+    queued = payloads.JobSubmitted(job=running, job_id="j-1", backend="fake_remote")
+    rig.reconcile.handle(
+        Envelope(type=types.JOB_SUBMITTED, source="/t", data=payloads.encode(queued))
+    )
+    waiting = rig.submit("waiting", second=1)
+    rig.clock.now = T0 + timedelta(hours=2)  # the resync's stall limit is one hour
+    rig.reconcile.handle(ping_event())
+    status = rig.job(waiting).status
+    assert status is not None and status.phase is Phase.VALIDATING  # not Failed: Stalled
+    assert waiting_turn(status, waiting.generation)  # still in the queue
+    # the lease still asks validate for it now and then, which holds it again (or
+    # refuses it, should its session be gone)
+    assert status.requeued_for(waiting.generation)
 
 
 def test_at_max_time_the_running_job_finishes_and_the_waiting_ones_fail(tmp_path: Path) -> None:
