@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint controlplane bench crds images images-stop test-images clean mutation node-test
+.PHONY: run test lint controlplane bench crds images images-stop test-images clean mutation node-test knative-test
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,17 @@ node-test: $(STAMP)
 	bash controlplane/build.sh all >/dev/null
 	bash controlplane/build.sh node >/dev/null
 	QOP_NODE_TESTS=1 $(BIN)/pytest tests/node -p no:cacheprovider --timeout 1800
+
+# The Knative tier (tests/knative/, docs/knative.md): the node above with Knative
+# Serving and Eventing built from their Go modules, Traefik as the ingress, and
+# knative/ applied with only an image overlay. Needs what node-test needs, and curl.
+knative-test: $(STAMP)
+	@dpkg -s $(NODE_PACKAGES) curl >/dev/null 2>&1 || \
+		(apt-get update -q && apt-get install -y -q $(NODE_PACKAGES) curl)
+	bash controlplane/build.sh all >/dev/null
+	bash controlplane/build.sh node >/dev/null
+	bash controlplane/build.sh knative >/dev/null
+	QOP_KNATIVE_TESTS=1 $(BIN)/pytest tests/knative -p no:cacheprovider --timeout 1800
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/pipeline.py

@@ -199,6 +199,8 @@ class JobAdmission:
             job = QiskitJob.model_validate(_named(request, request.object))
         except pydantic.ValidationError as error:
             return Verdict(allowed=False, message=describe_validation_error(error))
+        if job.spec.cancel:
+            return ALLOWED  # stopping a job is never refused (docs/budgets.md#cancel)
         source = job.spec.circuit.source
         if source in NOT_CHECKED:
             return Verdict(allowed=True, warnings=(f"{job.key}: {NOT_CHECKED[source]}",))

@@ -143,6 +143,12 @@ def _parser() -> argparse.ArgumentParser:
         help="a real node (kubelet, containerd, kube-proxy, CoreDNS) in a network namespace, "
         "the functions as pods; needs root (docs/install.md)",
     )
+    up.add_argument(
+        "--knative",
+        action="store_true",
+        help="--node with Knative Serving and Eventing built from their Go modules and "
+        "knative/ applied: the functions as Knative Services (docs/knative.md)",
+    )
     up.set_defaults(command=_dev_cluster, stack=True)
 
     crds = commands.add_parser("crds", help="write crds/*.yaml from the models")
@@ -153,15 +159,23 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from qiskit_operator import tracing
+    from qiskit_operator.budgets.stores import MemoryBudgets
+    from qiskit_operator.catalogue.refreshing import MemoryBackends
     from qiskit_operator.local.display import TRACE_ANNOTATION, PhasePrinter, summary
-    from qiskit_operator.local.jobfile import load_job_manifest
+    from qiskit_operator.local.jobfile import load_companions, load_job_manifest
     from qiskit_operator.local.pipeline import LocalPipeline
 
     manifest = load_job_manifest(args.job)
+    budgets, backends = load_companions(args.job)
     # --http's servers listen on loopback for this one run, and only its Broker posts
     # to them: their warning that events go unauthenticated says nothing here.
     logging.getLogger("qiskit_operator.auth.verifying").setLevel(logging.ERROR)
-    with LocalPipeline(settings, http=args.http) as pipeline:
+    with LocalPipeline(
+        settings,
+        http=args.http,
+        catalogue=MemoryBackends(backends),
+        budgets=MemoryBudgets(budgets),
+    ) as pipeline:
         if args.output == "text":
             printer = PhasePrinter(sys.stdout)
             pipeline.store.subscribe(printer)
@@ -564,8 +578,8 @@ def _dev_cluster(args: argparse.Namespace, settings: Settings) -> int:
     from qiskit_operator.local.devcluster import REPO, Binaries, ClusterError, DevCluster
     from qiskit_operator.local.stack import Stack
 
-    if getattr(args, "node", False):
-        return _dev_node()
+    if getattr(args, "node", False) or getattr(args, "knative", False):
+        return _dev_node(knative=getattr(args, "knative", False))
     workdir = args.dir or Path(tempfile.mkdtemp(prefix="qop-cluster-"))
     stack: Stack | None = None
     try:
@@ -604,24 +618,34 @@ def _dev_cluster(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _dev_node() -> int:
+def _dev_node(knative: bool) -> int:
     import signal
 
     from qiskit_operator.local.devcluster import ClusterError
+    from qiskit_operator.local.knative.install import Knative
+    from qiskit_operator.local.knative.release import Release
     from qiskit_operator.local.node.functions import deploy_functions
     from qiskit_operator.local.node.node import Node, NodeBinaries, missing_tools
 
     if missing := missing_tools():
         raise UserError(f"qop dev up --node needs: {', '.join(missing)}")
     node = Node(NodeBinaries.build())
+    serving: Knative | None = None
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:
+        if knative:
+            serving = Knative(node, Release.build())
         node.start()
-        deploy_functions(node)
+        if serving is not None:
+            serving.install()
+            serving.deploy_functions()
+        else:
+            deploy_functions(node)
         kubectl = " ".join(node.cluster.in_netns([str(node.cluster.binaries.kubectl)]))
+        how = "as Knative Services" if serving is not None else "as pods"
         print(
-            f"node ready; the functions run as pods. Inside its network namespace:\n"
+            f"node ready; the functions run {how}. Inside its network namespace:\n"
             f"  {kubectl} --kubeconfig {node.cluster.kubeconfig} apply -f examples/bell.yaml\n"
             f"state and logs in {node.state.root}; Ctrl-C stops it all and cleans up.",
             flush=True,
@@ -632,6 +656,8 @@ def _dev_node() -> int:
     except (ClusterError, RuntimeError) as error:
         raise UserError(str(error)) from error
     finally:
+        if serving is not None:
+            serving.quiesce()
         problems = node.stop()
         node.remove()
         for problem in problems:

@@ -33,3 +33,8 @@ class TransientError(OperatorError):
         super().__init__(message)
         self.message = message
         self.delay = delay
+
+
+class NoClusterError(TransientError):
+    """No Kubernetes cluster is configured at all (a function served on one machine):
+    there is nothing to ask, so what only a cluster has (prices, budgets) is absent."""

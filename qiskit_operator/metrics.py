@@ -177,6 +177,19 @@ EVENT_CLAIMS = Counter(
     ["verdict", "reason"],
     registry=REGISTRY,
 )
+BUDGET_ADMISSIONS = Counter(
+    "qop_budget_admissions_total",
+    "Budgeted jobs reconcile decided on (docs/budgets.md), by verdict: admitted (its"
+    " estimate reserved) or refused (over what its QiskitBudget has left, or no budget).",
+    ["verdict"],
+    registry=REGISTRY,
+)
+BUDGET_CONFLICTS = Counter(
+    "qop_budget_conflicts_total",
+    "QiskitBudget status writes the API server refused with 409 Conflict (decided again"
+    " on the budget as it is now, and retried).",
+    registry=REGISTRY,
+)
 ADMISSION_REVIEWS = Counter(
     "qop_admission_reviews_total",
     "AdmissionReviews validate answered at kubectl apply, by whether the job was allowed.",
@@ -233,6 +246,9 @@ _EVENT_TYPES = types.APISERVER_TYPES | {
     types.JOB_COMPLETED,
     types.JOB_FAILED,
     types.JOB_FINISHED,
+    types.JOB_BUDGETED,
+    types.JOB_HELD,
+    types.EXECUTION_CANCEL,
 }
 # The series each function will count, created at zero when it starts (`expect`).
 _EXPECTED: dict[str, list[tuple[Counter | Histogram, tuple[str, ...]]]] = {
@@ -251,6 +267,7 @@ _EXPECTED: dict[str, list[tuple[Counter | Histogram, tuple[str, ...]]]] = {
         *((PHASE_TRANSITIONS, (phase.value,)) for phase in Phase),
         *((RESYNCS, (action,)) for action in ("asked_again", "requeued", "failed_stalled")),
         *((SESSION_TURNS, (action,)) for action in ("given", "closed_out")),
+        *((BUDGET_ADMISSIONS, (verdict,)) for verdict in ("admitted", "refused")),
         (EVENT_CLAIMS, ("accepted", "ok")),
         *((EVENT_CLAIMS, ("refused", reason)) for reason in CLAIM_REFUSALS),
         *((EVENT_CLAIMS, ("ignored", reason)) for reason in CLAIM_IGNORES),

@@ -10,8 +10,14 @@ ends the job's span. Full results bound for a ConfigMap are written here, owned
 by the job, after the checks, from the file the job expects, into a ConfigMap
 the job owns or creates (never one that is someone else's). On the PingSource's
 ping, jobs no event announced are asked for again (`resync`), and finished jobs
-whose time to live ran out are deleted (`retention`). Imports no Qiskit, so the
-reconcile image need not carry it.
+whose time to live ran out are deleted (`retention`). A budgeted job's
+`job.budgeted` is admitted here, its estimate reserved in its QiskitBudget, before
+it goes on to execute; a job that ends is charged or gets its reservation back
+(`budgets.admitting`). A job whose spec.cancel is set ends Cancelled, and execute
+is told to stop it (`execution.cancel`). A job in a QiskitSession waits there
+(`job.held`) until `sessions.scheduling` gives it its turn; one that ends gives the
+next. A session's job is budgeted only in its turn: validate prices it on the
+session's backend then. Imports no Qiskit, so the reconcile image need not carry it.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from functools import partial
 import msgspec
 
 from qiskit_operator import metrics, tracing
+from qiskit_operator.budgets.admitting import BudgetKeeper
 from qiskit_operator.catalogue.refreshing import CatalogueRefresh
 from qiskit_operator.errors import UserError
 from qiskit_operator.events import payloads, types
@@ -77,6 +84,7 @@ class Reconciler:
         expiry: Expiry | None = None,
         lease: timedelta | None = timedelta(minutes=10),
         catalogue: CatalogueRefresh | None = None,
+        budgets: BudgetKeeper | None = None,
         sessions: SessionStore | None = None,
     ) -> None:
         self.writer = writer
@@ -88,6 +96,7 @@ class Reconciler:
         self.expiry = expiry
         self.lease = lease
         self.catalogue = catalogue
+        self.budgets = budgets
         # QiskitSessions' queues and status (sessions/); None: no job may name one.
         self.sessions = None if sessions is None else SessionScheduler(sessions, writer, clock)
         # Execute's records of hardware jobs, on the volume the two share.
@@ -98,15 +107,18 @@ class Reconciler:
 
     def handle(self, event: Envelope) -> Envelope | None:
         if event.type in (types.APISERVER_ADD, types.APISERVER_UPDATE):
-            self._seen(event)
+            cancel = self._cancel(event)
+            if cancel is None:
+                self._seen(event)
             self._expire(event)
-            return None
-        if event.type == types.APISERVER_DELETE and self.sessions is not None:
-            deleted = job_ref_from_raw(event)
-            if deleted is not None:  # a session it ran in gives the next turn
-                self.sessions.job_ended(deleted, self._session_failure(event))
-        if event.type == types.APISERVER_DELETE or event.type == types.JOB_FINISHED:
+            return cancel
+        if event.type == types.APISERVER_DELETE:
+            self._deleted(event)
             return None  # Kubernetes removes the job and what it owns
+        if event.type == types.JOB_FINISHED:
+            return None
+        if event.type == types.JOB_BUDGETED:
+            return self._admit(event)
         if event.type == types.PING:
             self.resync()
             if self.sessions is not None:
@@ -170,6 +182,61 @@ class Reconciler:
                 self._claimed(event, refusal)
 
         return fail
+
+    def _admit(self, event: Envelope) -> Envelope | None:
+        """A validated job its QiskitBudget must admit: its estimate is reserved there and
+        the work goes on to execute as `job.validated`; over what is left, it fails
+        before it runs, saying how much remains and which budget to raise."""
+        try:
+            work = payloads.decode(event.type, event.data)
+        except payloads.PayloadError as error:
+            raise UserError(str(error), reason="InvalidEvent") from error
+        assert isinstance(work, payloads.JobValidated)  # what job.budgeted carries
+        job = self.writer.read(work.job)
+        judgement = claims.judge(job, work, self._expected_location(job))
+        if judgement.verdict is claims.Verdict.REFUSED:
+            raise UserError(f"refused: {judgement.why}", reason="EventRefused")
+        if job is None or not judgement.accepted:
+            log.info("ignored event %s (%s): %s", event.id, event.type, judgement.why)
+            return None
+        verdict = self.budgets.admit(work) if self.budgets is not None else None
+        if verdict is None or verdict.admitted:
+            return event.reply(types.JOB_VALIDATED, SOURCE, payloads.encode(work))
+        refused = payloads.JobRejected(job=work.job, reason=verdict.reason, message=verdict.message)
+        return self._claimed(event, refused)
+
+    def _cancel(self, event: Envelope) -> Envelope | None:
+        """A job whose spec.cancel is true ends Cancelled, its budget's reservation goes
+        back, and execute is told to stop what runs for it (`execution.cancel`). None,
+        writing nothing, for a job that asks for no cancel or whose cancel is noted."""
+        ref = job_ref_from_raw(event)
+        if ref is None or not _asks_cancel(event.data):
+            return None
+        now = self.clock()
+        written = self._update(ref, lambda s: transitions.cancel_requested(s, ref.generation, now))
+        if written is None:
+            return None
+        if self.budgets is not None:
+            self.budgets.release(ref.namespace, ref.uid)
+        if written.phase is Phase.CANCELLED:
+            message = written.message or ""
+            self.writer.record_event(ref, "Warning", "Cancelled", message)
+            tracing.end_job_span(ref, written.start_time, written.phase.value, message)
+            if self.sessions is not None:  # its session's next turn
+                self.sessions.job_ended(ref, self._session_failure(event))
+        request = payloads.CancelRequest(job=ref)
+        return event.reply(types.EXECUTION_CANCEL, SOURCE, payloads.encode_cancel(request))
+
+    def _deleted(self, event: Envelope) -> None:
+        """A deleted job's budget reservations go back, and a session it ran in gives
+        the next turn."""
+        ref = job_ref_from_raw(event)
+        if ref is None:
+            return
+        if self.budgets is not None and ref.uid:
+            self.budgets.release(ref.namespace, ref.uid)
+        if self.sessions is not None:
+            self.sessions.job_ended(ref, self._session_failure(event))
 
     def _observe_hardware(self, ping: Envelope) -> Envelope | None:
         """Write what execute's last poll found of each hardware job (its record on the
@@ -249,11 +316,14 @@ class Reconciler:
           (`transitions.requeued`): whatever step lost its event, validate is asked for
           it again; the retry count in the status goes on.
 
-        Each QiskitBackend's status is refreshed on the same ping (`catalogue`).
+        Each QiskitBackend's status is refreshed on the same ping (`catalogue`), and each
+        QiskitBudget rolls over into a new period and settles the reservations of jobs
+        that ended or are gone while their settlement was lost (`budgets`).
         """
         now = self.clock()
         wrote: list[JobRef] = []
-        for job in self.writer.jobs():
+        listed = self.writer.jobs()
+        for job in listed:
             decide = self._mending(job, now)
             if decide is not None and self._resynced(job.ref, decide):
                 wrote.append(job.ref)
@@ -261,6 +331,9 @@ class Reconciler:
             self.expiry.sweep(now)
         if self.catalogue is not None:
             self.catalogue.refresh(now)
+        if self.budgets is not None:
+            self.budgets.roll()  # a period that ended rolls over even with no job to charge
+            self.budgets.mend(listed)  # settlements a failed write or lost delete left
         return wrote
 
     def _mending(self, job: ListedJob, now: datetime) -> Decide | None:
@@ -380,6 +453,8 @@ class Reconciler:
         written = self.writer.update(ref, deciding)
         if written is None or written.phase is None:
             return written
+        if written.phase.is_terminal and written.phase != before and self.budgets is not None:
+            self.budgets.ended(ref, written)
         # Each retry enters Retrying anew (the attempt in between ran), so each counts.
         if written.phase != before or written.phase is Phase.RETRYING:
             metrics.PHASE_TRANSITIONS.labels(written.phase.value).inc()
@@ -438,6 +513,15 @@ class Reconciler:
             self.writer.record_event(ref, "Warning", payload.reason, message)
 
 
+def _asks_cancel(data: bytes) -> bool:
+    """Whether the object an event carries has spec.cancel: true (read leniently)."""
+    try:
+        spec = json.loads(data).get("spec")
+    except (ValueError, AttributeError, RecursionError):
+        return False
+    return isinstance(spec, dict) and spec.get("cancel") is True
+
+
 def _requested(output: OutputSpec) -> payloads.OutputRequest:
     return objects.requested(output)
 
@@ -453,4 +537,6 @@ def _apply(current: JobStatus | None, payload: payloads.Reply, now: datetime) ->
         return transitions.failed(current, payload, now)
     if isinstance(payload, payloads.JobSubmitted):
         return transitions.submitted(current, payload, now)
+    if isinstance(payload, payloads.JobProgressed):
+        return transitions.progressed(current, payload)
     return None

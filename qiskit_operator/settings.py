@@ -139,6 +139,20 @@ class SenderSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ProgressSettings:
+    """Where execute sends a sweep's progress while it runs (`job.progressed`)."""
+
+    sink: str = ""
+    """The Broker's ingress URL (QOP_PROGRESS_SINK); empty: no progress is sent, and
+    status.progress moves from none done to all."""
+    token_file: Path | None = None
+    """A token of execute's for the Broker's audience, a projected ServiceAccount token
+    (QOP_PROGRESS_TOKEN_FILE); unset: none is sent."""
+    interval_seconds: float = 1.0
+    """Least time between two progress events of one run (QOP_PROGRESS_INTERVAL_SECONDS)."""
+
+
+@dataclass(frozen=True, slots=True)
 class RequestSettings:
     max_body_bytes: int = 8 << 20
     """Largest request body `qop serve` and `qop broker` take; a bigger one gets a 413
@@ -164,6 +178,7 @@ class Settings:
     sender: SenderSettings = field(default_factory=SenderSettings)
     requests: RequestSettings = field(default_factory=RequestSettings)
     storage: ObjectStorageSettings = field(default_factory=ObjectStorageSettings)
+    progress: ProgressSettings = field(default_factory=ProgressSettings)
     results_dir: Path = field(
         default_factory=lambda: Path.home() / ".local/share/qiskit-operator/results"
     )
@@ -303,6 +318,11 @@ class Settings:
             ),
             requests=requests,
             storage=storage,
+            progress=ProgressSettings(
+                sink=env.get("QOP_PROGRESS_SINK", "").strip(),
+                token_file=_path(env.get("QOP_PROGRESS_TOKEN_FILE")),
+                interval_seconds=number(env, "QOP_PROGRESS_INTERVAL_SECONDS", 1.0),
+            ),
             results_dir=Path(
                 env.get("QOP_RESULTS_DIR", Path.home() / ".local/share/qiskit-operator/results")
             ),

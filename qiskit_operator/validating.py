@@ -2,8 +2,12 @@
 
 Input: ApiServerSource add/update events of QiskitJobs, and the HTTP API's
 requests (`validation_api`). Reply: `job.validated` with the canonical circuit,
-or `job.rejected` with what to change. Reads ConfigMaps for circuit sources;
-writes nothing to Kubernetes, ever.
+`job.budgeted` instead for a job with a QiskitBudget (reconcile reserves its
+estimate, then sends it on), or `job.rejected` with what to change. A job in a
+QiskitSession is answered `job.held` until its turn; in its turn it is validated,
+priced and budgeted on the session's backend. Reads ConfigMaps for circuit
+sources, QiskitBackends, QiskitBudgets and QiskitSessions; writes nothing to
+Kubernetes, ever.
 """
 
 from __future__ import annotations
@@ -12,10 +16,13 @@ import base64
 import logging
 import secrets
 import time
+from datetime import UTC, datetime
 
 import msgspec
 
 from qiskit_operator import metrics
+from qiskit_operator.budgets import choosing, pricing
+from qiskit_operator.budgets.stores import BudgetStore, MemoryBudgets
 from qiskit_operator.catalogue import selection
 from qiskit_operator.catalogue.refreshing import BackendStore, MemoryBackends
 from qiskit_operator.circuits.backends import fit_device
@@ -25,7 +32,7 @@ from qiskit_operator.circuits.report import CircuitReport, check_circuit
 from qiskit_operator.circuits.serialization import from_qpy
 from qiskit_operator.circuits.sources import CircuitSources
 from qiskit_operator.durations import parse_duration
-from qiskit_operator.errors import OperatorError, TransientError, UserError
+from qiskit_operator.errors import NoClusterError, OperatorError, TransientError, UserError
 from qiskit_operator.events import payloads, types
 from qiskit_operator.events.apiserver import job_from_event, job_ref, job_ref_from_raw
 from qiskit_operator.events.envelope import Envelope
@@ -56,15 +63,18 @@ class Validator:
         sources: CircuitSources,
         limits: LimitSettings,
         catalogue: BackendStore | None = None,
+        budgets: BudgetStore | None = None,
         sessions: SessionGate | None = None,
     ) -> None:
-        """`catalogue`: the QiskitBackends that backend selection chooses among (the
-        cluster's; none on one machine, where selection can only fall back to Aer).
-        `sessions`: where a job's QiskitSession is read (none: no job may name one)."""
+        """`catalogue`: the QiskitBackends that backend selection chooses among and that
+        price a job (the cluster's; none on one machine, where selection can only fall
+        back to Aer). `budgets`: the QiskitBudgets jobs are charged to. `sessions`: where
+        a job's QiskitSession is read (none: no job may name one)."""
         self.sandbox = sandbox
         self.sources = sources
         self.limits = limits
         self.catalogue = catalogue or MemoryBackends()
+        self.budgets = budgets or MemoryBudgets()
         self.sessions = sessions
 
     def ready(self) -> bool:
@@ -122,8 +132,8 @@ class Validator:
             return _rejected(
                 event, payloads.JobRejected(job=ref, reason=error.reason, message=error.message)
             )
-        if _already_seen(job):
-            return None
+        if _already_seen(job) or job.spec.cancel:
+            return None  # a cancelled job is not run: reconcile ends it
         try:
             if job.spec.session is not None and job.spec.session.name:
                 turn = self._session_turn(job, ref)
@@ -146,6 +156,8 @@ class Validator:
                 ),
             )
         metrics.JOBS.labels("validate", "validated").inc()
+        if validated.budget is not None:  # reconcile reserves its estimate, then sends it on
+            return event.reply(types.JOB_BUDGETED, SOURCE, payloads.encode(validated))
         # One line per job, in its trace: `kubectl qiskit logs JOB` finds it by trace id.
         log.info(
             "%s validated: %d qubits, depth %d, on %s",
@@ -211,16 +223,25 @@ class Validator:
                 depth=fit.transpiled_depth,
                 two_qubit_gates=fit.transpiled_two_qubit_gates,
             )
+        backend = (
+            (job.spec.backend.name or report.backend) if offered.family == "aer" else offered.device
+        )
+        # Aer's QiskitBackend offers aer_simulator, whichever method a job asks for.
+        priced = (job.spec.backend.name or "aer_simulator") if offered.family == "aer" else backend
+        request = msgspec.structs.replace(
+            execution_request(job, report), price=self._price(offered.family, priced)
+        )
+        cost = pricing.estimate(request, pricing.SECONDS_PER_SHOT)
+        budget = self._budget(job, cost)
         return payloads.JobValidated(
             job=job_ref(job),
             circuit_qpy=base64.b64encode(report.qpy).decode(),
             format=report.format,
             metadata=report.summary,
-            backend=(job.spec.backend.name or report.backend)
-            if offered.family == "aer"
-            else offered.device,
-            execution=execution_request(job, report),
-            estimated_cost="$0.00",
+            backend=backend,
+            execution=request,
+            estimated_cost=cost,
+            budget=budget,
             validation_seconds=time.perf_counter() - started,
             transpiled=transpiled,
             selection=None
@@ -233,6 +254,31 @@ class Validator:
                 fallback_used=choice.fallback_used,
             ),
         )
+
+    def _price(self, family: str, device: str) -> payloads.Price | None:
+        """The job's backend's price, from the QiskitBackend that offers it."""
+        try:
+            return pricing.price_for(self.catalogue.backends(), family, device)
+        except NoClusterError:
+            return None  # served on one machine: no QiskitBackend prices anything
+        except OperatorError as error:  # a job is not run unpriced where backends are priced
+            raise TransientError(f"reading the QiskitBackends' prices failed: {error}") from error
+
+    def _budget(self, job: QiskitJob, cost: payloads.Cost) -> str | None:
+        """The QiskitBudget the job is charged to, if any; refused now when it names one
+        that does not exist or is plainly over what the budget has left."""
+        namespace = job.metadata.namespace
+        try:
+            budgets = self.budgets.budgets(namespace)
+        except NoClusterError:
+            return None  # served on one machine: no QiskitBudget to answer to
+        except OperatorError as error:
+            raise TransientError(f"reading the QiskitBudgets failed: {error}") from error
+        budget = choosing.governing(job.spec.budget, namespace, budgets)
+        if budget is None:
+            return None
+        choosing.check(budget, cost.amount, datetime.now(UTC))
+        return budget.metadata.name
 
     def _select(self, job: QiskitJob, summary: payloads.CircuitSummary) -> selection.Choice:
         wanted = job.spec.backend_selection

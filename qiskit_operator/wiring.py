@@ -9,11 +9,15 @@ server, of which a cluster has one.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 
+from qiskit_operator.auth.tokens import ProjectedToken
+from qiskit_operator.budgets.admitting import BudgetKeeper
+from qiskit_operator.budgets.stores import BudgetStore, MemoryBudgets
 from qiskit_operator.catalogue.refreshing import BackendStore, CatalogueRefresh
+from qiskit_operator.events.publishing import BrokerPublisher
 from qiskit_operator.kube.client import KubeConnection
 from qiskit_operator.reconciling import Reconciler
 from qiskit_operator.results import ResultStore
@@ -35,6 +39,21 @@ def memory_store() -> MemoryStatusStore:
 
 
 @cache
+def memory_budgets() -> MemoryBudgets:
+    """One machine's QiskitBudgets (`qop run` reads them beside the job file)."""
+    return MemoryBudgets()
+
+
+def budget_store(settings: Settings) -> BudgetStore:
+    """Where reconcile keeps budgets: the cluster's with its status writer, else memory."""
+    if settings.status_writer == "kubernetes":
+        from qiskit_operator.kube.budgets import KubeBudgets
+
+        return KubeBudgets(kube_connection())
+    return memory_budgets()
+
+
+@cache
 def kube_connection() -> KubeConnection:
     return KubeConnection()
 
@@ -52,12 +71,14 @@ def validator(
     settings: Settings,
     configmaps: ConfigMapReader | None = None,
     catalogue: BackendStore | None = None,
+    budgets: BudgetStore | None = None,
 ) -> Validator:
-    """`configmaps` and `catalogue` default to the cluster's (the Kubernetes API); so do
-    QiskitSessions when `catalogue` does."""
+    """`configmaps`, `catalogue` and `budgets` default to the cluster's (the Kubernetes
+    API); so do QiskitSessions when `catalogue` does."""
     from qiskit_operator.circuits.fetching import UrlPolicy
     from qiskit_operator.circuits.sources import CircuitSources
     from qiskit_operator.kube.backends import KubeBackends
+    from qiskit_operator.kube.budgets import KubeBudgets
     from qiskit_operator.kube.configmaps import KubeConfigMapReader
     from qiskit_operator.kube.sessions import KubeSessions
     from qiskit_operator.sandbox import confinement
@@ -93,9 +114,10 @@ def validator(
         sources,
         limits,
         catalogue or KubeBackends(kube_connection()),
+        budgets=budgets or KubeBudgets(kube_connection()),
         # The cluster's QiskitSessions, as its catalogue; one machine (`qop run`, which
         # brings its own catalogue) has none: a job naming one is refused saying so.
-        SessionGate(KubeSessions(kube_connection())) if catalogue is None else None,
+        sessions=SessionGate(KubeSessions(kube_connection())) if catalogue is None else None,
     )
 
 
@@ -127,14 +149,29 @@ def executor(settings: Settings, secrets: SecretReader | None = None) -> Executo
         confined_deadline=deadline,
         noisy_deadline=settings.limits.simulation_timeout_seconds,
         sizes=settings.limits.sizes(circuits=1),
+        # Only execute reads Secrets: a provider token, or an S3 key, for a job that needs one.
         secrets=reader,
         s3=S3Results(settings.storage, reader),
+        publish=progress_publisher(settings),
+        progress_interval=settings.progress.interval_seconds,
     )
 
 
-def reconciler(settings: Settings, store: StatusWriter | None = None) -> Reconciler:
+def progress_publisher(settings: Settings) -> BrokerPublisher | None:
+    """Where execute sends `job.progressed` (the Broker's ingress), with its own token."""
+    progress = settings.progress
+    if not progress.sink:
+        return None
+    token = ProjectedToken(progress.token_file) if progress.token_file is not None else None
+    return BrokerPublisher(progress.sink, token)
+
+
+def reconciler(
+    settings: Settings, store: StatusWriter | None = None, budgets: BudgetStore | None = None
+) -> Reconciler:
     stalled = settings.stalled_after_seconds
     writer = store or status_writer(settings)
+    keeper = BudgetKeeper(budgets or budget_store(settings), _utc_now)
     return Reconciler(
         writer,
         results=ResultStore(settings.results_dir),
@@ -144,8 +181,13 @@ def reconciler(settings: Settings, store: StatusWriter | None = None) -> Reconci
         expiry=expiry(settings, writer),
         lease=timedelta(minutes=settings.lease_minutes) if settings.lease_minutes > 0 else None,
         catalogue=catalogue(settings),
+        budgets=keeper,
         sessions=session_store(settings, writer),
     )
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @cache

@@ -44,7 +44,7 @@ def running_cluster(workdir: Path, binaries: Binaries) -> Iterator[DevCluster]:
         cluster.start()
         cluster.kubectl("apply", "-f", str(ROOT / "crds"))
         cluster.kubectl("apply", "-f", str(ROOT / "knative" / "rbac.yaml"))
-        for crd in ("qiskitjobs", "qiskitbackends"):
+        for crd in ("qiskitjobs", "qiskitbackends", "qiskitbudgets"):
             cluster.kubectl(
                 "wait", "--for=condition=Established", f"crd/{crd}.quantum.io", "--timeout=60s"
             )

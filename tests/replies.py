@@ -40,7 +40,7 @@ def validated(
         execution=payloads.ExecutionRequest(
             shots=10, optimization_level=1, seed=1, attempt=attempt, output=output
         ),
-        estimated_cost="$0.00",
+        estimated_cost=None,
         validation_seconds=seconds,
     )
 

@@ -4,8 +4,9 @@ Reconcile calls `CatalogueRefresh.refresh` from its resync (the PingSource's
 ping, every five minutes). What the status says is decided by `refreshed`, a
 pure function: the backends this cluster runs (Aer, device snapshots, Braket's
 local simulator) have no queue and are as available as their spec declares, so
-their status is static; a real device, which nothing here can ask yet, reads
-Unavailable, saying why, so that selection keeps away from it. The backends
+their status is static; a real device reads what its provider last said of it
+(`DeviceReport`: operational, queue length), and without a report Unavailable,
+saying why, so that selection keeps away from it. The backends
 come from a `BackendStore`: the Kubernetes API on a cluster (`kube.backends`),
 a dictionary on one machine.
 """
@@ -13,6 +14,7 @@ a dictionary on one machine.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -25,6 +27,16 @@ _LOCAL = {
     "ibm_runtime": "a device snapshot simulated locally (Qiskit Runtime local testing mode)",
     "braket": "Braket's local simulator on execute's machine",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceReport:
+    """What a provider says of one of its devices now (for IBM:
+    `providers.ibm_runtime.status.device_report`)."""
+
+    operational: bool
+    queue_length: int | None
+    message: str
 
 
 class BackendStore(Protocol):
@@ -45,10 +57,21 @@ def runs_locally(backend: QiskitBackend) -> bool:
     return spec.device == "braket_local"
 
 
-def refreshed(backend: QiskitBackend, now: datetime) -> QiskitBackendStatus:
-    """The status `backend` has now."""
+def refreshed(
+    backend: QiskitBackend, now: datetime, report: DeviceReport | None = None
+) -> QiskitBackendStatus:
+    """The status `backend` has now; `report`: what its provider said of a real device."""
     spec = backend.spec
     generation = backend.metadata.generation
+    if report is not None and not runs_locally(backend):
+        return QiskitBackendStatus(
+            # Operational, it is as the administrator declares it (Maintenance holds).
+            state=spec.availability if report.operational else "Unavailable",
+            queue_length=report.queue_length,
+            message=f"{spec.device}, as {spec.family} reports it: {report.message}",
+            last_refresh_time=now,
+            observed_generation=generation,
+        )
     if runs_locally(backend):
         return QiskitBackendStatus(
             state=spec.availability,

@@ -28,6 +28,6 @@ def validated_work(
         metadata=summarise(circuit, digest),
         backend="aer_simulator",
         execution=request,
-        estimated_cost="$0.00",
+        estimated_cost=None,
         validation_seconds=0.0,
     )

@@ -4,8 +4,8 @@ over the QiskitJobs of one call.
 Each pub of the call is one QiskitJob. With one pub, `job_id()` is that QiskitJob's
 name; with several, they are named `<job_id>-0`, `<job_id>-1`, ..., and all carry
 the label quantum.io/primitive-run=<job_id>. `result()` waits on each with a watch
-and reads its full result; `cancel()` deletes them, which is how a QiskitJob is
-cancelled (docs/client.md).
+and reads its full result; `cancel()` sets their spec.cancel, which stops each
+wherever it is and keeps what finished (docs/client.md, docs/budgets.md#cancel).
 """
 
 from __future__ import annotations
@@ -95,6 +95,8 @@ class OperatorJob(BasePrimitiveJob[PrimitiveResult[Any], JobStatus]):  # type: i
             raise JobFailedError(f"{where} was cancelled (deleted) before it completed")
         status = job.status
         phase = str(status.phase) if status is not None and status.phase else "Unknown"
+        if phase != "Completed" and job.spec.cancel:
+            raise JobFailedError(f"{where} was cancelled (spec.cancel) before it completed")
         if phase != "Completed":
             message = (status.message if status is not None else None) or "no message"
             raise JobFailedError(f"{where} ended {phase}: {message}")
@@ -127,8 +129,8 @@ class OperatorJob(BasePrimitiveJob[PrimitiveResult[Any], JobStatus]):  # type: i
         return self.status() in (JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELLED)
 
     def cancel(self) -> None:
-        """Deletes the call's QiskitJobs that have not finished (their ConfigMaps go with
-        them); what has finished is kept, so its results can still be read."""
+        """Cancels the call's QiskitJobs that have not finished (spec.cancel: each stops
+        wherever it is and ends Cancelled); what has finished is kept, results and all."""
         for name in self.names:
             current = self._runner.current(name)
             if _status_of(current) not in (JobStatus.DONE, JobStatus.ERROR):
@@ -139,4 +141,6 @@ def _status_of(job: QiskitJob | None) -> JobStatus:
     if job is None:
         return JobStatus.CANCELLED
     phase = job.status.phase if job.status is not None else None
+    if job.spec.cancel and str(phase) not in ("Completed", "Failed"):
+        return JobStatus.CANCELLED  # asked for; reconcile writes Cancelled
     return _STATUS.get(str(phase) if phase else "Pending", JobStatus.INITIALIZING)

@@ -47,7 +47,9 @@ class JobRunner(Protocol):
 
 
 def is_final(job: QiskitJob | None) -> bool:
-    if job is None:
+    """Whether the job will not change: gone, in a final phase, or cancelled (spec.cancel,
+    which reconcile turns into Cancelled unless the job had already finished)."""
+    if job is None or job.spec.cancel:
         return True
     phase = job.status.phase if job.status is not None else None
     return phase is not None and str(phase) in FINAL_PHASES
@@ -99,7 +101,7 @@ class ClusterRunner:
         return dict(json.loads(data[RESULT_KEY]))
 
     def cancel(self, name: str) -> bool:
-        return self.api.delete(name)
+        return self.api.cancel(name)
 
 
 def _configmap_of(job: QiskitJob) -> str | None:

@@ -5,7 +5,7 @@ Big results never ride in an event; these stay small (DESIGN.md §3).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -49,6 +49,23 @@ class OutputRequest(msgspec.Struct, frozen=True, kw_only=True):
     credentials_secret: str | None = None
 
 
+class Cost(msgspec.Struct, frozen=True, kw_only=True):
+    """An amount of money (status.estimatedCost, status.actualCost)."""
+
+    amount: float
+    currency: str = "USD"
+
+
+class Price(msgspec.Struct, frozen=True, kw_only=True):
+    """The price of the job's backend, from its QiskitBackend (execute reads no Kubernetes)."""
+
+    backend: str  # the QiskitBackend that set it
+    per_shot: float = 0.0
+    per_second: float = 0.0  # a device's second, or a simulator's CPU-second
+    per_task: float = 0.0
+    currency: str = "USD"
+
+
 class CredentialsRequest(msgspec.Struct, frozen=True, kw_only=True):
     """Which Secret holds the job's credentials: its name only, never what it holds."""
 
@@ -78,6 +95,7 @@ class ExecutionRequest(msgspec.Struct, frozen=True, kw_only=True):
     # IBM Runtime its jobs run inside one Runtime Session or Batch (docs/sessions.md).
     session: str | None = None
     session_mode: str | None = None
+    price: Price | None = None  # None: its backend has no price, and it costs nothing
     attempt: int = 0
     not_before: float | None = None  # epoch seconds: a retry waits until then
 
@@ -107,10 +125,11 @@ class JobValidated(msgspec.Struct, frozen=True, kw_only=True):
     metadata: CircuitSummary
     backend: str
     execution: ExecutionRequest
-    estimated_cost: str
+    estimated_cost: Cost | None
     validation_seconds: float
     selection: BackendChoice | None = None
     transpiled: DeviceTranspiled | None = None
+    budget: str | None = None  # the QiskitBudget that must admit it first (job.budgeted)
 
 
 class JobRejected(msgspec.Struct, frozen=True, kw_only=True):
@@ -156,6 +175,7 @@ class JobCompleted(msgspec.Struct, frozen=True, kw_only=True):
     location: str | None = None
     output: OutputRequest | None = None
     reproducibility: Reproducibility | None = None
+    actual_cost: Cost | None = None
 
 
 class JobSubmitted(msgspec.Struct, frozen=True, kw_only=True):
@@ -166,6 +186,18 @@ class JobSubmitted(msgspec.Struct, frozen=True, kw_only=True):
     backend: str
     queue_position: int | None = None
     estimated_start: float | None = None  # epoch seconds
+
+
+class JobProgressed(msgspec.Struct, frozen=True, kw_only=True):
+    """How much of an attempt's run is done: `done` of `total` `unit` (parameter sets).
+    Advisory: lost, late or repeated, it changes nothing but status.progress, and that
+    only upwards (`transitions.progressed`)."""
+
+    job: JobRef
+    done: Annotated[int, msgspec.Meta(ge=0)]
+    total: Annotated[int, msgspec.Meta(ge=1)]
+    unit: Literal["parameter sets"] = "parameter sets"
+    attempt: Annotated[int, msgspec.Meta(ge=0)] = 0  # execution.attempt of the run it counts
 
 
 class JobFailed(msgspec.Struct, frozen=True, kw_only=True):
@@ -182,7 +214,15 @@ class JobFinished(msgspec.Struct, frozen=True, kw_only=True):
     message: str
 
 
-Reply = JobValidated | JobRejected | JobCompleted | JobFailed | JobFinished | JobSubmitted
+Reply = (
+    JobValidated
+    | JobRejected
+    | JobCompleted
+    | JobFailed
+    | JobFinished
+    | JobSubmitted
+    | JobProgressed
+)
 
 TYPE_OF: dict[type[Reply], str] = {
     JobValidated: types.JOB_VALIDATED,
@@ -191,11 +231,24 @@ TYPE_OF: dict[type[Reply], str] = {
     JobFailed: types.JOB_FAILED,
     JobFinished: types.JOB_FINISHED,
     JobSubmitted: types.JOB_SUBMITTED,
+    JobProgressed: types.JOB_PROGRESSED,
 }
 _DECODERS: dict[str, msgspec.json.Decoder[Reply]] = {
     event_type: msgspec.json.Decoder(cls) for cls, event_type in TYPE_OF.items()
 }
+# A job a QiskitBudget must admit: validate's answer to reconcile alone, which reserves
+# its estimate and sends it on as job.validated (docs/budgets.md).
+_DECODERS[types.JOB_BUDGETED] = msgspec.json.Decoder(JobValidated)
 _ENCODER = msgspec.json.Encoder()
+
+
+class CancelRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """Stop whatever runs for this job (any generation): reconcile to execute."""
+
+    job: JobRef
+
+
+_CANCEL_DECODER = msgspec.json.Decoder(CancelRequest)
 
 
 class PayloadError(ValueError):
@@ -218,3 +271,14 @@ def decode(event_type: str, data: bytes) -> Reply:
         raise PayloadError(f"{event_type}: data is not JSON: {error}") from error
     except RecursionError as error:  # msgspec recurses once per level, also when skipping
         raise PayloadError(f"{event_type}: data is nested too deeply") from error
+
+
+def encode_cancel(request: CancelRequest) -> bytes:
+    return _ENCODER.encode(request)
+
+
+def decode_cancel(data: bytes) -> CancelRequest:
+    try:
+        return _CANCEL_DECODER.decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as error:
+        raise PayloadError(f"{types.EXECUTION_CANCEL}: {error}") from error

@@ -4,7 +4,10 @@ values, for one binding or a whole parameter sweep in a single Aer call.
 Called by the execute handler (directly, or inside the time-limited worker)
 and by the benchmarks. The sampler runs through `AerSimulator.run`, which takes
 every binding of a sweep in one call and returns counts without building
-per-shot arrays; the estimator uses qiskit-aer's EstimatorV2.
+per-shot arrays; the estimator uses qiskit-aer's EstimatorV2. Asked to report
+progress, a sweep runs in chunks of parameter sets instead (`progress.Chunks`),
+with the very results of one call: each chunk starts from the seed Aer would
+have given its first set.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from qiskit_operator.caches import FUNCTION, BoundedCache, CacheCounts
 from qiskit_operator.errors import UserError
 from qiskit_operator.execution.noise import build_noise_model
 from qiskit_operator.execution.observables import parse_observable
+from qiskit_operator.execution.progress import Chunks, ProgressReport
 from qiskit_operator.execution.transpiling import TranspileCache
 
 MAX_NOISE_MODELS = 2
@@ -132,14 +136,15 @@ class AerRunner:
             self.cache.circuits.counts(),
         ]
 
-    def run(self, work: Workload) -> Outcome:
-        """Run `work`; UserError for what the circuit or its inputs got wrong."""
+    def run(self, work: Workload, progress: ProgressReport | None = None) -> Outcome:
+        """Run `work`; UserError for what the circuit or its inputs got wrong. With
+        `progress`, a sweep reports its parameter sets done as it goes."""
         try:
-            return self._run(work)
+            return self._run(work, progress)
         except QiskitError as error:  # Aer's and Qiskit's own refusals (AerError included)
             raise UserError(f"the simulation failed: {error}", reason="SimulationFailed") from error
 
-    def _run(self, work: Workload) -> Outcome:
+    def _run(self, work: Workload, progress: ProgressReport | None) -> Outcome:
         circuit = work.circuit
         if work.primitive == "estimator":
             circuit = circuit.remove_final_measurements(inplace=False)
@@ -151,49 +156,37 @@ class AerRunner:
         )
         compiled_at = time.perf_counter()
         if work.primitive == "estimator":
-            points, method = self._estimate(runnable, work)
+            points, method = self._estimate(runnable, work, progress)
         else:
-            points, method = self._sample(runnable, simulator.aer, work)
-        finished = time.perf_counter()
-        return Outcome(
-            points=points,
-            method=method,
-            seed=work.seed,
-            transpiled=transpiled,
-            transpiled_depth=int(runnable.depth()),
-            transpile_seconds=compiled_at - started,
-            execution_seconds=finished - compiled_at,
-            registers=[register.name for register in circuit.cregs],
-            register_sizes=[register.size for register in circuit.cregs],
+            points, method = self._sample(runnable, simulator.aer, work, progress)
+        return timed_outcome(
+            work, runnable, points, method, (started, compiled_at), transpiled=transpiled
         )
 
     def _sample(
-        self, circuit: QuantumCircuit, simulator: AerSimulator, work: Workload
+        self,
+        circuit: QuantumCircuit,
+        simulator: AerSimulator,
+        work: Workload,
+        progress: ProgressReport | None,
     ) -> tuple[list[Point], str]:
-        if circuit.num_clbits == 0:
-            raise UserError(
-                "the circuit measures nothing, so the sampler has no counts to "
-                "return; add measurements (e.g. qc.measure_all())",
-                reason="NoMeasurements",
-            )
-        options: dict[str, Any] = {"shots": work.shots, "seed_simulator": work.seed}
+        require_measurements(circuit)
         bindings = work.parameter_values or ((),)
-        if circuit.parameters:
-            options["parameter_binds"] = [_binds(circuit, work.parameter_values)]
-        result = simulator.run(circuit, **options).result()
-        if not result.success:
-            raise UserError(
-                f"Aer could not run the circuit: {result.status}", reason="SimulationFailed"
-            )
+        if progress is not None and len(work.parameter_values) >= 2:
+            results = _sweep_in_chunks(simulator, circuit, work, progress)
+        else:
+            results = _aer_call(simulator, circuit, work.shots, work.seed, work.parameter_values)
         # Counts stay as Aer gives them (hexadecimal keys) until someone needs them as
         # bitstrings: a summary converts only its top outcomes (see `top_counts`).
         points = [
-            Point(parameters=tuple(values), counts=dict(result.results[index].data.counts))
+            Point(parameters=tuple(values), counts=dict(results[index].data.counts))
             for index, values in enumerate(bindings)
         ]
-        return points, str(result.results[0].metadata.get("method", work.method))
+        return points, str(results[0].metadata.get("method", work.method))
 
-    def _estimate(self, circuit: QuantumCircuit, work: Workload) -> tuple[list[Point], str]:
+    def _estimate(
+        self, circuit: QuantumCircuit, work: Workload, progress: ProgressReport | None
+    ) -> tuple[list[Point], str]:
         if not work.observables:
             raise UserError(
                 "execution.primitive is estimator, so execution.observables is "
@@ -211,33 +204,145 @@ class AerRunner:
                 "default_precision": work.precision or 0.0,
             }
         )
-        pub: tuple[Any, ...]
-        if circuit.parameters:
-            # Bindings along the first axis, observables along the second: (n, k) values.
-            values = np.array(work.parameter_values, dtype=float).reshape(
-                len(work.parameter_values), 1, circuit.num_parameters
-            )
-            pub = (circuit, [operators], values)
-        else:
-            pub = (circuit, operators)
-        try:
-            data = estimator.run([pub]).result()[0].data
-        except (ValueError, TypeError) as error:
-            raise UserError(
-                f"the estimator could not run: {error}", reason="SimulationFailed"
-            ) from error
-        evs = np.atleast_2d(np.asarray(data.evs, dtype=float))
-        stds = np.atleast_2d(np.asarray(data.stds, dtype=float))
-        bindings = work.parameter_values or ((),)
-        points = [
-            Point(
-                parameters=tuple(values_),
-                expectation_values=[float(x) for x in evs[i]],
-                standard_errors=[float(x) for x in stds[i]],
-            )
-            for i, values_ in enumerate(bindings)
-        ]
-        return points, work.method
+        rows = work.parameter_values
+        if not circuit.parameters:
+            evs, stds = _estimated(estimator, (circuit, operators))
+            return estimated_points(rows, evs, stds), work.method
+        # Exact values (no precision asked) are the same in chunks; sampled ones are not.
+        if progress is None or work.precision or len(rows) < 2:
+            evs, stds = _estimated(estimator, _sweep_pub(circuit, operators, rows))
+            return estimated_points(rows, evs, stds), work.method
+        chunks = Chunks(len(rows))
+        parts: list[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]] = []
+        while size := chunks.next_size():
+            started = time.perf_counter()
+            chunk = rows[chunks.done : chunks.done + size]
+            parts.append(_estimated(estimator, _sweep_pub(circuit, operators, chunk)))
+            chunks.ran(size, time.perf_counter() - started)
+            progress(chunks.done, chunks.total)
+        evs = np.concatenate([part[0] for part in parts])
+        stds = np.concatenate([part[1] for part in parts])
+        return estimated_points(rows, evs, stds), work.method
+
+
+def timed_outcome(
+    work: Workload,
+    runnable: QuantumCircuit,
+    points: list[Point],
+    method: str,
+    timing: tuple[float, float],
+    *,
+    transpiled: bool = True,
+) -> Outcome:
+    """The outcome of `work` run as `runnable`, timed (perf_counter) from `timing`'s start
+    to its second moment to transpile and from then to now to run. Its registers are
+    those of the circuit the job gave (an estimator's without final measurements), as
+    the results name them. Every family builds its outcome here."""
+    started, compiled_at = timing
+    circuit = work.circuit
+    if work.primitive == "estimator":
+        circuit = circuit.remove_final_measurements(inplace=False)
+    return Outcome(
+        points=points,
+        method=method,
+        seed=work.seed,
+        transpiled=transpiled,
+        transpiled_depth=int(runnable.depth()),
+        transpile_seconds=compiled_at - started,
+        execution_seconds=time.perf_counter() - compiled_at,
+        registers=[register.name for register in circuit.cregs],
+        register_sizes=[register.size for register in circuit.cregs],
+    )
+
+
+def _sweep_pub(
+    circuit: QuantumCircuit, operators: list[Any], rows: tuple[tuple[float, ...], ...]
+) -> tuple[Any, ...]:
+    # Bindings along the first axis, observables along the second: (n, k) values.
+    values = np.array(rows, dtype=float).reshape(len(rows), 1, circuit.num_parameters)
+    return (circuit, [operators], values)
+
+
+def _estimated(
+    estimator: EstimatorV2, pub: tuple[Any, ...]
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Expectation values and their standard errors of one pub, one row a binding."""
+    try:
+        data = estimator.run([pub]).result()[0].data
+    except (ValueError, TypeError) as error:
+        raise UserError(
+            f"the estimator could not run: {error}", reason="SimulationFailed"
+        ) from error
+    evs = np.atleast_2d(np.asarray(data.evs, dtype=float))
+    return evs, np.atleast_2d(np.asarray(data.stds, dtype=float))
+
+
+def estimated_points(
+    rows: tuple[tuple[float, ...], ...], evs: np.ndarray[Any, Any], stds: np.ndarray[Any, Any]
+) -> list[Point]:
+    """One point per binding (one for a circuit without parameters) from an estimator's
+    values: a row each, an observable a column. The families' estimators share it."""
+    return [
+        Point(
+            parameters=tuple(row),
+            expectation_values=[float(x) for x in evs[i]],
+            standard_errors=[float(x) for x in stds[i]],
+        )
+        for i, row in enumerate(rows or ((),))
+    ]
+
+
+def require_measurements(circuit: QuantumCircuit) -> None:
+    """The sampler's first question of every family: is there anything to count?"""
+    if circuit.num_clbits == 0:
+        raise UserError(
+            "the circuit measures nothing, so the sampler has no counts to "
+            "return; add measurements (e.g. qc.measure_all())",
+            reason="NoMeasurements",
+        )
+
+
+def _aer_call(
+    simulator: AerSimulator,
+    circuit: QuantumCircuit,
+    shots: int,
+    seed: int,
+    rows: tuple[tuple[float, ...], ...],
+) -> list[Any]:
+    """Aer's experiment results, one per row of parameter values (one without any)."""
+    options: dict[str, Any] = {"shots": shots, "seed_simulator": seed}
+    if circuit.parameters:
+        options["parameter_binds"] = [_binds(circuit, rows)]
+    result = simulator.run(circuit, **options).result()
+    if not result.success:
+        raise UserError(
+            f"Aer could not run the circuit: {result.status}", reason="SimulationFailed"
+        )
+    return list(result.results)
+
+
+def _sweep_in_chunks(
+    simulator: AerSimulator, circuit: QuantumCircuit, work: Workload, progress: ProgressReport
+) -> list[Any]:
+    """The sweep's results as one Aer call gives them, run a chunk at a time. Aer seeds
+    the sets of one call `seed`, `seed + stride`, ... (a stride of its own choosing,
+    read off the first chunk), so each chunk starts at the seed its first set had."""
+    rows = work.parameter_values
+    chunks = Chunks(len(rows))
+    results: list[Any] = []
+    seed, stride = work.seed, 0
+    while size := chunks.next_size():
+        started = time.perf_counter()
+        part = _aer_call(
+            simulator, circuit, work.shots, seed, rows[chunks.done : chunks.done + size]
+        )
+        chunks.ran(size, time.perf_counter() - started)
+        seeds = [int(r.seed_simulator) for r in part]
+        stride = stride or (seeds[1] - seeds[0] if len(seeds) > 1 else 0)
+        seed = seeds[-1] + stride
+        results.extend(part)
+        progress(chunks.done, chunks.total)
+    return results
 
 
 def _check_bindings(circuit: QuantumCircuit, values: tuple[tuple[float, ...], ...]) -> None:

@@ -1,11 +1,12 @@
 """Runs a workload in the worker process and stops it at its deadline.
 
 Used by execute for jobs with `execution.maxExecutionTime`: Aer cannot be
-interrupted inside a process, but a process can be killed. The worker stays up
+interrupted inside a process, but a process can be killed, at its deadline or
+when its job is cancelled (`cancel`, from another thread). The worker stays up
 between jobs (Qiskit and Aer imported once); a killed one is replaced on the
 next run. The worker confines itself (`worker`) and leads a process group of
 its own, which is killed whole; what it replies is decoded as hostile input
-(`messages`).
+(`messages`), its progress frames included: each must count up within the sweep.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 
 import msgspec
 
@@ -26,6 +28,7 @@ from qiskit_operator.circuits.serialization import to_qpy
 from qiskit_operator.errors import TransientError, UserError
 from qiskit_operator.execution import messages
 from qiskit_operator.execution.aer import Outcome, Workload
+from qiskit_operator.execution.progress import ProgressReport
 from qiskit_operator.execution.worker import WorkerLimits
 from qiskit_operator.framing import recv_frame, send_frame
 from qiskit_operator.providers.running import PREPARED_BEFORE_CONFINEMENT
@@ -61,6 +64,11 @@ class IsolatedRunner:
         )
         self._isolation: confinement.Isolation | None = None
         self._caches = RemoteCacheCounts()
+        # Which job the worker runs now, and whether it was cancelled: read and set by
+        # `cancel` from another thread while `run_message` holds the lock above.
+        self._running_lock = threading.Lock()
+        self._running: str | None = None
+        self._cancelled = False
 
     def isolation(self) -> confinement.Isolation:
         """What the kernel offers the worker (it confines itself with all of it)."""
@@ -94,43 +102,99 @@ class IsolatedRunner:
         return self.run_message(messages.workload_message(work, to_qpy(work.circuit)), timeout)
 
     def run_message(
-        self, work: messages.WorkloadMessage, timeout: float, limit: str = _JOB_LIMIT
+        self,
+        work: messages.WorkloadMessage,
+        timeout: float,
+        limit: str = _JOB_LIMIT,
+        progress: ProgressReport | None = None,
+        job: str | None = None,
     ) -> Outcome:
         """Run `work` in the worker; its QPY is loaded there, never in this process.
 
         `limit` names the setting or field that set `timeout`, for the message of a
-        simulation stopped at it.
+        simulation stopped at it; `progress` hears the worker's count of a sweep's sets;
+        `job` names the run for `cancel`.
         """
         with self._lock:
             self._prepare_for(work.family)
             sock = self._start()
-            sock.settimeout(timeout)
+            with self._running_lock:
+                self._running, self._cancelled = job, False
             try:
-                send_frame(sock, messages.encode_workload(work))
-                frame = recv_frame(sock, messages.MAX_REPLY)
-            except TimeoutError as error:
-                self._stop()
-                raise UserError(
-                    f"the simulation ran longer than {limit} ({timeout:g} s) "
-                    "and was stopped; raise the limit, or use fewer shots or qubits",
-                    reason="TimeLimit",
-                ) from error
-            except ValueError as error:  # a frame over the limit: only a hostile worker sends one
-                self._stop()
-                raise _malformed() from error
-            except OSError as error:
-                self._stop()
-                raise TransientError(f"the simulation worker failed: {error}") from error
+                return self._exchange(sock, work, timeout, limit, progress)
+            finally:
+                with self._running_lock:
+                    self._running = None
+
+    def cancel(self, job: str) -> bool:
+        """Kill the worker if it is running `job` now: its run ends with `JobCancelledError`
+        at once (the whole process group dies; a new worker starts on the next run)."""
+        with self._running_lock:
+            process = self._process
+            if self._running != job or process is None or process.poll() is not None:
+                return False
+            self._cancelled = True
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            return True
+
+    def _exchange(
+        self,
+        sock: socket.socket,
+        work: messages.WorkloadMessage,
+        timeout: float,
+        limit: str,
+        progress: ProgressReport | None,
+    ) -> Outcome:
+        """One run's exchange with the worker, under `run_message`'s lock."""
+        deadline = time.monotonic() + timeout
+        try:
+            sock.settimeout(timeout)
+            send_frame(sock, messages.encode_workload(work))
+            return self._reply(sock, deadline, len(work.parameter_values), progress)
+        except TimeoutError as error:
+            self._stop()
+            raise UserError(
+                f"the simulation ran longer than {limit} ({timeout:g} s) "
+                "and was stopped; raise the limit, or use fewer shots or qubits",
+                reason="TimeLimit",
+            ) from error
+        except UserError:  # the worker's own refusal, or a cancel (a ValueError too)
+            raise
+        # A frame over the limit, or one of no reply of the protocol (MalformedReplyError
+        # is a ValueError): only a hostile worker sends one.
+        except ValueError as error:
+            self._stop()
+            raise _malformed() from error
+        except OSError as error:
+            self._stop()
+            if self._cancelled:
+                raise JobCancelledError() from error
+            raise TransientError(f"the simulation worker failed: {error}") from error
+
+    def _reply(
+        self, sock: socket.socket, deadline: float, sets: int, progress: ProgressReport | None
+    ) -> Outcome:
+        """Frames up to the worker's reply, all within `deadline`; progress on the way
+        goes to `progress`. A worker that counts anything but up is malformed, so it
+        sends at most `sets` progress frames before its reply."""
+        done = 0
+        while True:
+            sock.settimeout(max(0.0, deadline - time.monotonic()) or 1e-6)
+            frame = recv_frame(sock, messages.MAX_REPLY)
             if frame is None:
                 code = self._stop()
+                if self._cancelled:
+                    raise JobCancelledError()
                 raise TransientError(
                     f"the simulation worker died (exit code {code}); it may have run out of memory"
                 )
-            try:
-                return messages.decode_reply(frame, self._caches)
-            except messages.MalformedReplyError as error:
-                self._stop()
-                raise _malformed() from error
+            reply = messages.decode_frame(frame, self._caches)
+            if not isinstance(reply, messages.Progressed):
+                return reply
+            done = messages.check_progress(reply, sets, done)
+            if progress is not None:
+                progress(done, sets)
 
     def _prepare_for(self, family: str) -> None:
         """A family that must run before confinement, first asked for now: the worker is
@@ -156,6 +220,16 @@ class IsolatedRunner:
     def close(self) -> None:
         with self._lock:
             self._stop()
+
+
+class JobCancelledError(UserError):
+    """The job was cancelled while its simulation ran; the worker was killed."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the job was cancelled while it ran; its simulation was stopped",
+            reason="Cancelled",
+        )
 
 
 def _malformed() -> UserError:

@@ -5,6 +5,9 @@
 are hostile input: the parent reads at most `MAX_REPLY` bytes and decodes them
 into these types only, every string and list bounded. Anything else is a
 `MalformedReplyError`. msgpack, never pickle.
+
+While a sweep runs, the worker may send `Progressed` frames before its reply;
+`check_progress` takes one only if it counts up, within the sweep's size.
 """
 
 from __future__ import annotations
@@ -77,6 +80,13 @@ class SimulationFailed(msgspec.Struct, frozen=True, kw_only=True, tag="error"):
     caches: _Caches = []
 
 
+class Progressed(msgspec.Struct, frozen=True, kw_only=True, tag="progress"):
+    """Parameter sets done so far, of `total`: sent before the reply, never instead."""
+
+    done: Annotated[int, msgspec.Meta(ge=0, le=1 << 20)]
+    total: Annotated[int, msgspec.Meta(ge=0, le=1 << 20)]
+
+
 WorkerReply = Simulated | SimulationFailed
 
 
@@ -86,7 +96,7 @@ class MalformedReplyError(ValueError):
 
 _ENCODER = msgspec.msgpack.Encoder()
 _WORKLOAD = msgspec.msgpack.Decoder(WorkloadMessage)
-_REPLY = msgspec.msgpack.Decoder(WorkerReply)
+_REPLY = msgspec.msgpack.Decoder(WorkerReply | Progressed)
 
 
 def workload_message(work: Workload, qpy: bytes) -> WorkloadMessage:
@@ -172,13 +182,43 @@ def encode_failure(message: str, reason: str, caches: list[CacheCounts] | None =
     )
 
 
+def encode_progress(done: int, total: int) -> bytes:
+    return _ENCODER.encode(Progressed(done=done, total=total))
+
+
+def check_progress(reply: Progressed, expected_total: int, done_before: int) -> int:
+    """The sets done that `reply` says: of the sweep's `expected_total`, more than
+    `done_before`, as a worker reports after each chunk. A count that stands still or
+    goes back, passes the end or is of another total cannot come from a worker running
+    this workload: MalformedReplyError."""
+    if not done_before < reply.done <= reply.total == expected_total:
+        raise MalformedReplyError(
+            f"progress {reply.done}/{reply.total} after {done_before} of {expected_total} sets"
+        )
+    return reply.done
+
+
+def decode_frame(frame: bytes, caches: RemoteCacheCounts | None = None) -> Outcome | Progressed:
+    """A frame of the worker's: progress, or its reply (as `decode_reply`)."""
+    try:
+        reply: WorkerReply | Progressed = _REPLY.decode(frame)
+    except msgspec.DecodeError as error:
+        raise MalformedReplyError(str(error)) from error
+    if isinstance(reply, Progressed):
+        return reply
+    return _outcome(reply, caches)
+
+
 def decode_reply(frame: bytes, caches: RemoteCacheCounts | None = None) -> Outcome:
     """The worker's outcome; UserError for its refusal; MalformedReplyError for anything else.
     The counts of the worker's caches go to `caches`."""
-    try:
-        reply: WorkerReply = _REPLY.decode(frame)
-    except msgspec.DecodeError as error:
-        raise MalformedReplyError(str(error)) from error
+    reply = decode_frame(frame, caches)
+    if isinstance(reply, Progressed):
+        raise MalformedReplyError("progress where the reply was due")
+    return reply
+
+
+def _outcome(reply: WorkerReply, caches: RemoteCacheCounts | None) -> Outcome:
     if caches is not None:
         caches.report(reply.caches)
     if isinstance(reply, SimulationFailed):

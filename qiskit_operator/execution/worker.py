@@ -9,7 +9,8 @@ open no socket and write no file; Aer's and OpenMP's threads, started later,
 inherit all of it. Then it reads a workload frame, runs it with its own
 `ProviderRunner` (Aer, or a provider family's local mode) and replies with the
 outcome (`messages`), over and over; when a run passes its deadline the parent
-kills its process group and starts another.
+kills its process group and starts another. A sweep's progress goes to the parent
+as frames of their own before the outcome (`messages.Progressed`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import os
 import socket
 import sys
 import time
+from functools import partial
 
 import msgspec
 
@@ -93,7 +95,8 @@ def main() -> None:
             return
         try:
             work = messages.workload_of(messages.decode_workload(frame), limits.sizes)
-            reply = messages.encode_outcome(runner.run(work), runner.cache_counts())
+            outcome = runner.run(work, partial(_send_progress, sock))
+            reply = messages.encode_outcome(outcome, runner.cache_counts())
         except UserError as error:
             reply = messages.encode_failure(error.message, error.reason, runner.cache_counts())
         except Exception as error:  # Aer's own failures: the job fails, the worker stays
@@ -101,6 +104,10 @@ def main() -> None:
                 f"the simulation failed: {error}", "SimulationFailed", runner.cache_counts()
             )
         send_frame(sock, reply)
+
+
+def _send_progress(sock: socket.socket, done: int, total: int) -> None:
+    send_frame(sock, messages.encode_progress(done, total))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from qiskit_operator.kube.errors import APIUnavailableError, call_api
+from qiskit_operator.kube.errors import APINotConfiguredError, call_api
 
 
 class KubeConnection:
@@ -41,7 +41,7 @@ class KubeConnection:
                             config.load_kube_config()  # type: ignore[no-untyped-call,unused-ignore]
                         self._client = client.ApiClient()
                 except (config.ConfigException, OSError) as error:
-                    raise APIUnavailableError(
+                    raise APINotConfiguredError(
                         f"no Kubernetes cluster is configured ({error})"
                     ) from error
             return self._client

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qiskit_operator.errors import OperatorError, TransientError
+from qiskit_operator.errors import NoClusterError, OperatorError, TransientError
 
 
 class APIError(OperatorError):
@@ -35,6 +35,10 @@ class APIUnavailableError(APIError, TransientError):
         APIError.__init__(self, message, status)
         self.message = message
         self.delay = None
+
+
+class APINotConfiguredError(APIUnavailableError, NoClusterError):
+    """No kubeconfig and no in-cluster ServiceAccount: no cluster to ask."""
 
 
 def call_api(what: str, call: Any, *args: Any, **kwargs: Any) -> Any:

@@ -17,6 +17,7 @@ from typing import Any
 from qiskit_operator.errors import UserError
 from qiskit_operator.kube.client import KubeConnection
 from qiskit_operator.kube.errors import APIError, APINotFoundError, call_api, translate
+from qiskit_operator.kube.status import MERGE_PATCH
 from qiskit_operator.models import GROUP, VERSION
 
 PLURAL = "qiskitjobs"
@@ -89,6 +90,25 @@ class JobsApi:
                 self.namespace,
                 PLURAL,
                 name,
+            )
+        except APINotFoundError:
+            return False
+        return True
+
+    def cancel(self, name: str) -> bool:
+        """Set the job's spec.cancel: it stops wherever it is and ends Cancelled, keeping
+        what finished (docs/budgets.md#cancel); False when there is no such job."""
+        try:
+            call_api(
+                f"cancelling qiskitjob {self.namespace}/{name}",
+                self.connection.custom().patch_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                self.namespace,
+                PLURAL,
+                name,
+                {"spec": {"cancel": True}},
+                _content_type=MERGE_PATCH,
             )
         except APINotFoundError:
             return False

@@ -99,6 +99,9 @@ def summary(job: QiskitJob) -> list[str]:
             f"simulate {1000 * metrics.execution_seconds:.1f} ms "
             f"({metrics.method}{', transpiled' if metrics.transpiled else ''})"
         )
+    if status.estimated_cost is not None and status.estimated_cost.amount > 0:
+        actual = f", actual {status.actual_cost}" if status.actual_cost is not None else ""
+        lines.append(f"  cost:      estimated {status.estimated_cost}{actual}")
     results = status.results
     if results is None:
         return lines

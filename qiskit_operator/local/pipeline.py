@@ -20,6 +20,7 @@ import requests
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from qiskit_operator import tracing, wiring
+from qiskit_operator.budgets.stores import MemoryBudgets
 from qiskit_operator.catalogue.refreshing import BackendStore, MemoryBackends
 from qiskit_operator.circuits.sources import ConfigMapReader
 from qiskit_operator.events import payloads, types
@@ -104,14 +105,17 @@ class LocalPipeline:
         configmaps: ConfigMapReader | None = None,
         catalogue: BackendStore | None = None,
         secrets: SecretReader | None = None,
+        budgets: MemoryBudgets | None = None,
     ) -> None:
-        """`catalogue`: the QiskitBackends backend selection sees (none by default: one
-        machine has no cluster, so selection can only fall back to Aer)."""
+        """`catalogue`: the QiskitBackends backend selection sees and that price jobs (none
+        by default: one machine has no cluster, so selection can only fall back to Aer).
+        `budgets`: the QiskitBudgets jobs are charged to (none by default)."""
         self.settings = settings or Settings.from_env()
         self.http = http
         self.store = store or wiring.memory_store()
         self._configmaps = configmaps
         self.catalogue = catalogue or MemoryBackends()
+        self.budgets = budgets or wiring.memory_budgets()
         # One machine has no Secrets: the fake provider's jobs run under a stand-in
         # token in each namespace's default Secret (docs/credentials.md).
         self.secrets = secrets or MemorySecrets(
@@ -121,6 +125,7 @@ class LocalPipeline:
         self._closers: list[Callable[[], None]] = []
         self.subscribers: dict[str, Subscriber] = {}
         self._triggers: list[Trigger] | None = None
+        self._running: LocalBroker | None = None  # the broker of the job under way
 
     def __enter__(self) -> LocalPipeline:
         if self.http:
@@ -131,12 +136,15 @@ class LocalPipeline:
             for server in self._servers:
                 server.wait_ready()
         else:
-            validator = wiring.validator(self.settings, self._configmaps, self.catalogue)
+            validator = wiring.validator(
+                self.settings, self._configmaps, self.catalogue, self.budgets
+            )
             validator.sandbox.wait_warm()
             self._closers.append(validator.sandbox.close)
             executor = wiring.executor(self.settings, self.secrets)
             self._closers.append(executor.close)
-            reconciler = wiring.reconciler(self.settings, self.store)
+            executor.publish = self._progressed
+            reconciler = wiring.reconciler(self.settings, self.store, self.budgets)
             for service, handler in (
                 ("qiskit-validate", validator),
                 ("qiskit-execute", executor),
@@ -155,6 +163,11 @@ class LocalPipeline:
             close()
         tracing.flush()
 
+    def _progressed(self, event: Envelope) -> None:
+        """Execute's progress, delivered while its run goes on (as the Broker would)."""
+        if self._running is not None:
+            self._running.publish_now(event)
+
     def broker(self) -> LocalBroker:
         if self._triggers is None:
             self._triggers = load_triggers(self.settings.knative_dir / "triggers.yaml")
@@ -172,7 +185,7 @@ class LocalPipeline:
 
     def _run(self, obj: dict[str, Any], event: Envelope) -> QiskitJob:
         self.store.add(_unchecked_job(obj))
-        broker = self.broker()
+        broker = self._running = self.broker()
         broker.publish(event)
         broker.run_until_idle()
         key = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"

@@ -168,6 +168,26 @@ def _auth_env(cluster: DevCluster, name: str) -> dict[str, str]:
     return env
 
 
+def _progress_env(cluster: DevCluster, broker_url: str) -> dict[str, str]:
+    """Where execute sends a sweep's progress, with a token of its own ServiceAccount's
+    for the Broker's audience, as the projected volume of knative/services.yaml holds."""
+    token = cluster.workdir / "execute-broker.token"
+    token.write_text(
+        cluster.kubectl(
+            "create",
+            "token",
+            "qiskit-execute",
+            "-n",
+            NAMESPACE,
+            "--audience",
+            BROKER_AUDIENCE,
+            "--duration",
+            "2h",
+        ).stdout.strip()
+    )
+    return {"QOP_PROGRESS_SINK": broker_url, "QOP_PROGRESS_TOKEN_FILE": str(token)}
+
+
 @dataclass
 class Stack:
     cluster: DevCluster
@@ -187,11 +207,18 @@ class Stack:
         self.cluster.kubectl("apply", "-f", "-", stdin=identities_manifest(triggers))
         admin = KubeConnection(str(self.cluster.kubeconfig))
         self._ping_token = RequestedToken(admin, NAMESPACE, PING_IDENTITY, BROKER_AUDIENCE)
+        # The Broker starts once the functions it routes to are up; execute must know
+        # its address before that, to send progress there.
+        broker_port = free_port()
+        progress = _progress_env(self.cluster, f"http://127.0.0.1:{broker_port}/")
         for name in FUNCTIONS:
             port = free_port()
+            env = _function_env(self.cluster, name, results)
+            if name == "execute":
+                env.update(progress)
             self.functions[name] = FunctionProcess(
                 argv=_qop("serve", name, "--host", "127.0.0.1", "--port", str(port)),
-                env={**_function_env(self.cluster, name, results), **self.function_env},
+                env={**env, **self.function_env},
                 log=self.workdir / f"{name}.log",
                 name=name,
                 port=port,
@@ -205,7 +232,7 @@ class Stack:
             for name, f in self.functions.items()
         }
         routes = Routes(triggers, subscribers)
-        self.broker = BrokerServer(routes, auth=self._broker_auth(admin)).start()
+        self.broker = BrokerServer(routes, port=broker_port, auth=self._broker_auth(admin)).start()
         self.restart_source()
         if self.ping_seconds is not None:
             threading.Thread(target=self._pinging, args=(self.ping_seconds,), daemon=True).start()

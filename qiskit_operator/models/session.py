@@ -20,6 +20,7 @@ from pydantic import ConfigDict, Field, field_validator
 
 from qiskit_operator.models.base import ResourceModel
 from qiskit_operator.models.job import ObjectMeta
+from qiskit_operator.models.money import Money
 from qiskit_operator.models.spec import DURATION_PATTERN, BackendSpec
 
 SessionMode = Literal["dedicated", "batch"]
@@ -70,9 +71,7 @@ class QiskitSessionStatus(ResourceModel):
     waiting: int = Field(0, ge=0, description="Its jobs waiting for their turn.")
     jobs_run: int = Field(0, ge=0, description="Its jobs that ran to an end.")
     time_used_seconds: float = Field(0.0, ge=0, description="Seconds since it opened.")
-    cost: str | None = Field(
-        None, description="What its jobs cost together, e.g. 0.00 USD (their actualCost)."
-    )
+    cost: Money | None = Field(None, description="What its jobs cost together (their actualCost).")
     observed_generation: int | None = None
 
 

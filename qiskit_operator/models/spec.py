@@ -157,8 +157,15 @@ class ExecutionSpec(ResourceModel):
 
 
 class BudgetSpec(ResourceModel):
+    """The QiskitBudget the job is charged to (docs/budgets.md)."""
+
+    name: str | None = Field(
+        None, description="A QiskitBudget in the job's namespace; absent: the one for costCenter."
+    )
     max_cost: str | None = Field(None, description='Most this job may cost, e.g. "$10.00".')
-    cost_center: str | None = None
+    cost_center: str | None = Field(
+        None, description="Charged to the namespace's QiskitBudget with this costCenter."
+    )
     billing_account: str | None = None
 
 
@@ -408,6 +415,11 @@ class JobSpec(ResourceModel):
     output: OutputSpec | None = None
     credentials: CredentialsSpec | None = None
     backend_selection: BackendSelectionSpec | None = None
+    cancel: bool | None = Field(
+        None,
+        description="true stops the job wherever it is (a simulation is killed, a provider "
+        "job cancelled) and ends it Cancelled; what already finished is kept.",
+    )
     ttl_seconds_after_finished: int | None = Field(
         None,
         ge=0,

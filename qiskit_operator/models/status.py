@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field
 
 from qiskit_operator.models.base import ResourceModel
+from qiskit_operator.models.money import Money
 from qiskit_operator.models.phases import Phase
 
 REQUEUED = "Requeued"  # the condition the resync sets on a run whose answer is overdue
@@ -115,8 +116,10 @@ class JobStatus(StatusModel):
         description="How much of the run is done, e.g. 0/100 parameter sets when it is "
         "scheduled, 100/100 when it completed; a sweep counts parameter sets, a circuit 1.",
     )
-    estimated_cost: str | None = None
-    actual_cost: str | None = None
+    estimated_cost: Money | None = Field(
+        None, description="What validate expects the run to cost, from its backend's price."
+    )
+    actual_cost: Money | None = Field(None, description="What the run cost, as execute measured.")
 
     def requeued_for(self, generation: int) -> bool:
         """Whether reconcile's resync asked for this generation's run again (its answer

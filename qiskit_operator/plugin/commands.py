@@ -97,7 +97,9 @@ def _parser() -> argparse.ArgumentParser:
     _common(logs, suppress=True)
     logs.set_defaults(command=_logs)
 
-    cancel = commands.add_parser("cancel", help="cancel a job (deletes it, with its results)")
+    cancel = commands.add_parser(
+        "cancel", help="cancel a job (spec.cancel: it stops and ends Cancelled; kept)"
+    )
     cancel.add_argument("job")
     _common(cancel, suppress=True)
     cancel.set_defaults(command=_cancel)
@@ -252,11 +254,14 @@ def _log_lines(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
 
 def _cancel(args: argparse.Namespace) -> int:
     api = _jobs(args)
-    if not api.delete(args.job):
+    if not api.cancel(args.job):
         raise UserError(
             f'qiskitjobs.quantum.io "{args.job}" not found in namespace {api.namespace}'
         )
-    print(f'qiskitjob.quantum.io "{args.job}" cancelled (deleted, with its results)')
+    print(
+        f'qiskitjob.quantum.io "{args.job}" cancelled (spec.cancel: true; kubectl delete '
+        "qjob removes it with its results)"
+    )
     return 0
 
 

@@ -11,6 +11,7 @@ from qiskit_operator.providers.capabilities import Capabilities
 if TYPE_CHECKING:  # validate reads CAPABILITIES, and its image has no Qiskit Aer
     from qiskit_operator.caches import CacheCounts
     from qiskit_operator.execution.aer import AerRunner, Outcome, Workload
+    from qiskit_operator.execution.progress import ProgressReport
 
 CAPABILITIES = Capabilities(
     family="aer",
@@ -27,8 +28,8 @@ class AerProvider:
     def __init__(self, runner: AerRunner) -> None:
         self.runner = runner
 
-    def run(self, work: Workload) -> Outcome:
-        return self.runner.run(work)
+    def run(self, work: Workload, progress: ProgressReport | None = None) -> Outcome:
+        return self.runner.run(work, progress)
 
     def cache_counts(self) -> list[CacheCounts]:
         return self.runner.cache_counts()

@@ -2,12 +2,11 @@
 
 `Outcome` keeps counts as Aer gives them, hexadecimal keys, converted to
 bitstrings only for the outcomes a summary shows (`execution.aer.top_counts`);
-the other families' bitstrings are converted to that form here.
+the other families' bitstrings are converted to that form here. Every family
+builds its `Outcome` with `execution.aer.timed_outcome`.
 """
 
 from __future__ import annotations
-
-from qiskit import QuantumCircuit
 
 
 def hex_counts(bitstrings: dict[str, int]) -> dict[str, int]:
@@ -17,8 +16,3 @@ def hex_counts(bitstrings: dict[str, int]) -> dict[str, int]:
         key = hex(int(bits.replace(" ", "") or "0", 2))
         counts[key] = counts.get(key, 0) + int(count)
     return counts
-
-
-def registers(circuit: QuantumCircuit) -> tuple[list[str], list[int]]:
-    """The circuit's classical registers' names and sizes, in its order."""
-    return [r.name for r in circuit.cregs], [r.size for r in circuit.cregs]

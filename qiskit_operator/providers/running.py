@@ -13,6 +13,7 @@ from typing import Protocol
 from qiskit_operator.caches import CacheCounts
 from qiskit_operator.errors import UserError
 from qiskit_operator.execution.aer import AerRunner, Outcome, Workload
+from qiskit_operator.execution.progress import ProgressReport
 from qiskit_operator.providers.aer import AerProvider
 
 PREPARED_BEFORE_CONFINEMENT = frozenset({"braket"})
@@ -21,9 +22,11 @@ compiles its kernels with numba on first use, into a cache it must be able to wr
 
 
 class Provider(Protocol):
-    """A backend family's way to run a workload; UserError for what the job got wrong."""
+    """A backend family's way to run a workload; UserError for what the job got wrong.
+    `progress`, where given, hears how much of a sweep is done, from a family that can
+    tell (Aer's); the others run the sweep whole and say nothing until its end."""
 
-    def run(self, work: Workload) -> Outcome: ...
+    def run(self, work: Workload, progress: ProgressReport | None = None) -> Outcome: ...
 
     def cache_counts(self) -> list[CacheCounts]: ...
 
@@ -35,8 +38,8 @@ class ProviderRunner:
     def __init__(self, aer: AerRunner) -> None:
         self._providers: dict[str, Provider] = {"aer": AerProvider(aer)}
 
-    def run(self, work: Workload) -> Outcome:
-        return self.provider(work.family).run(work)
+    def run(self, work: Workload, progress: ProgressReport | None = None) -> Outcome:
+        return self.provider(work.family).run(work, progress)
 
     def provider(self, family: str) -> Provider:
         found = self._providers.get(family)

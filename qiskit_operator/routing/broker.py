@@ -38,6 +38,13 @@ class LocalBroker:
     def publish(self, event: Envelope) -> None:
         self._queue.append(event)
 
+    def publish_now(self, event: Envelope) -> None:
+        """Deliver `event` at once, from inside a delivery still under way: execute's
+        progress, which reconcile should write while the run goes on, not after it.
+        Replies to it wait in the queue as any do."""
+        for trigger, subscriber in self._routes.matching(event):
+            self._deliver(trigger, subscriber, event)
+
     def run_until_idle(self) -> None:
         while self._queue:
             event = self._queue.popleft()

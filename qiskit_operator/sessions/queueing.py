@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from qiskit_operator.durations import parse_duration
 from qiskit_operator.events.payloads import JobRef
+from qiskit_operator.models.money import Money
 from qiskit_operator.models.phases import Phase
 from qiskit_operator.models.session import QiskitSession, QiskitSessionStatus
 
@@ -82,7 +83,7 @@ def plan(session: QiskitSession, members: list[Member], now: datetime) -> Sessio
         time_used_seconds=round(((closed_at or now) - opened).total_seconds(), 3)
         if opened
         else 0.0,
-        cost=f"{sum(m.actual_cost for m in members if m.admitted):.2f} USD",
+        cost=Money(amount=round(sum(m.actual_cost for m in members if m.admitted), 6)),
         observed_generation=session.metadata.generation,
         message=(
             f"closed: its maxTime {session.spec.max_time} was reached; jobs still waiting failed"

@@ -72,19 +72,8 @@ def member_of(job: QiskitJob, session: QiskitSession) -> Member | None:
         created=job.metadata.creationTimestamp,
         phase=job.status.phase if job.status else None,
         admitted=admitted(job.status, ref.generation) or job.metadata.name in running,
-        actual_cost=_amount(job.status.actual_cost if job.status else None),
+        actual_cost=job.status.actual_cost.amount if job.status and job.status.actual_cost else 0.0,
     )
-
-
-def _amount(cost: str | None) -> float:
-    """A cost as a number, whatever its currency sign ("$0.12", "0.12 USD"); 0 unknown."""
-    if not cost:
-        return 0.0
-    digits = "".join(c for c in cost if c.isdigit() or c == ".")
-    try:
-        return float(digits)
-    except ValueError:
-        return 0.0
 
 
 class MemorySessions:

@@ -8,12 +8,14 @@ corrupt a job.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import msgspec
 
 from qiskit_operator.events import payloads
+from qiskit_operator.models.money import Money
 from qiskit_operator.models.phases import REMOTE, Phase, may_move
 from qiskit_operator.models.status import (
     REQUEUED,
@@ -190,7 +192,7 @@ def validated(
         transpiled_two_qubit_gates=event.transpiled.two_qubit_gates if event.transpiled else None,
     )
     status.selected_backend = event.backend
-    status.estimated_cost = event.estimated_cost
+    status.estimated_cost = _money(event.estimated_cost)
     status.start_time = status.start_time or now
     status.metrics = (status.metrics or Metrics()).model_copy(
         update={"validation_seconds": round(event.validation_seconds, 6)}
@@ -226,10 +228,42 @@ def validated(
 
 
 def progress(parameter_sets: int, *, finished: bool) -> str:
-    """status.progress: parameter sets of a sweep, else the one circuit. Execute answers
-    once per run, so it moves from none done (Scheduled) to all (Completed)."""
+    """status.progress: parameter sets of a sweep, else the one circuit: none done once
+    Scheduled, all once Completed, and between them what `progressed` writes."""
     total, unit = (parameter_sets, "parameter sets") if parameter_sets else (1, "circuits")
     return f"{total if finished else 0}/{total} {unit}"
+
+
+_COUNTED = re.compile(r"(\d+)/(\d+) ")
+RUNNING_HERE = (Phase.SCHEDULED, Phase.RETRYING)
+"""The phases in which execute runs a job itself, and so may report its progress."""
+
+
+def _counted(text: str | None) -> tuple[int, int] | None:
+    """(done, total) of a status.progress, None when it has none."""
+    found = _COUNTED.match(text or "")
+    return None if found is None else (int(found[1]), int(found[2]))
+
+
+def progressed(current: JobStatus | None, event: payloads.JobProgressed) -> JobStatus | None:
+    """Execute's count of the sets its run has done: status.progress moves up to it.
+
+    None, and nothing written, unless the job runs here (Scheduled, or Retrying) in the
+    event's generation and attempt, and the count is higher than the one shown, of the
+    same total: so a late, repeated or reordered count never moves progress back, and
+    none touches a finished job or another attempt's run."""
+    if current is None or current.phase not in RUNNING_HERE:
+        return None
+    if _generation_state(current, event.job.generation) != "same":
+        return None
+    if (current.retry_count or 0) != event.attempt or event.done > event.total:
+        return None
+    shown = _counted(current.progress)
+    if shown is not None and (event.total != shown[1] or event.done <= shown[0]):
+        return None
+    status = current.model_copy(deep=True)
+    status.progress = f"{event.done}/{event.total} {event.unit}"
+    return status
 
 
 def submitted(
@@ -299,6 +333,31 @@ def cancelled(
     return status
 
 
+def cancel_requested(current: JobStatus | None, generation: int, now: datetime) -> JobStatus | None:
+    """spec.cancel is true in `generation`: the job ends Cancelled, keeping what an
+    earlier generation left (its results, its metadata); a job that had already finished
+    keeps its phase and only notes the generation. None once this generation is noted."""
+    if _generation_state(current, generation) != "newer":
+        return None
+    status = current.model_copy(deep=True) if current is not None else JobStatus()
+    status.observed_generation = generation
+    status.next_retry_at = None
+    status.queue_position = None
+    if status.phase is not None and status.phase.is_terminal:
+        return status
+    was = f" in {status.phase.value}" if status.phase is not None else ""
+    status.phase = Phase.CANCELLED
+    status.message = (
+        f"Cancelled{was}: spec.cancel is true; set it to false (or remove it) to run the job again"
+    )
+    status.completion_time = now
+    return status
+
+
+def _money(cost: payloads.Cost | None) -> Money | None:
+    return None if cost is None else Money(amount=cost.amount, currency="USD")
+
+
 def _moment(epoch: float | None) -> datetime | None:
     return None if epoch is None else datetime.fromtimestamp(int(epoch), UTC)
 
@@ -345,7 +404,7 @@ def completed(
         if event.reproducibility is not None
         else None,
     )
-    status.actual_cost = "$0.00"
+    status.actual_cost = _money(event.actual_cost) or Money(amount=0.0)
     status.metrics = (status.metrics or Metrics()).model_copy(
         update={
             "transpile_seconds": round(event.transpile_seconds, 6),
@@ -398,6 +457,9 @@ def retrying(
     _answered(status, event.job.generation, now)
     status.phase = Phase.RETRYING
     status.retry_count = spent + 1
+    counted = _counted(status.progress)
+    if status.progress is not None and counted is not None:  # the next attempt: none done
+        status.progress = status.progress.replace(f"{counted[0]}/", "0/", 1)
     status.next_retry_at = now + timedelta(seconds=wait(spent + 1))
     status.message = f"Retry {status.retry_count} after a transient failure: {event.message}"
     return status

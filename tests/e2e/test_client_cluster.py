@@ -74,7 +74,7 @@ def test_a_failed_job_on_the_cluster_raises_with_its_message(stack: Stack) -> No
     assert job.status() == JobStatus.ERROR and job.in_final_state()
 
 
-def test_cancel_deletes_the_qiskitjob_and_result_then_says_cancelled(
+def test_cancel_sets_spec_cancel_keeps_the_qiskitjob_then_says_cancelled(
     quiet_cluster: DevCluster,
 ) -> None:
     # No stack watches this control plane: the job waits Pending until it is cancelled.
@@ -82,10 +82,10 @@ def test_cancel_deletes_the_qiskitjob_and_result_then_says_cancelled(
     job = sampler.run([proof.bell_two_two()])
     assert job.status() == JobStatus.INITIALIZING and not job.in_final_state()
     job.cancel()
-    assert job.cancelled() and job.status() == JobStatus.CANCELLED
-    gone = quiet_cluster.kubectl("get", "qjob", job.job_id(), check=False)
-    assert gone.returncode != 0 and "NotFound" in gone.stderr
-    with pytest.raises(JobFailedError, match="cancelled"):
+    assert job.cancelled() and job.status() == JobStatus.CANCELLED and job.in_final_state()
+    kept = quiet_cluster.kubectl("get", "qjob", job.job_id(), "-o", "jsonpath={.spec.cancel}")
+    assert kept.stdout == "true"
+    with pytest.raises(JobFailedError, match=r"cancelled \(spec.cancel\)"):
         job.result()
 
 

@@ -202,12 +202,14 @@ def test_namespace_and_context_choose_where_the_job_goes(
     assert stack.kubectl("get", "qjob", "ns-bell", "-n", "team-p").returncode == 0
 
 
-def test_cancel_deletes_the_job_and_a_second_cancel_exits_1(quiet_cluster: DevCluster) -> None:
+def test_cancel_sets_spec_cancel_and_keeps_the_job_and_a_missing_job_exits_1(
+    quiet_cluster: DevCluster,
+) -> None:
     kubectl = Kubectl(quiet_cluster.binaries.kubectl, quiet_cluster.kubeconfig)
     assert kubectl("qiskit", "run", str(BELL_QASM), "--name", "to-cancel").returncode == 0
     cancelled = kubectl("qiskit", "cancel", "to-cancel")
-    assert cancelled.returncode == 0 and "cancelled" in cancelled.stdout
-    gone = kubectl("get", "qjob", "to-cancel")
-    assert gone.returncode != 0 and "NotFound" in gone.stderr
-    again = kubectl("qiskit", "cancel", "to-cancel")
+    assert cancelled.returncode == 0 and "cancelled (spec.cancel: true" in cancelled.stdout
+    kept = kubectl("get", "qjob", "to-cancel", "-o", "jsonpath={.spec.cancel}")
+    assert kept.returncode == 0 and kept.stdout == "true"
+    again = kubectl("qiskit", "cancel", "never-made")
     assert again.returncode == 1 and "not found" in again.stderr

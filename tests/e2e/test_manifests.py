@@ -206,7 +206,7 @@ def test_every_dead_letter_goes_to_reconciles_dead_letter_endpoint(
     built = knative_cluster.kubectl("kustomize", str(KNATIVE)).stdout
     routed = [o for o in yaml.safe_load_all(built) if o and o["kind"] in ("Trigger", "Broker")]
     sinks = [o["spec"]["delivery"]["deadLetterSink"] for o in routed]
-    assert len(sinks) == 6
+    assert len(sinks) == 7
     for sink in sinks:
         assert (sink["ref"]["name"], sink["uri"]) == ("qiskit-reconcile", "/dead-letter")
 
@@ -297,3 +297,18 @@ def test_the_webhook_is_opt_in_and_not_in_the_main_kustomization(cluster: DevClu
     built = cluster.kubectl("kustomize", str(KNATIVE)).stdout
     kinds = {o["kind"] for o in yaml.safe_load_all(built) if o}
     assert "ValidatingWebhookConfiguration" not in kinds
+
+
+def test_no_knative_service_sets_a_pod_field_knatives_webhook_refuses(
+    knative_cluster: DevCluster,
+) -> None:
+    # The CRD schema admits any PodSpec field; Serving's webhook then refuses some
+    # (pkg/apis/serving/fieldmask.go). automountServiceAccountToken: true is one: real
+    # Knative refused knative/ for it (tests/knative/ applies knative/ for real).
+    built = knative_cluster.kubectl("kustomize", str(KNATIVE)).stdout
+    services = [o for o in yaml.safe_load_all(built) if o and o["kind"] == "Service"]
+    knative_services = [s for s in services if s["apiVersion"].startswith("serving.knative.dev")]
+    assert len(knative_services) == 3
+    for service in knative_services:
+        pod = service["spec"]["template"]["spec"]
+        assert pod.get("automountServiceAccountToken", False) is False, service["metadata"]

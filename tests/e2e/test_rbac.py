@@ -15,6 +15,7 @@ ALLOWED = {
         ("watch", "configmaps"),
         ("list", "qiskitbackends.quantum.io"),  # backend selection reads the catalogue
         ("get", "qiskitsessions.quantum.io"),  # a job's session: open? which backend?
+        ("list", "qiskitbudgets.quantum.io"),  # the budget a job answers to
     ],
     "qiskit-reconcile": [
         ("get", "qiskitjobs.quantum.io"),
@@ -29,6 +30,9 @@ ALLOWED = {
         ("get", "qiskitsessions.quantum.io"),  # sessions' queues (docs/sessions.md)
         ("list", "qiskitsessions.quantum.io"),
         ("patch", "qiskitsessions.quantum.io/status"),
+        ("get", "qiskitbudgets.quantum.io"),  # admission and settlement: docs/budgets.md
+        ("list", "qiskitbudgets.quantum.io"),
+        ("update", "qiskitbudgets.quantum.io/status"),
     ],
     "qiskit-job-source": [("watch", "qiskitjobs.quantum.io"), ("list", "qiskitjobs.quantum.io")],
 }
@@ -42,6 +46,7 @@ DENIED = {
         ("patch", "qiskitbackends.quantum.io/status"),
         ("patch", "qiskitsessions.quantum.io/status"),  # reconcile alone writes it
         ("list", "qiskitsessions.quantum.io"),
+        ("update", "qiskitbudgets.quantum.io/status"),  # reconcile alone writes budgets
     ],
     "qiskit-execute": [
         ("get", "configmaps"),
@@ -49,6 +54,7 @@ DENIED = {
         ("get", "secrets"),
         ("create", "events"),
         ("list", "pods"),
+        ("list", "qiskitbudgets.quantum.io"),
         ("create", "serviceaccounts/token"),  # reads the API server's keys, mints nothing
     ],
     "qiskit-reconcile": [
@@ -68,6 +74,9 @@ DENIED = {
         ("create", "qiskitsessions.quantum.io"),  # the user's, not its
         ("update", "qiskitsessions.quantum.io"),
         ("delete", "qiskitsessions.quantum.io"),
+        ("create", "qiskitbudgets.quantum.io"),  # a namespace's owner sets its budget
+        ("update", "qiskitbudgets.quantum.io"),
+        ("delete", "qiskitbudgets.quantum.io"),
     ],
     "qiskit-job-source": [("patch", "qiskitjobs.quantum.io/status"), ("get", "configmaps")],
 }

@@ -19,6 +19,8 @@ OVERLAY = ROOT / "deploy" / "without-knative"
 # What a Deployment must say that Knative infers: $PORT and the probes' port; and
 # the startup probe the overlay adds (its kustomization says why).
 INFERRED = {"PORT"}
+# What the overlay points elsewhere: execute's progress goes to the overlay's Broker.
+RETARGETED = {"QOP_PROGRESS_SINK": "http://qiskit-broker.qiskit-operator.svc.cluster.local/"}
 
 
 def _rendered(cluster: DevCluster) -> list[dict[str, Any]]:
@@ -37,7 +39,7 @@ def _knative_containers() -> dict[str, dict[str, Any]]:
 
 def _without_inferred(container: dict[str, Any]) -> dict[str, Any]:
     copy = yaml.safe_load(yaml.safe_dump(container))
-    copy["env"] = [e for e in copy.get("env", []) if e["name"] not in INFERRED]
+    copy["env"] = [e for e in copy.get("env", []) if e["name"] not in INFERRED | set(RETARGETED)]
     for port in copy.get("ports", []):
         port.pop("name", None)
     for probe in ("readinessProbe", "livenessProbe"):
@@ -67,7 +69,18 @@ def test_each_deployment_runs_the_container_of_its_knative_service(cluster: DevC
     }
     assert set(deployments) == set(knative)
     for name, pod in deployments.items():
-        assert _without_inferred(pod["containers"][0]) == knative[name], name
+        assert _without_inferred(pod["containers"][0]) == _without_inferred(knative[name]), name
+
+
+def test_executes_progress_goes_to_the_overlays_broker(cluster: DevCluster) -> None:
+    (execute,) = [
+        d
+        for d in _rendered(cluster)
+        if d["kind"] == "Deployment" and d["metadata"]["name"] == "qiskit-execute"
+    ]
+    env = execute["spec"]["template"]["spec"]["containers"][0]["env"]
+    sinks = [e.get("value") for e in env if e["name"] == "QOP_PROGRESS_SINK"]
+    assert sinks == [RETARGETED["QOP_PROGRESS_SINK"]]  # replaced, not added beside
 
 
 def test_the_overlay_makes_the_oidc_identities_the_dev_stack_makes() -> None:

@@ -111,7 +111,7 @@ def test_execute_reports_a_transient_failure_with_the_work_to_retry(
 ) -> None:
     executor = Executor(ResultStore(tmp_path))
 
-    def broken(work: Workload) -> None:
+    def broken(work: Workload, progress: object = None) -> None:
         raise TransientError("the simulation worker died (exit code -9)")
 
     monkeypatch.setattr(executor.runner, "run", broken)

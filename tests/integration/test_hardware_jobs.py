@@ -72,7 +72,7 @@ def validated_work(device: str = "fake_remote", limit: float | None = None) -> E
                 namespace="default", name="qiskit-credentials", explicit=False
             ),
         ),
-        estimated_cost="$0.00",
+        estimated_cost=None,
         validation_seconds=0.0,
     )  # fmt: skip
     return Envelope(type=types.JOB_VALIDATED, source="test", data=payloads.encode(work))

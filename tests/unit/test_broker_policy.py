@@ -71,6 +71,30 @@ def test_each_sender_may_send_only_its_own_event_types(policy: BrokerPolicy) -> 
     assert not policy.admits(PING, event(types.APISERVER_DELETE))
 
 
+def test_execute_itself_may_post_progress_and_nothing_else(policy: BrokerPolicy) -> None:
+    execute = identities.subject(NAMESPACE, "qiskit-execute")
+    assert policy.admits(execute, event(types.JOB_PROGRESSED))
+    for other in (types.JOB_COMPLETED, types.JOB_FAILED, types.JOB_VALIDATED, types.JOB_FINISHED):
+        assert not policy.admits(execute, event(other))
+    assert not policy.admits(VALIDATE, event(types.JOB_PROGRESSED))
+    assert not policy.admits(EXECUTE, event(types.JOB_PROGRESSED))
+
+
+def test_executes_progress_token_is_for_the_brokers_audience() -> None:
+    with (KNATIVE / "services.yaml").open() as stream:
+        (execute,) = [
+            d for d in yaml.safe_load_all(stream) if d and d["metadata"]["name"] == "qiskit-execute"
+        ]
+    spec = execute["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    token_file = service_env("qiskit-execute")["QOP_PROGRESS_TOKEN_FILE"]
+    (mount,) = [m for m in container["volumeMounts"] if token_file.startswith(m["mountPath"])]
+    (volume,) = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+    (source,) = volume["projected"]["sources"]
+    assert source["serviceAccountToken"]["audience"] == BROKER_AUDIENCE
+    assert token_file == f"{mount['mountPath']}/{source['serviceAccountToken']['path']}"
+
+
 def test_a_policy_naming_senders_by_reference_is_refused_with_a_reason() -> None:
     manifest = {
         "metadata": {"name": "by-ref"},

@@ -93,7 +93,7 @@ def test_a_validation_after_executes_reply_is_accepted_for_the_metadata_it_adds(
         ),
         backend="aer_simulator",
         execution=payloads.ExecutionRequest(shots=1, optimization_level=1, seed=1),
-        estimated_cost="$0.00",
+        estimated_cost=None,
         validation_seconds=0.0,
     )
     assert judge(now(Phase.COMPLETED), validated, WHERE).accepted

@@ -11,6 +11,7 @@ import yaml
 
 from qiskit_operator.crds import (
     BACKEND_FILENAME,
+    BUDGET_FILENAME,
     FILENAME,
     SESSION_FILENAME,
     crd_for_qiskitjob,
@@ -52,6 +53,7 @@ def test_committed_crds_match_the_models(tmp_path: Path) -> None:
         tmp_path / FILENAME,
         tmp_path / BACKEND_FILENAME,
         tmp_path / SESSION_FILENAME,
+        tmp_path / BUDGET_FILENAME,
     ]
     for path in written:
         committed = ROOT / "crds" / path.name
@@ -147,9 +149,12 @@ def test_every_default_is_valid_against_its_own_schema() -> None:
 
 @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=[path.name for path in EXAMPLE_FILES])
 def test_example_manifest_is_valid_against_the_schema(path: Path) -> None:
-    manifest = yaml.safe_load(path.read_text())
-    errors = [error.message for error in _draft4_validator(_schema()).iter_errors(manifest)]
-    assert not errors, f"{path.name}: {errors}"
+    documents = list(yaml.safe_load_all(path.read_text()))
+    jobs = [d for d in documents if d.get("kind") == "QiskitJob"]
+    assert jobs, f"{path.name} holds no QiskitJob"
+    for manifest in jobs:
+        errors = [error.message for error in _draft4_validator(_schema()).iter_errors(manifest)]
+        assert not errors, f"{path.name}: {errors}"
 
 
 @pytest.mark.parametrize(

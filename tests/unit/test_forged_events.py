@@ -52,7 +52,7 @@ def validated(ref: payloads.JobRef = REF) -> Envelope:
             metadata=SUMMARY,
             backend="aer_simulator",
             execution=payloads.ExecutionRequest(shots=1, optimization_level=1, seed=1),
-            estimated_cost="$0.00",
+            estimated_cost=None,
             validation_seconds=0.0,
         )
     )

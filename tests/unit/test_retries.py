@@ -42,7 +42,7 @@ def work(attempt: int) -> payloads.JobValidated:
         execution=payloads.ExecutionRequest(
             shots=10, optimization_level=1, seed=1, attempt=attempt
         ),
-        estimated_cost="$0.00",
+        estimated_cost=None,
         validation_seconds=0.0,
     )
 

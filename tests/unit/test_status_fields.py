@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from qiskit_operator.events import payloads
 from qiskit_operator.models import JobStatus, Phase
+from qiskit_operator.models.money import Money
 from qiskit_operator.models.status import (
     REQUEUED,
     CircuitMetadata,
@@ -67,7 +68,7 @@ def test_a_validation_writes_the_circuit_the_backend_the_cost_and_its_condition(
         ),
         backend="aer_simulator_statevector",
         execution=work.execution,
-        estimated_cost="$0.42",
+        estimated_cost=payloads.Cost(amount=0.42),
         validation_seconds=0.1234567,
     )  # fmt: skip
     status = transitions.validated(transitions.seen(None, 3, NOW), work, LATER)
@@ -78,7 +79,7 @@ def test_a_validation_writes_the_circuit_the_backend_the_cost_and_its_condition(
         observed_generation=3,
         start_time=NOW,
         selected_backend="aer_simulator_statevector",
-        estimated_cost="$0.42",
+        estimated_cost=Money(amount=0.42),
         circuit_metadata=CircuitMetadata(
             hash="abc", depth=5, qubits=3, clbits=4, gates=6, gate_types={"h": 2}
         ),
@@ -119,8 +120,8 @@ def test_a_sampler_completion_writes_every_result_field_and_its_metrics() -> Non
             start_time=NOW,
             completion_time=LATER,
             selected_backend="aer_simulator",
-            estimated_cost="$0.00",
-            actual_cost="$0.00",
+            estimated_cost=scheduled().estimated_cost,
+            actual_cost=Money(amount=0.0, currency="USD"),
             circuit_metadata=scheduled().circuit_metadata,
             results=Results(
                 counts={"00": 6, "11": 4},

@@ -37,7 +37,7 @@ def validated(generation: int = 1) -> payloads.JobValidated:
         metadata=SUMMARY,
         backend="aer_simulator",
         execution=REQUEST,
-        estimated_cost="$0.00",
+        estimated_cost=None,
         validation_seconds=0.002,
     )
 

@@ -133,4 +133,11 @@ def test_shipped_triggers_route_each_event_type_to_the_right_functions() -> None
     for outcome in (types.JOB_REJECTED, types.JOB_COMPLETED, types.JOB_FAILED):
         assert targets(event(outcome)) == {"qiskit-reconcile"}
     assert targets(event(types.JOB_FINISHED)) == set()
+    assert targets(event(types.JOB_PROGRESSED)) == {"qiskit-reconcile"}
+    progress = [t.name for t in triggers if t.filter.matches(event(types.JOB_PROGRESSED))]
+    assert progress == ["reconcile-job-progress"]  # once, by its own Trigger
     assert targets(event(types.PING)) == {"qiskit-reconcile"}
+    # A budgeted job reaches execute only through reconcile's admission (docs/budgets.md),
+    # and a cancel only execute.
+    assert targets(event(types.JOB_BUDGETED)) == {"qiskit-reconcile"}
+    assert targets(event(types.EXECUTION_CANCEL)) == {"qiskit-execute"}

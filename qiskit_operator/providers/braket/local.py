@@ -10,10 +10,17 @@ from qiskit import QuantumCircuit, transpile
 
 from qiskit_operator.caches import CacheCounts
 from qiskit_operator.errors import UserError
-from qiskit_operator.execution.aer import Outcome, Point, Workload
+from qiskit_operator.execution.aer import (
+    Outcome,
+    Point,
+    Workload,
+    require_measurements,
+    timed_outcome,
+)
+from qiskit_operator.execution.progress import ProgressReport
 from qiskit_operator.providers.braket.devices import capabilities
 from qiskit_operator.providers.extras import require
-from qiskit_operator.providers.outcomes import hex_counts, registers
+from qiskit_operator.providers.outcomes import hex_counts
 
 METHOD = "Braket local state-vector simulator (braket_sv, not seeded)"
 
@@ -22,14 +29,10 @@ class BraketProvider:
     def __init__(self) -> None:
         self._backend: Any = None  # built on first use: importing Braket takes seconds
 
-    def run(self, work: Workload) -> Outcome:
+    def run(self, work: Workload, progress: ProgressReport | None = None) -> Outcome:
+        """`progress` is not called: the local simulator runs one circuit, no sweep."""
         capabilities(work.device)
-        if work.circuit.num_clbits == 0:
-            raise UserError(
-                "the circuit measures nothing, so the sampler has no counts to "
-                "return; add measurements (e.g. qc.measure_all())",
-                reason="NoMeasurements",
-            )
+        require_measurements(work.circuit)
         backend = self._local()
         started = time.perf_counter()
         compiled = transpile(
@@ -43,18 +46,8 @@ class BraketProvider:
                 f"Braket's local simulator could not run the circuit: {error}",
                 reason="SimulationFailed",
             ) from error
-        names, sizes = registers(work.circuit)
-        return Outcome(
-            points=[Point(parameters=(), counts=hex_counts(counts))],
-            method=METHOD,
-            seed=work.seed,
-            transpiled=True,
-            transpiled_depth=int(compiled.depth()),
-            transpile_seconds=compiled_at - started,
-            execution_seconds=time.perf_counter() - compiled_at,
-            registers=names,
-            register_sizes=sizes,
-        )
+        points = [Point(parameters=(), counts=hex_counts(counts))]
+        return timed_outcome(work, compiled, points, METHOD, (started, compiled_at))
 
     def cache_counts(self) -> list[CacheCounts]:
         return []

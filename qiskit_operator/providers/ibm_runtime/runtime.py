@@ -14,11 +14,19 @@ from qiskit.transpiler import generate_preset_pass_manager
 
 from qiskit_operator.caches import BoundedCache, CacheCounts
 from qiskit_operator.errors import UserError
-from qiskit_operator.execution.aer import Outcome, Point, Workload
+from qiskit_operator.execution.aer import (
+    Outcome,
+    Point,
+    Workload,
+    estimated_points,
+    require_measurements,
+    timed_outcome,
+)
 from qiskit_operator.execution.observables import parse_observable
+from qiskit_operator.execution.progress import ProgressReport
 from qiskit_operator.providers.ibm_runtime.devices import LOCAL_MODE, fake_device
 from qiskit_operator.providers.ibm_runtime.sessions import runtime_mode
-from qiskit_operator.providers.outcomes import hex_counts, registers
+from qiskit_operator.providers.outcomes import hex_counts
 
 _TRANSPILED: BoundedCache[tuple[str, str, int, bool], QuantumCircuit] = BoundedCache(
     "device_transpiled", max_entries=64
@@ -26,7 +34,8 @@ _TRANSPILED: BoundedCache[tuple[str, str, int, bool], QuantumCircuit] = BoundedC
 
 
 class IBMRuntimeProvider:
-    def run(self, work: Workload) -> Outcome:
+    def run(self, work: Workload, progress: ProgressReport | None = None) -> Outcome:
+        """`progress` is not called: local testing mode runs a sweep in one call."""
         device = fake_device(work.device, "ibm_simulator")
         try:
             return self._run(device, work)
@@ -55,26 +64,10 @@ class IBMRuntimeProvider:
             points = self._estimate(isa, device, work)
         else:
             points = self._sample(isa, device, work)
-        names, sizes = registers(circuit)
-        return Outcome(
-            points=points,
-            method=LOCAL_MODE,
-            seed=work.seed,
-            transpiled=True,
-            transpiled_depth=int(isa.depth()),
-            transpile_seconds=compiled_at - started,
-            execution_seconds=time.perf_counter() - compiled_at,
-            registers=names,
-            register_sizes=sizes,
-        )
+        return timed_outcome(work, isa, points, LOCAL_MODE, (started, compiled_at))
 
     def _sample(self, isa: QuantumCircuit, device: BackendV2, work: Workload) -> list[Point]:
-        if isa.num_clbits == 0:
-            raise UserError(
-                "the circuit measures nothing, so the sampler has no counts to "
-                "return; add measurements (e.g. qc.measure_all())",
-                reason="NoMeasurements",
-            )
+        require_measurements(isa)
         from qiskit_ibm_runtime.executor_sampler import Sampler
 
         sampler = Sampler(mode=runtime_mode(device, work.session, work.session_mode))
@@ -109,15 +102,7 @@ class IBMRuntimeProvider:
         data = estimator.run([pub], precision=work.precision).result()[0].data
         evs = np.atleast_2d(np.asarray(data.evs, dtype=float))
         stds = np.atleast_2d(np.asarray(data.stds, dtype=float))
-        bindings = work.parameter_values or ((),)
-        return [
-            Point(
-                parameters=tuple(row),
-                expectation_values=[float(x) for x in evs[i]],
-                standard_errors=[float(x) for x in stds[i]],
-            )
-            for i, row in enumerate(bindings)
-        ]
+        return estimated_points(work.parameter_values, evs, stds)
 
 
 def _transpile(circuit: QuantumCircuit, device: BackendV2, level: int) -> QuantumCircuit:
