@@ -55,6 +55,8 @@ from qiskit_operator.providers.running import ProviderRunner
 from qiskit_operator.results import CONFIGMAP_LIMIT, ResultStore, render
 from qiskit_operator.sandbox.confinement import Isolation
 from qiskit_operator.settings import LimitSettings
+from qiskit_operator.storage import objects
+from qiskit_operator.storage.uploading import S3Results
 
 SOURCE = "/qiskit-operator/execute"
 TOP_OUTCOMES = 16
@@ -75,6 +77,7 @@ class Executor:
         sizes: SizeLimits = ONE_CIRCUIT,
         noisy_deadline: float = LimitSettings().simulation_timeout_seconds,
         secrets: SecretReader | None = None,
+        s3: S3Results | None = None,
         publish: Callable[[Envelope], None] | None = None,
         progress_interval: float = 1.0,
     ) -> None:
@@ -82,9 +85,12 @@ class Executor:
         confined worker, stopped after that many seconds unless the job sets its own
         `maxExecutionTime`; None: only jobs with a `maxExecutionTime` go there, and jobs
         with a noise model, stopped after `noisy_deadline`. `secrets`: where provider
-        credentials are read (the cluster's Secrets; none by default). `publish`: where
-        progress events go (the Broker; None: nowhere, and sweeps run in one call)."""
+        credentials are read (the cluster's Secrets; none by default). `s3`: where
+        results of `output.type: s3` go (none by default: such jobs fail saying so).
+        `publish`: where progress events go (the Broker; None: nowhere, and sweeps run
+        in one call)."""
         self.store = store
+        self.s3 = s3
         self.runner = runner or AerRunner()
         self.providers = ProviderRunner(self.runner)
         self.hardware = HardwareJobs(
@@ -258,6 +264,13 @@ class Executor:
                 "sweep points",
                 reason="ResultTooLarge",
             )
+        if output.type == "s3":
+            if self.s3 is None:
+                raise UserError(
+                    "output.type s3 is not available here; use configmap or pvc",
+                    reason="OutputRefused",
+                )
+            return self.s3.put(work.job, output, document)
         return self.store.put(work.job, output, document)
 
 
@@ -268,9 +281,7 @@ def _output_of(event: Envelope) -> payloads.OutputRequest | None:
         output = OutputSpec.model_validate(json.loads(event.data)["spec"]["output"])
     except (ValueError, KeyError, TypeError, RecursionError, pydantic.ValidationError):
         return None
-    return payloads.OutputRequest(
-        type=output.type, location=output.location, path=output.path, format=output.format
-    )
+    return objects.requested(output)
 
 
 def _reproducibility(work: payloads.JobValidated, result: Outcome) -> payloads.Reproducibility:
@@ -300,6 +311,8 @@ def _workload_message(work: payloads.JobValidated) -> messages.WorkloadMessage:
         noise_model=request.noise_model,
         family=request.family,
         device=request.device,
+        session=request.session,
+        session_mode=request.session_mode,
     )
 
 

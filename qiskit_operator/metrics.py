@@ -150,6 +150,26 @@ JOBS_EXPIRED = Counter(
     " (spec.ttlSecondsAfterFinished, output.retention or QOP_JOB_TTL_SECONDS).",
     registry=REGISTRY,
 )
+RESULT_UPLOADS = Counter(
+    "qop_result_uploads_total",
+    "Full results execute put in S3-compatible storage (docs/storage.md), by outcome: ok,"
+    " refused (the job must change: no bucket, a wrong key) or unavailable (every"
+    " attempt failed: the endpoint was down or busy).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+RESULT_UPLOAD_RETRIES = Counter(
+    "qop_result_upload_retries_total",
+    "S3 requests tried again after a failure that may pass (QOP_S3_ATTEMPTS).",
+    registry=REGISTRY,
+)
+SESSION_TURNS = Counter(
+    "qop_session_turns_total",
+    "QiskitSession turns reconcile decided (docs/sessions.md), by action: given (a job's"
+    " turn came) or closed_out (a waiting job failed because its session closed).",
+    ["action"],
+    registry=REGISTRY,
+)
 EVENT_CLAIMS = Counter(
     "qop_event_claims_total",
     "Replies reconcile checked against their job before acting (docs/tenancy.md), by"
@@ -227,6 +247,7 @@ _EVENT_TYPES = types.APISERVER_TYPES | {
     types.JOB_FAILED,
     types.JOB_FINISHED,
     types.JOB_BUDGETED,
+    types.JOB_HELD,
     types.EXECUTION_CANCEL,
 }
 # The series each function will count, created at zero when it starts (`expect`).
@@ -240,10 +261,12 @@ _EXPECTED: dict[str, list[tuple[Counter | Histogram, tuple[str, ...]]]] = {
     "execute": [
         *((JOBS, ("execute", outcome)) for outcome in ("completed", "failed")),
         *((EXECUTION_SECONDS, (primitive,)) for primitive in ("sampler", "estimator")),
+        *((RESULT_UPLOADS, (outcome,)) for outcome in ("ok", "refused", "unavailable")),
     ],
     "reconcile": [
         *((PHASE_TRANSITIONS, (phase.value,)) for phase in Phase),
         *((RESYNCS, (action,)) for action in ("asked_again", "requeued", "failed_stalled")),
+        *((SESSION_TURNS, (action,)) for action in ("given", "closed_out")),
         *((BUDGET_ADMISSIONS, (verdict,)) for verdict in ("admitted", "refused")),
         (EVENT_CLAIMS, ("accepted", "ok")),
         *((EVENT_CLAIMS, ("refused", reason)) for reason in CLAIM_REFUSALS),

@@ -14,8 +14,10 @@ whose time to live ran out are deleted (`retention`). A budgeted job's
 `job.budgeted` is admitted here, its estimate reserved in its QiskitBudget, before
 it goes on to execute; a job that ends is charged or gets its reservation back
 (`budgets.admitting`). A job whose spec.cancel is set ends Cancelled, and execute
-is told to stop it (`execution.cancel`). Imports no Qiskit, so the reconcile image
-need not carry it.
+is told to stop it (`execution.cancel`). A job in a QiskitSession waits there
+(`job.held`) until `sessions.scheduling` gives it its turn; one that ends gives the
+next. A session's job is budgeted only in its turn: validate prices it on the
+session's backend then. Imports no Qiskit, so the reconcile image need not carry it.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ from qiskit_operator.models.spec import OutputSpec
 from qiskit_operator.results import ResultStore
 from qiskit_operator.retention import Expiry
 from qiskit_operator.routing.deadletter import dead_letter
+from qiskit_operator.sessions.holding import decode_held
+from qiskit_operator.sessions.scheduling import SessionScheduler
+from qiskit_operator.sessions.store import SessionStore, waiting_turn
 from qiskit_operator.status import claims, transitions
 from qiskit_operator.status.writer import (
     ConfigMapTakenError,
@@ -51,6 +56,7 @@ from qiskit_operator.status.writer import (
     ListedJob,
     StatusWriter,
 )
+from qiskit_operator.storage import objects
 
 SOURCE = "/qiskit-operator/reconcile"
 MAX_BACKOFF_SECONDS = 30.0
@@ -79,6 +85,7 @@ class Reconciler:
         lease: timedelta | None = timedelta(minutes=10),
         catalogue: CatalogueRefresh | None = None,
         budgets: BudgetKeeper | None = None,
+        sessions: SessionStore | None = None,
     ) -> None:
         self.writer = writer
         self.results = results
@@ -90,6 +97,8 @@ class Reconciler:
         self.lease = lease
         self.catalogue = catalogue
         self.budgets = budgets
+        # QiskitSessions' queues and status (sessions/); None: no job may name one.
+        self.sessions = None if sessions is None else SessionScheduler(sessions, writer, clock)
         # Execute's records of hardware jobs, on the volume the two share.
         self.records = RecordStore(results.root)
 
@@ -104,7 +113,7 @@ class Reconciler:
             self._expire(event)
             return cancel
         if event.type == types.APISERVER_DELETE:
-            self._release(event)
+            self._deleted(event)
             return None  # Kubernetes removes the job and what it owns
         if event.type == types.JOB_FINISHED:
             return None
@@ -112,7 +121,12 @@ class Reconciler:
             return self._admit(event)
         if event.type == types.PING:
             self.resync()
+            if self.sessions is not None:
+                self.sessions.tick(self._session_failure(event))
             return self._observe_hardware(event)
+        if event.type == types.JOB_HELD:
+            self._held(event)
+            return None
         try:
             payload = payloads.decode(event.type, event.data)
         except payloads.PayloadError as error:
@@ -144,8 +158,30 @@ class Reconciler:
             return None
         self._record(payload, written)
         if written.phase is not None and written.phase.is_terminal:
+            if self.sessions is not None:  # its session's next turn
+                self.sessions.job_ended(payload.job, self._session_failure(event))
             return self._finished(event, payload.job, written)
         return None
+
+    def _held(self, event: Envelope) -> None:
+        """`job.held`: validate found the job waiting for its session's turn."""
+        held = decode_held(event.data)
+        job = self.writer.read(held.job)
+        if job is None or job.ref != held.job or self.sessions is None:
+            log.info("ignored event %s (%s): not about the job as it is now", event.id, event.type)
+            return
+        self.sessions.held(held, self._session_failure(event))
+
+    def _session_failure(self, event: Envelope) -> Callable[[JobRef, str], None]:
+        """How a job still waiting when its session closed fails: as validate's refusal
+        would, checked against the job like any claim."""
+
+        def fail(ref: JobRef, message: str) -> None:
+            refusal = payloads.JobRejected(job=ref, reason="SessionClosed", message=message)
+            with tracing.job_trace(ref):
+                self._claimed(event, refusal)
+
+        return fail
 
     def _admit(self, event: Envelope) -> Envelope | None:
         """A validated job its QiskitBudget must admit: its estimate is reserved there and
@@ -186,14 +222,21 @@ class Reconciler:
             message = written.message or ""
             self.writer.record_event(ref, "Warning", "Cancelled", message)
             tracing.end_job_span(ref, written.start_time, written.phase.value, message)
+            if self.sessions is not None:  # its session's next turn
+                self.sessions.job_ended(ref, self._session_failure(event))
         request = payloads.CancelRequest(job=ref)
         return event.reply(types.EXECUTION_CANCEL, SOURCE, payloads.encode_cancel(request))
 
-    def _release(self, event: Envelope) -> None:
-        """A deleted job's budget reservations go back."""
+    def _deleted(self, event: Envelope) -> None:
+        """A deleted job's budget reservations go back, and a session it ran in gives
+        the next turn."""
         ref = job_ref_from_raw(event)
-        if self.budgets is not None and ref is not None and ref.uid:
+        if ref is None:
+            return
+        if self.budgets is not None and ref.uid:
             self.budgets.release(ref.namespace, ref.uid)
+        if self.sessions is not None:
+            self.sessions.job_ended(ref, self._session_failure(event))
 
     def _observe_hardware(self, ping: Envelope) -> Envelope | None:
         """Write what execute's last poll found of each hardware job (its record on the
@@ -302,6 +345,8 @@ class Reconciler:
                 return None
             return partial(transitions.asked_again, generation=ref.generation, now=now)
         after = self.stalled_after
+        if waiting_turn(job.status, ref.generation):
+            after = None  # a session's queue is no stall: its maxTime ends the wait
         if after is not None and transitions.stalled(job.status, ref, now, after) is not None:
             return partial(transitions.stalled, job=ref, now=now, after=after)
         lease = self.lease
@@ -426,8 +471,10 @@ class Reconciler:
 
     def _expected_location(self, job: JobNow | None) -> str | None:
         """Where execute writes this job's full result now; None when it asks for none."""
-        if job is None or job.output is None or job.output.type not in ("configmap", "pvc"):
+        if job is None or job.output is None or job.output.type not in ("configmap", "pvc", "s3"):
             return None
+        if job.output.type == "s3":  # execute uploaded it; reconcile never reads the bucket
+            return objects.location_for(job.ref, _requested(job.output))
         return self.results.location_for(job.ref, _requested(job.output))
 
     def _publish_result(
@@ -476,9 +523,7 @@ def _asks_cancel(data: bytes) -> bool:
 
 
 def _requested(output: OutputSpec) -> payloads.OutputRequest:
-    return payloads.OutputRequest(
-        type=output.type, location=output.location, path=output.path, format=output.format
-    )
+    return objects.requested(output)
 
 
 def _apply(current: JobStatus | None, payload: payloads.Reply, now: datetime) -> JobStatus | None:

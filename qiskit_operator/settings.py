@@ -89,6 +89,21 @@ class UrlSettings:
     """Time to fetch a circuit URL (QOP_URL_TIMEOUT_SECONDS)."""
 
 
+@dataclass(frozen=True, slots=True)
+class ObjectStorageSettings:
+    """Where execute may put results of `output.type: s3` (docs/storage.md)."""
+
+    endpoints: tuple[str, ...] = ("https://s3.amazonaws.com",)
+    """S3 endpoints jobs may name as output.endpoint, comma-separated; the first is the
+    default (QOP_S3_ENDPOINTS). Execute talks to no other."""
+    region: str = "us-east-1"
+    """Signing region when a job sets no output.region (QOP_S3_REGION)."""
+    attempts: int = 4
+    """Tries of one upload before the job fails (or is retried) saying why (QOP_S3_ATTEMPTS)."""
+    timeout_seconds: float = 30.0
+    """Time one S3 request may take (QOP_S3_TIMEOUT_SECONDS)."""
+
+
 _SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
@@ -162,6 +177,7 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     sender: SenderSettings = field(default_factory=SenderSettings)
     requests: RequestSettings = field(default_factory=RequestSettings)
+    storage: ObjectStorageSettings = field(default_factory=ObjectStorageSettings)
     progress: ProgressSettings = field(default_factory=ProgressSettings)
     results_dir: Path = field(
         default_factory=lambda: Path.home() / ".local/share/qiskit-operator/results"
@@ -280,6 +296,16 @@ class Settings:
             ),
             server_model=env.get("QOP_SERVER_MODEL", request_defaults.server_model).strip().lower(),
         )
+        storage_defaults = ObjectStorageSettings()
+        endpoints = env.get("QOP_S3_ENDPOINTS")
+        storage = ObjectStorageSettings(
+            endpoints=storage_defaults.endpoints
+            if endpoints is None
+            else tuple(e.strip().rstrip("/") for e in endpoints.split(",") if e.strip()),
+            region=env.get("QOP_S3_REGION", storage_defaults.region).strip(),
+            attempts=max(1, whole_number(env, "QOP_S3_ATTEMPTS", storage_defaults.attempts)),
+            timeout_seconds=number(env, "QOP_S3_TIMEOUT_SECONDS", storage_defaults.timeout_seconds),
+        )
         return cls(
             sandbox=sandbox,
             limits=limits,
@@ -291,6 +317,7 @@ class Settings:
                 namespace=env.get("NAMESPACE", "default").strip(),
             ),
             requests=requests,
+            storage=storage,
             progress=ProgressSettings(
                 sink=env.get("QOP_PROGRESS_SINK", "").strip(),
                 token_file=_path(env.get("QOP_PROGRESS_TOKEN_FILE")),

@@ -2,8 +2,12 @@
 
 Input: ApiServerSource add/update events of QiskitJobs, and the HTTP API's
 requests (`validation_api`). Reply: `job.validated` with the canonical circuit,
-or `job.rejected` with what to change. Reads ConfigMaps for circuit sources;
-writes nothing to Kubernetes, ever.
+`job.budgeted` instead for a job with a QiskitBudget (reconcile reserves its
+estimate, then sends it on), or `job.rejected` with what to change. A job in a
+QiskitSession is answered `job.held` until its turn; in its turn it is validated,
+priced and budgeted on the session's backend. Reads ConfigMaps for circuit
+sources, QiskitBackends, QiskitBudgets and QiskitSessions; writes nothing to
+Kubernetes, ever.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from qiskit_operator.events.apiserver import job_from_event, job_ref, job_ref_fr
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.execution.observables import parse_observable
 from qiskit_operator.models import QiskitJob
-from qiskit_operator.models.spec import BackendSpec, CircuitFormat
+from qiskit_operator.models.spec import OUTPUT_ELSEWHERE_MESSAGE, BackendSpec, CircuitFormat
 from qiskit_operator.providers import (
     DEFAULT_CREDENTIALS_SECRET,
     FAMILY_OF_TYPE,
@@ -44,7 +48,9 @@ from qiskit_operator.providers import (
 from qiskit_operator.providers.lookup import capabilities_of, family_of
 from qiskit_operator.sandbox.confinement import Isolation
 from qiskit_operator.sandbox.pool import SandboxPool
+from qiskit_operator.sessions.holding import JobHeld, SessionGate, encode_held, in_turn
 from qiskit_operator.settings import LimitSettings
+from qiskit_operator.storage import objects
 
 SOURCE = "/qiskit-operator/validate"
 log = logging.getLogger(__name__)
@@ -58,15 +64,18 @@ class Validator:
         limits: LimitSettings,
         catalogue: BackendStore | None = None,
         budgets: BudgetStore | None = None,
+        sessions: SessionGate | None = None,
     ) -> None:
         """`catalogue`: the QiskitBackends that backend selection chooses among and that
         price a job (the cluster's; none on one machine, where selection can only fall
-        back to Aer). `budgets`: the QiskitBudgets jobs are charged to."""
+        back to Aer). `budgets`: the QiskitBudgets jobs are charged to. `sessions`: where
+        a job's QiskitSession is read (none: no job may name one)."""
         self.sandbox = sandbox
         self.sources = sources
         self.limits = limits
         self.catalogue = catalogue or MemoryBackends()
         self.budgets = budgets or MemoryBudgets()
+        self.sessions = sessions
 
     def ready(self) -> bool:
         return self.sandbox.is_warm
@@ -126,6 +135,11 @@ class Validator:
         if _already_seen(job) or job.spec.cancel:
             return None  # a cancelled job is not run: reconcile ends it
         try:
+            if job.spec.session is not None and job.spec.session.name:
+                turn = self._session_turn(job, ref)
+                if isinstance(turn, JobHeld):  # reconcile queues it in its session
+                    return event.reply(types.JOB_HELD, SOURCE, encode_held(turn))
+                job = turn
             validated = self.validate(job)
         except UserError as error:
             rejected = payloads.JobRejected(
@@ -154,6 +168,15 @@ class Validator:
         )
         metrics.circuit_validated(validated.metadata.qubits, validated.metadata.depth)
         return event.reply(types.JOB_VALIDATED, SOURCE, payloads.encode(validated))
+
+    def _session_turn(self, job: QiskitJob, ref: payloads.JobRef) -> QiskitJob | JobHeld:
+        if self.sessions is None:
+            raise UserError(
+                "spec.session needs a cluster's QiskitSessions, and `qop run` has none: run "
+                "the job on a cluster (`qop dev up`, docs/sessions.md) or remove spec.session",
+                reason="SessionNotFound",
+            )
+        return self.sessions.admit(job, ref)
 
     def validate(self, job: QiskitJob) -> payloads.JobValidated:
         started = time.perf_counter()
@@ -327,11 +350,8 @@ def execution_request(job: QiskitJob, report: CircuitReport) -> payloads.Executi
                 reason="InvalidSpec",
             )
     output = job.spec.output
-    if output is not None and output.type not in ("configmap", "pvc"):
-        raise UserError(
-            f"output.type {output.type} is not available; use configmap or pvc",
-            reason="InvalidSpec",
-        )
+    if output is not None and output.type not in ("configmap", "pvc", "s3"):
+        raise UserError(OUTPUT_ELSEWHERE_MESSAGE, reason="InvalidSpec")
     limit = execution.max_execution_time
     return payloads.ExecutionRequest(
         shots=execution.shots,
@@ -348,11 +368,12 @@ def execution_request(job: QiskitJob, report: CircuitReport) -> payloads.Executi
         family=family_of(job.spec.backend),
         credentials=_credentials(job),
         device=None if family_of(job.spec.backend) == "aer" else job.spec.backend.name,
-        output=payloads.OutputRequest(
-            type=output.type, location=output.location, path=output.path, format=output.format
-        )
-        if output is not None
+        output=objects.requested(output) if output is not None else None,
+        session=f"{job.metadata.namespace}/{job.spec.session.name}"
+        if job.spec.session and job.spec.session.name
         else None,
+        # what `SessionGate.admit` copied from the QiskitSession
+        session_mode=job.spec.session.mode if job.spec.session else None,
     )
 
 
@@ -375,6 +396,8 @@ def _already_seen(job: QiskitJob) -> bool:
     status = job.status
     observed = status.observed_generation if status else None
     if status is not None and status.requeued_for(job.generation):
+        return False
+    if in_turn(job):  # its session's turn came: reconcile's write of it is the event
         return False
     return observed is not None and observed >= job.generation
 

@@ -22,6 +22,7 @@ from qiskit_operator.kube.client import KubeConnection
 from qiskit_operator.reconciling import Reconciler
 from qiskit_operator.results import ResultStore
 from qiskit_operator.retention import Expiry, MemoryRetention
+from qiskit_operator.sessions.store import MemorySessions, SessionStore
 from qiskit_operator.settings import Settings
 from qiskit_operator.status.writer import MemoryStatusStore, StatusWriter
 
@@ -73,13 +74,16 @@ def validator(
     budgets: BudgetStore | None = None,
 ) -> Validator:
     """`configmaps`, `catalogue` and `budgets` default to the cluster's (the Kubernetes
-    API)."""
+    API); so do QiskitSessions when `catalogue` does."""
     from qiskit_operator.circuits.fetching import UrlPolicy
     from qiskit_operator.circuits.sources import CircuitSources
     from qiskit_operator.kube.backends import KubeBackends
+    from qiskit_operator.kube.budgets import KubeBudgets
     from qiskit_operator.kube.configmaps import KubeConfigMapReader
+    from qiskit_operator.kube.sessions import KubeSessions
     from qiskit_operator.sandbox import confinement
     from qiskit_operator.sandbox.pool import SandboxPool
+    from qiskit_operator.sessions.holding import SessionGate
     from qiskit_operator.validating import Validator
 
     sandbox, limits, urls = settings.sandbox, settings.limits, settings.urls
@@ -105,14 +109,15 @@ def validator(
         ),
         max_bytes=limits.max_source_bytes,
     )
-    from qiskit_operator.kube.budgets import KubeBudgets
-
     return Validator(
         pool,
         sources,
         limits,
         catalogue or KubeBackends(kube_connection()),
-        budgets or KubeBudgets(kube_connection()),
+        budgets=budgets or KubeBudgets(kube_connection()),
+        # The cluster's QiskitSessions, as its catalogue; one machine (`qop run`, which
+        # brings its own catalogue) has none: a job naming one is refused saying so.
+        sessions=SessionGate(KubeSessions(kube_connection())) if catalogue is None else None,
     )
 
 
@@ -123,7 +128,10 @@ def executor(settings: Settings, secrets: SecretReader | None = None) -> Executo
     from qiskit_operator.execution.isolation import IsolatedRunner
     from qiskit_operator.kube.secrets import KubeSecretReader
     from qiskit_operator.sandbox import confinement
+    from qiskit_operator.storage.uploading import S3Results
 
+    # Only execute reads Secrets: a provider token, or an S3 key, for a job that needs one.
+    reader = secrets or KubeSecretReader(kube_connection())
     required = settings.sandbox.require_isolation
     confinement.check("execute", required=required)
     isolated = IsolatedRunner(
@@ -141,8 +149,9 @@ def executor(settings: Settings, secrets: SecretReader | None = None) -> Executo
         confined_deadline=deadline,
         noisy_deadline=settings.limits.simulation_timeout_seconds,
         sizes=settings.limits.sizes(circuits=1),
-        # Only execute reads Secrets: a provider token, for a job that needs one.
-        secrets=secrets or KubeSecretReader(kube_connection()),
+        # Only execute reads Secrets: a provider token, or an S3 key, for a job that needs one.
+        secrets=reader,
+        s3=S3Results(settings.storage, reader),
         publish=progress_publisher(settings),
         progress_interval=settings.progress.interval_seconds,
     )
@@ -173,11 +182,29 @@ def reconciler(
         lease=timedelta(minutes=settings.lease_minutes) if settings.lease_minutes > 0 else None,
         catalogue=catalogue(settings),
         budgets=keeper,
+        sessions=session_store(settings, writer),
     )
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@cache
+def memory_sessions() -> MemorySessions:
+    """One machine's QiskitSessions, beside its jobs (`memory_store`)."""
+    return MemorySessions(memory_store())
+
+
+def session_store(settings: Settings, writer: StatusWriter | None = None) -> SessionStore:
+    """The cluster's QiskitSessions, or one machine's beside the jobs of `writer`."""
+    if settings.status_writer == "kubernetes":
+        from qiskit_operator.kube.sessions import KubeSessions
+
+        return KubeSessions(kube_connection())
+    if isinstance(writer, MemoryStatusStore) and writer is not memory_store():
+        return MemorySessions(writer)
+    return memory_sessions()
 
 
 def catalogue(settings: Settings) -> CatalogueRefresh | None:

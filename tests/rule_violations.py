@@ -65,6 +65,28 @@ VIOLATIONS = (
         {"output": {"type": "configmap", "retention": "a week"}},
         "output.retention must be",
     ),
+    Violation("output-gcs", {"output": {"type": "gcs"}}, "gcs and azure_blob are not"),
+    Violation("output-s3-without-bucket", {"output": {"type": "s3"}}, "so output.bucket is"),
+    Violation(
+        "output-bucket-not-a-bucket",
+        {"output": {"type": "s3", "bucket": "Not_A_Bucket"}},
+        "output.bucket must be",
+    ),
+    Violation(
+        "output-prefix-escaping",
+        {"output": {"type": "s3", "bucket": "results", "prefix": "a/../../b"}},
+        "output.prefix must be",
+    ),
+    Violation(
+        "output-endpoint-with-a-path",
+        {"output": {"type": "s3", "bucket": "results", "endpoint": "http://x/y"}},
+        "output.endpoint must be",
+    ),
+    Violation(
+        "output-credentials-secret-not-a-name",
+        {"output": {"type": "s3", "bucket": "results", "credentialsSecret": "ns/secret"}},
+        "output.credentialsSecret must be",
+    ),
     Violation(
         "retention-of-nothing",
         {"output": {"type": "configmap", "retention": "0s"}},

@@ -41,6 +41,12 @@ class OutputRequest(msgspec.Struct, frozen=True, kw_only=True):
     location: str | None = None
     path: str | None = None
     format: str = "json"
+    # s3 only (docs/storage.md): where the object goes and which Secret signs for it.
+    bucket: str | None = None
+    prefix: str | None = None
+    endpoint: str | None = None
+    region: str | None = None
+    credentials_secret: str | None = None
 
 
 class Cost(msgspec.Struct, frozen=True, kw_only=True):
@@ -85,6 +91,10 @@ class ExecutionRequest(msgspec.Struct, frozen=True, kw_only=True):
     device: str | None = None  # the family's device, e.g. fake_manila; None for Aer
     credentials: CredentialsRequest | None = None  # for a family with a provider account
     output: OutputRequest | None = None
+    # The job's QiskitSession, "namespace/name", and its mode (dedicated | batch): on
+    # IBM Runtime its jobs run inside one Runtime Session or Batch (docs/sessions.md).
+    session: str | None = None
+    session_mode: str | None = None
     price: Price | None = None  # None: its backend has no price, and it costs nothing
     attempt: int = 0
     not_before: float | None = None  # epoch seconds: a retry waits until then

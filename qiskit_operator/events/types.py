@@ -24,6 +24,8 @@ JOB_FINISHED: Final = _PREFIX + "finished"
 JOB_BUDGETED: Final = _PREFIX + "budgeted"
 # A hardware job is in its provider's queue (docs/hardware-jobs.md): execute's answer.
 JOB_SUBMITTED: Final = _PREFIX + "submitted"
+# validate -> reconcile: the job waits for its turn in its QiskitSession (sessions/).
+JOB_HELD: Final = _PREFIX + "held"
 # How much of a sweep is done, sent by execute while it runs (not a reply: it goes to
 # the Broker on its own, at most one a second); reconcile writes status.progress.
 JOB_PROGRESSED: Final = _PREFIX + "progressed"

@@ -54,6 +54,10 @@ class Workload:
     """The backend family that runs it (`providers`); the rest of this module is Aer's."""
     device: str | None = None
     """The family's device, e.g. fake_manila; None for Aer."""
+    session: str | None = None
+    """The job's QiskitSession, namespace/name: IBM Runtime runs it in that session."""
+    session_mode: str | None = None
+    """dedicated (a Runtime Session) or batch (a Runtime Batch)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,8 @@ class WorkloadMessage(msgspec.Struct, frozen=True, kw_only=True):
     noise_model: _Short | None
     family: _Short = "aer"
     device: _Short | None = None
+    session: _Short | None = None
+    session_mode: _Short | None = None
 
 
 class PointMessage(msgspec.Struct, frozen=True, kw_only=True):
@@ -144,6 +146,8 @@ def workload_of(message: WorkloadMessage, sizes: SizeLimits) -> Workload:
         noise_model=message.noise_model,
         family=message.family,
         device=message.device,
+        session=message.session,
+        session_mode=message.session_mode,
     )
 
 

@@ -209,18 +209,75 @@ def output_path_holds(path: str | None) -> bool:
     )
 
 
+PREFIX_PATTERN = r"^/?[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*/?$"
+
+
+def prefix_holds(prefix: str | None) -> bool:
+    """Whether an S3 key prefix is relative segments with no '..' (one '/' either side
+    allowed)."""
+    return not prefix or (
+        re.fullmatch(PREFIX_PATTERN, prefix) is not None
+        and re.search(_PARENT_SEGMENT, prefix) is None
+    )
+
+
 def object_name_holds(name: str | None) -> bool:
     return name is None or (
         len(name) <= 253 and re.fullmatch(OBJECT_NAME_PATTERN, name) is not None
     )
 
 
+# An S3 bucket's name as S3 and its compatible servers accept it.
+BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+OUTPUT_BUCKET_MESSAGE = (
+    "output.bucket must be an S3 bucket name: 3 to 63 lower-case letters, digits, '.' and "
+    "'-', starting and ending with a letter or digit (e.g. quantum-results)"
+)
+OUTPUT_PREFIX_MESSAGE = (
+    "output.prefix must be a relative key prefix: letters, digits and ._- separated by "
+    "single '/', with no '..' (e.g. team-a/runs)"
+)
+OUTPUT_S3_MESSAGE = "output.type is s3, so output.bucket is required (e.g. quantum-results)"
+OUTPUT_ELSEWHERE_MESSAGE = (
+    "output.type gcs and azure_blob are not supported; use output.type: s3 with "
+    "output.endpoint set to the store's S3-compatible endpoint (Google Cloud Storage: "
+    "https://storage.googleapis.com with HMAC keys; Azure Blob: an S3 gateway such as "
+    "versitygw's azure backend), or configmap or pvc (docs/storage.md)"
+)
+ENDPOINT_PATTERN = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$"
+OUTPUT_ENDPOINT_MESSAGE = (
+    "output.endpoint must be an S3 endpoint URL: http(s)://host[:port] with no path "
+    "(e.g. https://s3.eu-west-1.amazonaws.com)"
+)
+
+
 class OutputSpec(ResourceModel):
-    """Where the full result goes; status keeps a summary either way. Both stay in the
-    job's namespace: its ConfigMaps, and its own directory of the results volume."""
+    """Where the full result goes; status keeps a summary either way. configmap and pvc
+    stay in the job's namespace: its ConfigMaps, and its own directory of the results
+    volume; s3 is an object in a bucket under `<prefix>/<namespace>/` (docs/storage.md)."""
 
     type: Literal["configmap", "pvc", "s3", "gcs", "azure_blob"] = Field(
-        "configmap", description="configmap (owned by the job) or pvc (a file on the volume)."
+        "configmap",
+        description="configmap (owned by the job), pvc (a file on the volume) or s3 (an "
+        "object in an S3-compatible bucket); gcs and azure_blob are refused: use s3 with "
+        "their S3-compatible endpoint.",
+    )
+    bucket: str | None = Field(None, description="s3: the bucket the result is written to.")
+    prefix: str | None = Field(
+        None,
+        description="s3: key prefix; the object is <prefix>/<namespace>/<job>-<uid>-g<gen>."
+        "<format>, or <prefix>/<namespace>/<path> with output.path.",
+    )
+    endpoint: str | None = Field(
+        None,
+        description="s3: the S3-compatible endpoint, http(s)://host[:port]; one the cluster "
+        "allows (QOP_S3_ENDPOINTS), its first when absent.",
+    )
+    region: str | None = Field(None, description="s3: the signing region (QOP_S3_REGION).")
+    credentials_secret: str | None = Field(
+        None,
+        description="s3: Secret in the job's namespace with keys accessKeyId and "
+        "secretAccessKey; default qiskit-s3-credentials.",
     )
     location: str | None = Field(
         None,
@@ -240,6 +297,48 @@ class OutputSpec(ResourceModel):
     )
 
     rules: ClassVar[tuple[Rule[OutputSpec], ...]] = (
+        Rule(
+            lambda o: o.type not in ("gcs", "azure_blob"),
+            cel="!has(self.type) || (self.type != 'gcs' && self.type != 'azure_blob')",
+            message=OUTPUT_ELSEWHERE_MESSAGE,
+            reason="FieldValueForbidden",
+            field="type",
+        ),
+        Rule(
+            lambda o: o.type != "s3" or o.bucket is not None,
+            cel="!has(self.type) || self.type != 's3' || has(self.bucket)",
+            message=OUTPUT_S3_MESSAGE,
+            reason="FieldValueRequired",
+            field="bucket",
+        ),
+        Rule(
+            lambda o: o.bucket is None or re.fullmatch(BUCKET_PATTERN, o.bucket) is not None,
+            cel=f"!has(self.bucket) || self.bucket.matches('{BUCKET_PATTERN}')",
+            message=OUTPUT_BUCKET_MESSAGE,
+            field="bucket",
+        ),
+        Rule(
+            lambda o: prefix_holds(o.prefix),
+            cel=f"!has(self.prefix) || self.prefix == '' "
+            f"|| (self.prefix.matches('{PREFIX_PATTERN}') "
+            f"&& !self.prefix.matches('{_PARENT_SEGMENT}'))",
+            message=OUTPUT_PREFIX_MESSAGE,
+            field="prefix",
+        ),
+        Rule(
+            lambda o: o.endpoint is None or re.fullmatch(ENDPOINT_PATTERN, o.endpoint) is not None,
+            cel=f"!has(self.endpoint) || self.endpoint.matches('{ENDPOINT_PATTERN}')",
+            message=OUTPUT_ENDPOINT_MESSAGE,
+            field="endpoint",
+        ),
+        Rule(
+            lambda o: object_name_holds(o.credentials_secret),
+            cel=f"!has(self.credentialsSecret) || (size(self.credentialsSecret) <= 253 "
+            f"&& self.credentialsSecret.matches('{OBJECT_NAME_PATTERN}'))",
+            message="output.credentialsSecret must be the name of a Secret in the job's "
+            "namespace (lower-case letters, digits, '-' and '.')",
+            field="credentialsSecret",
+        ),
         Rule(
             lambda o: o.retention is None or duration_holds(o.retention),
             cel=f"!has(self.retention) || (self.retention.matches('{DURATION_PATTERN}') "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -188,14 +189,36 @@ def _results(args: argparse.Namespace) -> int:
 
 
 def _full_result(api: JobsApi, job: QiskitJob) -> dict[str, Any] | None:
-    """The job's full JSON result from its ConfigMap, when it stored one there."""
+    """The job's full JSON result from its ConfigMap, or its S3 object (docs/storage.md),
+    when it stored one there."""
     results = job.status.results if job.status is not None else None
     location = results.location if results is not None else None
+    if location and location.startswith("s3://"):
+        return _s3_result(job, location)
     if not location or not location.startswith("configmap://"):
         return None
     data = api.configmap(location.rsplit("/", 1)[-1]) or {}
     text = data.get("result.json")
     return dict(json.loads(text)) if text else None
+
+
+def _s3_result(job: QiskitJob, location: str) -> dict[str, Any] | None:
+    """The JSON object at `location`, read with the user's own AWS_ACCESS_KEY_ID and
+    AWS_SECRET_ACCESS_KEY; without them, a note and the status's summary only."""
+    from qiskit_operator.storage.reading import read_result, user_key
+
+    output = job.spec.output
+    if output is not None and output.format != "json":
+        return None
+    key = user_key(os.environ)
+    if key is None:
+        print(
+            f"note: the full result is at {location}; set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY to read it here (docs/storage.md)",
+            file=sys.stderr,
+        )
+        return None
+    return dict(json.loads(read_result(location, output, key, os.environ)))
 
 
 def _logs(args: argparse.Namespace) -> int:

@@ -16,6 +16,11 @@ import pytest
 from qiskit_operator.local.devcluster import Binaries, DevCluster
 from qiskit_operator.local.stack import Stack
 from tests.cluster import binaries_or_skip, running_cluster
+from tests.objectstore import ObjectServer, free_port, running_object_server, versitygw_or_skip
+
+# The port of the S3 server the object-storage tests start (`object_server`), known
+# before the stack starts: execute allows only the endpoints QOP_S3_ENDPOINTS lists.
+S3_ENDPOINT = f"http://127.0.0.1:{free_port()}"
 
 
 @pytest.fixture(scope="session")
@@ -50,9 +55,22 @@ def stack(cluster: DevCluster, tmp_path_factory: pytest.TempPathFactory) -> Iter
         tmp_path_factory.mktemp("stack"),
         source_kind=source,
         ping_seconds=None,
-        function_env={"QOP_RESYNC_AFTER_SECONDS": "2", "QOP_STALLED_AFTER_SECONDS": "600"},
+        function_env={
+            "QOP_RESYNC_AFTER_SECONDS": "2",
+            "QOP_STALLED_AFTER_SECONDS": "600",
+            "QOP_S3_ENDPOINTS": S3_ENDPOINT,
+        },
     )
     try:
         yield running.start()
     finally:
         running.stop()
+
+
+@pytest.fixture(scope="session")
+def object_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObjectServer]:
+    """versitygw on 127.0.0.1 at S3_ENDPOINT's port, its buckets in a temporary folder."""
+    binary = versitygw_or_skip()
+    port = int(S3_ENDPOINT.rsplit(":", 1)[1])
+    with running_object_server(binary, tmp_path_factory.mktemp("s3"), port) as running:
+        yield running

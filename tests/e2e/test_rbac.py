@@ -14,6 +14,7 @@ ALLOWED = {
         ("list", "configmaps"),
         ("watch", "configmaps"),
         ("list", "qiskitbackends.quantum.io"),  # backend selection reads the catalogue
+        ("get", "qiskitsessions.quantum.io"),  # a job's session: open? which backend?
         ("list", "qiskitbudgets.quantum.io"),  # the budget a job answers to
     ],
     "qiskit-reconcile": [
@@ -26,6 +27,9 @@ ALLOWED = {
         ("create", "events"),
         ("list", "qiskitbackends.quantum.io"),  # the catalogue, refreshed on the ping
         ("patch", "qiskitbackends.quantum.io/status"),
+        ("get", "qiskitsessions.quantum.io"),  # sessions' queues (docs/sessions.md)
+        ("list", "qiskitsessions.quantum.io"),
+        ("patch", "qiskitsessions.quantum.io/status"),
         ("get", "qiskitbudgets.quantum.io"),  # admission and settlement: docs/budgets.md
         ("list", "qiskitbudgets.quantum.io"),
         ("update", "qiskitbudgets.quantum.io/status"),
@@ -40,6 +44,8 @@ DENIED = {
         ("create", "events"),
         ("delete", "configmaps"),
         ("patch", "qiskitbackends.quantum.io/status"),
+        ("patch", "qiskitsessions.quantum.io/status"),  # reconcile alone writes it
+        ("list", "qiskitsessions.quantum.io"),
         ("update", "qiskitbudgets.quantum.io/status"),  # reconcile alone writes budgets
     ],
     "qiskit-execute": [
@@ -65,6 +71,9 @@ DENIED = {
         ("create", "qiskitbackends.quantum.io"),  # the administrator's catalogue, not its
         ("update", "qiskitbackends.quantum.io"),
         ("delete", "qiskitbackends.quantum.io"),
+        ("create", "qiskitsessions.quantum.io"),  # the user's, not its
+        ("update", "qiskitsessions.quantum.io"),
+        ("delete", "qiskitsessions.quantum.io"),
         ("create", "qiskitbudgets.quantum.io"),  # a namespace's owner sets its budget
         ("update", "qiskitbudgets.quantum.io"),
         ("delete", "qiskitbudgets.quantum.io"),
@@ -155,3 +164,18 @@ def test_only_execute_reads_a_namespaces_credentials_and_only_where_it_is_bound(
     for account in ("qiskit-validate", "qiskit-reconcile", "qiskit-job-source"):
         assert not can_read_secret(cluster, account, "tenant-hardware", "qiskit-credentials")
     assert not can_i(cluster, "qiskit-execute", "list", "secrets")
+
+
+def test_only_execute_reads_a_namespaces_s3_key_and_only_where_it_is_bound(
+    cluster: DevCluster,
+) -> None:
+    from tests.conftest import ROOT
+
+    cluster.kubectl("create", "namespace", "tenant-storage", check=False)
+    example = ROOT / "examples" / "credentials" / "s3-credentials.yaml"
+    cluster.kubectl("-n", "tenant-storage", "apply", "-f", str(example))
+    assert can_read_secret(cluster, "qiskit-execute", "tenant-storage", "qiskit-s3-credentials")
+    assert not can_read_secret(cluster, "qiskit-execute", "tenant-storage", "qiskit-credentials")
+    assert not can_read_secret(cluster, "qiskit-execute", "kube-system", "qiskit-s3-credentials")
+    for account in ("qiskit-validate", "qiskit-reconcile", "qiskit-job-source"):
+        assert not can_read_secret(cluster, account, "tenant-storage", "qiskit-s3-credentials")

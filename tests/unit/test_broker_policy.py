@@ -152,3 +152,13 @@ def test_knative_eventing_features_turn_oidc_sender_identity_on() -> None:
         "config-features",
     )
     assert features["data"] == {"authentication-oidc": "enabled"}
+
+
+def test_validate_may_hold_a_sessions_job_and_only_reconcile_hears_of_it(
+    policy: BrokerPolicy,
+) -> None:
+    assert policy.admits(VALIDATE, event(types.JOB_HELD))
+    assert not policy.admits(EXECUTE, event(types.JOB_HELD))
+    held = Envelope(type=types.JOB_HELD, source="/qiskit-operator/validate")
+    routed = {t.name for t in load_triggers(KNATIVE / "triggers.yaml") if t.filter.matches(held)}
+    assert routed == {"reconcile-job-outcomes"}

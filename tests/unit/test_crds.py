@@ -13,6 +13,7 @@ from qiskit_operator.crds import (
     BACKEND_FILENAME,
     BUDGET_FILENAME,
     FILENAME,
+    SESSION_FILENAME,
     crd_for_qiskitjob,
     write_crds,
 )
@@ -48,7 +49,12 @@ def _draft4_validator(schema: dict[str, Any]) -> Any:
 
 def test_committed_crds_match_the_models(tmp_path: Path) -> None:
     written = write_crds(tmp_path)
-    assert written == [tmp_path / FILENAME, tmp_path / BACKEND_FILENAME, tmp_path / BUDGET_FILENAME]
+    assert written == [
+        tmp_path / FILENAME,
+        tmp_path / BACKEND_FILENAME,
+        tmp_path / SESSION_FILENAME,
+        tmp_path / BUDGET_FILENAME,
+    ]
     for path in written:
         committed = ROOT / "crds" / path.name
         assert path.read_bytes() == committed.read_bytes(), (

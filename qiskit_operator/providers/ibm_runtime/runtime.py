@@ -1,5 +1,6 @@
 """Runs a workload on an IBM device's snapshot with Qiskit Runtime's local testing
-mode: execute's half of the family, called through `running.ProviderRunner`."""
+mode: execute's half of the family, called through `running.ProviderRunner`. A job
+of a QiskitSession runs inside that session's Runtime Session or Batch (`sessions`)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from qiskit_operator.execution.aer import (
 from qiskit_operator.execution.observables import parse_observable
 from qiskit_operator.execution.progress import ProgressReport
 from qiskit_operator.providers.ibm_runtime.devices import LOCAL_MODE, fake_device
+from qiskit_operator.providers.ibm_runtime.sessions import runtime_mode
 from qiskit_operator.providers.outcomes import hex_counts
 
 _TRANSPILED: BoundedCache[tuple[str, str, int, bool], QuantumCircuit] = BoundedCache(
@@ -68,7 +70,7 @@ class IBMRuntimeProvider:
         require_measurements(isa)
         from qiskit_ibm_runtime.executor_sampler import Sampler
 
-        sampler = Sampler(mode=device)
+        sampler = Sampler(mode=runtime_mode(device, work.session, work.session_mode))
         sampler.options.simulator.seed_simulator = work.seed
         bindings = work.parameter_values or ((),)
         pub: tuple[Any, ...] = (isa, np.array(work.parameter_values)) if isa.parameters else (isa,)
@@ -87,7 +89,7 @@ class IBMRuntimeProvider:
         operators = [
             parse_observable(text, logical).apply_layout(isa.layout) for text in work.observables
         ]
-        estimator = Estimator(mode=device)
+        estimator = Estimator(mode=runtime_mode(device, work.session, work.session_mode))
         estimator.options.simulator.seed_simulator = work.seed
         pub: tuple[Any, ...]
         if isa.parameters:
