@@ -11,6 +11,11 @@ cache="${QOP_CACHE:-$HOME/.cache/qiskit-operator}"
 out="$cache/bin/versitygw-$VERSITYGW_VERSION"
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=0
 
+mkdir -p "$cache/bin"
+# One build at a time: tests/all.sh starts it in the background while the suite
+# runs, and a test that needs the server first waits here for that build.
+exec 9>"$out.lock"
+flock 9
 if [[ ! -x "$out/versitygw" ]]; then
   echo "objectstore: building versitygw $VERSITYGW_VERSION (first time only)" >&2
   work="$(mktemp -d)"

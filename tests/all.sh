@@ -42,6 +42,12 @@ fi
 
 declare -A builds=()
 running_before=()
+# The S3 tests' object server (versitygw) builds beside the suite too; the first test
+# that needs it waits for this build (controlplane/objectstore.sh holds a lock).
+if command -v go >/dev/null; then
+  setsid nice -n 10 bash controlplane/objectstore.sh >"$logs/objectstore.log" 2>&1 &
+  objectstore=$!
+fi
 if [[ $tiers == yes ]]; then
   if ! dpkg -s "${packages[@]}" >/dev/null 2>&1; then
     log "installing Debian's ${packages[*]}"
@@ -63,6 +69,7 @@ fi
 
 finish() {
   for name in "${!builds[@]}"; do kill -- "-${builds[$name]}" 2>/dev/null; done
+  [[ -n "${objectstore:-}" ]] && kill -- "-$objectstore" 2>/dev/null
   if [[ $tiers == yes && ${#running_before[@]} -eq 0 ]]; then
     bash images/daemons.sh stop >/dev/null 2>&1
   fi
