@@ -18,17 +18,9 @@ import pytest
 import yaml
 
 from qiskit_operator.local.stack import Stack
+from tests.conftest import BELL_QASM2
 from tests.e2e.test_hardware_jobs import with_credentials
 from tests.e2e.test_resync import resynced
-
-CIRCUIT = """OPENQASM 2.0;
-include "qelib1.inc";
-qreg q[2];
-creg c[2];
-h q[0];
-cx q[0], q[1];
-measure q -> c;
-"""
 
 
 def session(name: str, max_time: str) -> dict[str, Any]:
@@ -52,7 +44,7 @@ def job(name: str, in_session: str, priority: str = "normal") -> dict[str, Any]:
         "metadata": {"name": name},
         "spec": {
             "session": {"name": in_session},
-            "circuit": {"code": CIRCUIT},
+            "circuit": {"code": BELL_QASM2},
             "execution": {"shots": 100, "seed": 5, "priority": priority},
         },
     }
