@@ -33,6 +33,15 @@ SERVICE_CIDR = "10.0.0.0/24"  # never contacted: the API server only allocates S
 ISSUER = "https://kubernetes.default.svc.cluster.local"
 
 
+def versions() -> dict[str, str]:
+    """controlplane/versions.env: each component's version, the one place they are set."""
+    return dict(
+        line.split("=", 1)
+        for line in (REPO / "controlplane" / "versions.env").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+
+
 class ClusterError(OperatorError):
     """The control plane could not be built or started."""
 
@@ -64,20 +73,16 @@ class Binaries:
             if result.returncode != 0:
                 raise ClusterError(f"building {part} failed:\n{result.stderr[-3000:]}")
             bin_dir = result.stdout.strip().splitlines()[-1]
-        versions = dict(
-            line.split("=", 1)
-            for line in (REPO / "controlplane" / "versions.env").read_text().splitlines()
-            if line and not line.startswith("#")
-        )
+        found = versions()
         root = Path(bin_dir)
-        kube = root / f"kubernetes-{versions['KUBERNETES_VERSION']}"
+        kube = root / f"kubernetes-{found['KUBERNETES_VERSION']}"
         adapter = (
             root
-            / f"knative-eventing-{versions['KNATIVE_EVENTING_VERSION']}"
+            / f"knative-eventing-{found['KNATIVE_EVENTING_VERSION']}"
             / "apiserver_receive_adapter"
         )
         return cls(
-            etcd=root / f"etcd-{versions['ETCD_VERSION']}" / "etcd",
+            etcd=root / f"etcd-{found['ETCD_VERSION']}" / "etcd",
             kube_apiserver=kube / "kube-apiserver",
             kube_controller_manager=kube / "kube-controller-manager",
             kubectl=kube / "kubectl",

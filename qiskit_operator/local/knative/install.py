@@ -21,9 +21,9 @@ from typing import Any
 
 import yaml
 
-from qiskit_operator.local.devcluster import REPO, ClusterError
+from qiskit_operator.local.devcluster import REPO, ClusterError, versions
 from qiskit_operator.local.knative import ingress, manifests
-from qiskit_operator.local.knative.release import Release, versions
+from qiskit_operator.local.knative.release import Release
 from qiskit_operator.local.node.functions import NAMESPACE, function_images, results_volume
 from qiskit_operator.local.node.images import FUNCTIONS, import_archives
 from qiskit_operator.local.node.node import Node

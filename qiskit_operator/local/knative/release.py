@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from qiskit_operator.local.devcluster import BUILD_SCRIPT, REPO, ClusterError
+from qiskit_operator.local.devcluster import BUILD_SCRIPT, ClusterError, versions
 from qiskit_operator.local.node.oci import ImageConfig, scratch_layer, write_archive
 
 # Serving's and Eventing's commands that run as Deployments here, by import path
@@ -35,14 +35,6 @@ EVENTING_COMMANDS = (
     "mtping",
 )
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
-
-
-def versions() -> dict[str, str]:
-    return dict(
-        line.split("=", 1)
-        for line in (REPO / "controlplane" / "versions.env").read_text().splitlines()
-        if line and not line.startswith("#")
-    )
 
 
 def image_name(module: str, command: str, version: str) -> str:

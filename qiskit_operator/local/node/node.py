@@ -23,7 +23,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qiskit_operator.local.devcluster import BUILD_SCRIPT, REPO, Binaries, ClusterError, DevCluster
+from qiskit_operator.local.devcluster import (
+    BUILD_SCRIPT,
+    REPO,
+    Binaries,
+    ClusterError,
+    DevCluster,
+    versions,
+)
 from qiskit_operator.local.node import configs
 from qiskit_operator.local.node.coredns import coredns_manifest
 from qiskit_operator.local.node.footprint import Footprint, cgroup_dirs, unmount_under
@@ -55,19 +62,15 @@ class NodeBinaries:
         if result.returncode != 0:
             raise ClusterError(f"building the node failed:\n{result.stderr[-3000:]}")
         root = Path(result.stdout.strip().splitlines()[-1])
-        versions = dict(
-            line.split("=", 1)
-            for line in (REPO / "controlplane" / "versions.env").read_text().splitlines()
-            if line and not line.startswith("#")
-        )
-        node = root / f"kubernetes-node-{versions['KUBERNETES_VERSION']}"
+        found = versions()
+        node = root / f"kubernetes-node-{found['KUBERNETES_VERSION']}"
         return cls(
             control_plane=control_plane,
             kubelet=node / "kubelet",
             kube_proxy=node / "kube-proxy",
             kube_scheduler=node / "kube-scheduler",
-            coredns=root / f"coredns-{versions['COREDNS_VERSION']}" / "coredns",
-            pause=root / f"pause-{versions['PAUSE_VERSION']}" / "pause",
+            coredns=root / f"coredns-{found['COREDNS_VERSION']}" / "coredns",
+            pause=root / f"pause-{found['PAUSE_VERSION']}" / "pause",
         )
 
 
