@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -290,16 +291,25 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# Below gunicorn's default worker timeout (30 s), which counts from the worker's boot.
+WARMING_SECONDS = 20.0
+
+
 def _warming(endpoint: FunctionEndpoint | None) -> dict[str, object]:
-    """A gunicorn hook that asks each worker, as it boots, whether it is ready: asking
-    starts what readiness waits for (validate's sandbox), so every worker warms at
-    once, not when a request or probe first reaches it. /ready then answers the same
-    from whichever worker the probe meets."""
+    """A gunicorn hook that warms each worker as it boots, before it takes connections:
+    asking whether it is ready starts what readiness waits for (validate's sandbox),
+    and the hook waits, up to WARMING_SECONDS, for the answer to be yes. /ready then
+    answers the same from whichever worker the probe meets; a worker accepting
+    connections while its sandbox still started answered 503 after another had said
+    200. Past the bound it takes connections anyway and its /ready says 503 until
+    warm (gunicorn's worker timeout must not take a slow start for a hung worker)."""
     if endpoint is None:
         return {}
 
     def post_worker_init(worker: object) -> None:
-        endpoint.handler.ready()
+        deadline = time.monotonic() + WARMING_SECONDS
+        while not endpoint.handler.ready() and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     return {"post_worker_init": post_worker_init}
 
