@@ -120,8 +120,8 @@ class FunctionProcess(Process):
             try:
                 if requests.get(self.url + "ready", timeout=2).status_code == 200:
                     return
-            except requests.ConnectionError:
-                pass
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # not listening yet, or no worker warm enough to take the connection
             time.sleep(0.2)
         raise RuntimeError(f"{self.name} did not become ready:\n{self.tail()}")
 

@@ -165,7 +165,7 @@ def wait_until_ready(base: str, timeout: float, logs: Any) -> None:
         try:
             if requests.get(f"{base}/ready", timeout=5).status_code == 200:
                 return
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # not listening yet, or no worker warm enough to take the connection
         time.sleep(0.1)
     raise AssertionError(f"{base}/ready did not answer 200 in {timeout} s:\n{logs()}")
