@@ -1,22 +1,22 @@
 """The reconcile function's logic: the only writer of job status.
 
-Input: ApiServerSource events and every reply of validate and execute. A reply
-is a claim: it is checked against the job as the API server has it now
-(`status.claims`: uid, generation, phase change, result location) before
-anything is written, then becomes a status change through a `StatusWriter`
-(pure rules in `status.transitions`). A transient execution failure is sent again with backoff
-up to `max_retries`; the step into a final phase replies `job.finished` and
-ends the job's span. Full results bound for a ConfigMap are written here, owned
-by the job, after the checks, from the file the job expects, into a ConfigMap
-the job owns or creates (never one that is someone else's). On the PingSource's
-ping, jobs no event announced are asked for again (`resync`), and finished jobs
-whose time to live ran out are deleted (`retention`). A budgeted job's
-`job.budgeted` is admitted here, its estimate reserved in its QiskitBudget, before
-it goes on to execute; a job that ends is charged or gets its reservation back
-(`budgets.admitting`). A job whose spec.cancel is set ends Cancelled, and execute
-is told to stop it (`execution.cancel`). A job in a QiskitSession waits there
-(`job.held`) until `sessions.scheduling` gives it its turn; one that ends gives the
-next. A session's job is budgeted only in its turn: validate prices it on the
+Input: ApiServerSource events and every reply of validate and execute. A reply is a
+claim: it is checked against the job as the API server has it now (`status.claims`: uid,
+generation, phase change, result location) before anything is written, then becomes a
+status change through a `StatusWriter` (pure rules in `status.transitions`, each write
+counted by `status.updates`). A transient execution failure is sent again with backoff
+up to `max_retries`; the step into a final phase replies `job.finished` and ends the
+job's span. Full results bound for a ConfigMap are written here, owned by the job, after
+the checks, from the file the job expects, into a ConfigMap the job owns or creates
+(never one that is someone else's). On the PingSource's ping, jobs no event announced
+are asked for again (`status.resync`), finished jobs whose time to live ran out are
+deleted (`retention`), and hardware jobs' records are written (`hardware.observing`). A
+budgeted job's `job.budgeted` is admitted here, its estimate reserved in its
+QiskitBudget, before it goes on to execute; a job that ends is charged or gets its
+reservation back (`budgets.admitting`). A job whose spec.cancel is set ends Cancelled,
+and execute is told to stop it (`execution.cancel`). A job in a QiskitSession waits
+there (`job.held`) until `sessions.scheduling` gives it its turn; one that ends gives
+the next. A session's job is budgeted only in its turn: validate prices it on the
 session's backend then. Imports no Qiskit, so the reconcile image need not carry it.
 """
 
@@ -26,7 +26,6 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from functools import partial
 
 import msgspec
 
@@ -38,22 +37,22 @@ from qiskit_operator.events import payloads, types
 from qiskit_operator.events.apiserver import job_ref_from_raw
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.events.payloads import JobRef
-from qiskit_operator.hardware.records import RecordStore, RemoteRecord
+from qiskit_operator.hardware.observing import HardwareObserver
+from qiskit_operator.hardware.records import RecordStore
 from qiskit_operator.models import JobStatus, Phase
-from qiskit_operator.models.phases import REMOTE
 from qiskit_operator.models.spec import OutputSpec
 from qiskit_operator.results import ResultStore
 from qiskit_operator.retention import Expiry
 from qiskit_operator.routing.deadletter import dead_letter
 from qiskit_operator.sessions.holding import decode_held
 from qiskit_operator.sessions.scheduling import SessionScheduler
-from qiskit_operator.sessions.store import SessionStore, waiting_turn
+from qiskit_operator.sessions.store import SessionStore
 from qiskit_operator.status import claims, transitions
+from qiskit_operator.status.resync import Resync
+from qiskit_operator.status.updates import PhaseUpdates
 from qiskit_operator.status.writer import (
     ConfigMapTakenError,
-    Decide,
     JobNow,
-    ListedJob,
     StatusWriter,
 )
 from qiskit_operator.storage import objects
@@ -91,16 +90,16 @@ class Reconciler:
         self.results = results
         self.max_retries = max_retries
         self.clock = clock
-        self.resync_after = resync_after
-        self.stalled_after = stalled_after
         self.expiry = expiry
-        self.lease = lease
-        self.catalogue = catalogue
         self.budgets = budgets
+        self.updates = PhaseUpdates(writer, None if budgets is None else budgets.ended)
+        self.resyncing = Resync(
+            self.updates, resync_after, stalled_after, lease, expiry, catalogue, budgets
+        )
         # QiskitSessions' queues and status (sessions/); None: no job may name one.
         self.sessions = None if sessions is None else SessionScheduler(sessions, writer, clock)
         # Execute's records of hardware jobs, on the volume the two share.
-        self.records = RecordStore(results.root)
+        self.hardware = HardwareObserver(self.updates, RecordStore(results.root), clock)
 
     def ready(self) -> bool:
         return True
@@ -152,7 +151,7 @@ class Reconciler:
                 return None  # a newer generation's or job's results are there: stale
             payload = published
         now = self.clock()
-        written = self._update(payload.job, lambda s: _apply(s, payload, now))
+        written = self.updates(payload.job, lambda s: _apply(s, payload, now))
         if written is None:
             log.debug("event %s (%s) changed nothing for %s", event.id, event.type, payload.job.key)
             return None
@@ -213,7 +212,7 @@ class Reconciler:
         if ref is None or not _asks_cancel(event.data):
             return None
         now = self.clock()
-        written = self._update(ref, lambda s: transitions.cancel_requested(s, ref.generation, now))
+        written = self.updates(ref, lambda s: transitions.cancel_requested(s, ref.generation, now))
         if written is None:
             return None
         if self.budgets is not None:
@@ -239,52 +238,10 @@ class Reconciler:
             self.sessions.job_ended(ref, self._session_failure(event))
 
     def _observe_hardware(self, ping: Envelope) -> Envelope | None:
-        """Write what execute's last poll found of each hardware job (its record on the
-        results volume), and, while any is still with its provider, answer the ping with
-        `hardware.poll`: execute then asks the providers again (docs/hardware-jobs.md).
-        A job that ends here sends no `job.finished`: the ping has one answer."""
-        waiting = False
-        for listed in self.writer.jobs():
-            status = listed.status
-            if status is None or status.phase not in REMOTE:
-                continue
-            if status.observed_generation != listed.ref.generation:
-                continue
-            record = self.records.read(listed.ref)
-            if record is None or record.job != listed.ref:  # a claim: about this very job
-                waiting = True
-                continue
-            with tracing.job_trace(listed.ref):
-                waiting |= not self._progress(ping, record)
+        """Write what execute's last poll found of each hardware job; while any is still
+        with its provider, answer the ping with `hardware.poll` (`hardware.observing`)."""
+        waiting = self.hardware.observe(lambda claim: self._claimed(ping, claim))
         return ping.reply(types.HARDWARE_POLL, SOURCE, b"{}") if waiting else None
-
-    def _progress(self, ping: Envelope, record: RemoteRecord) -> bool:
-        """Apply `record` to its job; whether the job is finished with its provider."""
-        ref = record.job
-        if record.state == "completed" and record.completed is not None:
-            self._claimed(ping, record.completed)
-            return True
-        if record.state == "failed":
-            failure = payloads.JobFailed(
-                job=ref, reason=record.reason or "RemoteJobFailed", message=record.message or ""
-            )
-            self._claimed(ping, failure)
-            return True
-        if record.state == "cancelled":
-            now = self.clock()
-            message = f"job {record.job_id} was cancelled at its provider: {record.message}"
-            if self._update(ref, lambda s: transitions.cancelled(s, ref, message, now)):
-                self.writer.record_event(ref, "Warning", "Cancelled", message)
-            return True
-        written = self._update(
-            ref,
-            lambda s: transitions.remote_progress(
-                s, ref, record.state, record.queue_position, record.estimated_start
-            ),
-        )
-        if written is not None and written.phase is Phase.RUNNING:
-            self.writer.record_event(ref, "Normal", "Running", written.message or "")
-        return False
 
     def handle_dead_letter(self, event: Envelope) -> Envelope | None:
         """An event Knative could not deliver after its retries (the Triggers' dead-letter
@@ -301,86 +258,15 @@ class Reconciler:
         return None if letter is None else self.handle(letter)
 
     def resync(self) -> list[JobRef]:
-        """Mend what lost events left behind; Knative's PingSource calls this every
-        five minutes (knative/pingsource.yaml, docs/resync.md). Returns the jobs it
-        wrote.
-
-        - A job whose current generation no event announced, older than
-          `resync_after`: the event source drops what happens while it is down or
-          relisting, and such a job would wait forever without a phase. Its status
-          is written (`transitions.asked_again`), a change the source does send;
-          validate and reconcile take it up as the lost event.
-        - A job nothing has moved for `stalled_after` (`transitions.stalled`): the
-          event with its next step was lost after it was seen. It fails, saying so.
-        - A run under way (Validating, Scheduled, Retrying) with no answer for `lease`
-          (`transitions.requeued`): whatever step lost its event, validate is asked for
-          it again; the retry count in the status goes on.
-
-        Each QiskitBackend's status is refreshed on the same ping (`catalogue`), and each
-        QiskitBudget rolls over into a new period and settles the reservations of jobs
-        that ended or are gone while their settlement was lost (`budgets`).
-        """
-        now = self.clock()
-        wrote: list[JobRef] = []
-        listed = self.writer.jobs()
-        for job in listed:
-            decide = self._mending(job, now)
-            if decide is not None and self._resynced(job.ref, decide):
-                wrote.append(job.ref)
-        if self.expiry is not None:
-            self.expiry.sweep(now)
-        if self.catalogue is not None:
-            self.catalogue.refresh(now)
-        if self.budgets is not None:
-            self.budgets.roll()  # a period that ended rolls over even with no job to charge
-            self.budgets.mend(listed)  # settlements a failed write or lost delete left
-        return wrote
-
-    def _mending(self, job: ListedJob, now: datetime) -> Decide | None:
-        """What the resync writes for `job` as listed (decided again when written), or
-        None: it is alive, or too young for its own event to be given up on."""
-        ref = job.ref
-        if transitions.asked_again(job.status, ref.generation, now) is not None:
-            if job.created is not None and job.created >= now - self.resync_after:
-                return None
-            return partial(transitions.asked_again, generation=ref.generation, now=now)
-        after = self.stalled_after
-        if waiting_turn(job.status, ref.generation):
-            after = None  # a session's queue is no stall: its maxTime ends the wait
-        if after is not None and transitions.stalled(job.status, ref, now, after) is not None:
-            return partial(transitions.stalled, job=ref, now=now, after=after)
-        lease = self.lease
-        if lease is not None and transitions.requeued(job.status, ref, now, lease) is not None:
-            return partial(transitions.requeued, job=ref, now=now, lease=lease)
-        return None
-
-    def _resynced(self, ref: JobRef, decide: Decide) -> bool:
-        """Write one job's resync (decided again on its status as read now), in that
-        job's trace, not the ping's."""
-        with tracing.job_trace(ref):
-            written = self._update(ref, decide)
-            if written is None:
-                return False  # it moved meanwhile, or is gone
-            message = written.message or ""
-            if written.phase is Phase.FAILED:
-                metrics.RESYNCS.labels("failed_stalled").inc()
-                self.writer.record_event(ref, "Warning", "Stalled", message)
-                tracing.end_job_span(ref, written.start_time, written.phase.value, message)
-            elif written.requeued_for(ref.generation):
-                metrics.RESYNCS.labels("requeued").inc()
-                self.writer.record_event(ref, "Warning", "Requeued", message)
-            else:
-                metrics.RESYNCS.labels("asked_again").inc()
-                self.writer.record_event(ref, "Warning", "Resynced", message)
-            log.warning("%s: %s", ref.key, message)
-            return True
+        """Mend what lost events left behind (`status.resync`); the jobs it wrote."""
+        return self.resyncing(self.clock())
 
     def _seen(self, event: Envelope) -> None:
         ref = job_ref_from_raw(event)
         if ref is None:
             return
         now = self.clock()
-        if self._update(ref, lambda s: transitions.seen(s, ref.generation, now)):
+        if self.updates(ref, lambda s: transitions.seen(s, ref.generation, now)):
             self.writer.record_event(
                 ref, "Normal", "Validating", f"Validating generation {ref.generation}"
             )
@@ -406,7 +292,7 @@ class Reconciler:
             seen = current
             return transitions.retrying(current, failure, now, self.max_retries, backoff)
 
-        written = self._update(failure.job, decide)
+        written = self.updates(failure.job, decide)
         if written is None:
             if transitions.retry_to_resend(seen, failure):
                 assert seen is not None  # for mypy: retry_to_resend says so
@@ -440,34 +326,6 @@ class Reconciler:
         tracing.end_job_span(ref, written.start_time, phase, message)
         finished = payloads.JobFinished(job=ref, phase=phase, message=message)
         return event.reply(types.JOB_FINISHED, SOURCE, payloads.encode(finished))
-
-    def _update(self, ref: JobRef, decide: Decide) -> JobStatus | None:
-        """`writer.update`, counting the phase a write moves the job into."""
-        before: Phase | None = None
-
-        def deciding(current: JobStatus | None) -> JobStatus | None:
-            nonlocal before  # the phase the write replaces: the last try's, after conflicts
-            before = current.phase if current else None
-            return decide(current)
-
-        written = self.writer.update(ref, deciding)
-        if written is None or written.phase is None:
-            return written
-        if written.phase.is_terminal and written.phase != before and self.budgets is not None:
-            self.budgets.ended(ref, written)
-        # Each retry enters Retrying anew (the attempt in between ran), so each counts.
-        if written.phase != before or written.phase is Phase.RETRYING:
-            metrics.PHASE_TRANSITIONS.labels(written.phase.value).inc()
-            # One line a move: what an operator reads in `kubectl logs` (the job, uid
-            # and trace id come from the event's log context).
-            log.info(
-                "%s: %s -> %s: %s",
-                ref.key,
-                before.value if before else "new",
-                written.phase.value,
-                written.message or "",
-            )
-        return written
 
     def _expected_location(self, job: JobNow | None) -> str | None:
         """Where execute writes this job's full result now; None when it asks for none."""

@@ -224,6 +224,9 @@ def test_stall_detection_can_be_turned_off(tmp_path: Path) -> None:
 def test_the_settings_name_the_graces_and_zero_turns_stall_detection_off() -> None:
     env = {"QOP_RESYNC_AFTER_SECONDS": "5", "QOP_STALLED_AFTER_SECONDS": "0"}
     off = wiring.reconciler(Settings.from_env(env))
-    assert (off.resync_after, off.stalled_after) == (timedelta(seconds=5), None)
+    assert (off.resyncing.resync_after, off.resyncing.stalled_after) == (timedelta(seconds=5), None)
     default = wiring.reconciler(Settings.from_env({}))
-    assert (default.resync_after, default.stalled_after) == (timedelta(minutes=1), HOUR)
+    assert (default.resyncing.resync_after, default.resyncing.stalled_after) == (
+        timedelta(minutes=1),
+        HOUR,
+    )
