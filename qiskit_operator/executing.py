@@ -125,6 +125,8 @@ class Executor:
         if event.type == types.APISERVER_DELETE:
             self._forget(event)
             return None
+        if event.type == types.APISERVER_ADD:
+            return None  # a new job woke execute (or kept it warm) for its work to come
         if event.type == types.EXECUTION_CANCEL:
             try:
                 request = payloads.decode_cancel(event.data)

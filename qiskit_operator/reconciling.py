@@ -99,7 +99,9 @@ class Reconciler:
         # QiskitSessions' queues and status (sessions/); None: no job may name one.
         self.sessions = None if sessions is None else SessionScheduler(sessions, writer, clock)
         # Execute's records of hardware jobs, on the volume the two share.
-        self.hardware = HardwareObserver(self.updates, RecordStore(results.root), clock)
+        self.hardware = HardwareObserver(
+            self.updates, RecordStore(results.root), lambda: self.clock()
+        )
 
     def ready(self) -> bool:
         return True

@@ -12,13 +12,20 @@ from qiskit_operator.events.envelope import Envelope
 
 SOURCE = "/qiskit-operator/broker"
 SINK = "qiskit-reconcile"  # the dead-letter sink is reconcile itself
+# Of the API server's events execute gets a job's creation, to wake up early, and its
+# deletion, to clean up after it (knative/triggers.yaml): neither is the job's work.
+EXECUTE = "qiskit-execute"
 
 
 def dead_letter(event: Envelope, trigger: str, subscriber: str, error: str) -> Envelope | None:
     """A `job.failed` for the job `event` is about, or None: when it is about no job,
-    or when reconcile is the one that could not be reached (a letter to it would fail
-    too, and the next event it gets carries the job's state anyway)."""
-    if subscriber == SINK:
+    when reconcile is the one that could not be reached (a letter to it would fail
+    too, and the next event it gets carries the job's state anyway), or when the
+    event was no work of the job's (an API server event for execute). `subscriber`
+    is a Service's name, or the address Knative names (`knativeerrordest`)."""
+    if SINK in subscriber:
+        return None
+    if event.type in types.APISERVER_TYPES and EXECUTE in subscriber:
         return None
     ref = _job_of(event)
     if ref is None:

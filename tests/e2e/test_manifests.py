@@ -105,6 +105,7 @@ def test_the_kustomization_passes_the_api_servers_validation(knative_cluster: De
         ("ApiServerSource", "qiskit-jobs"),
         ("Trigger", "validate-job-changes"),
         ("Trigger", "execute-validated-jobs"),
+        ("Trigger", "execute-wake-up"),
         ("Trigger", "reconcile-job-changes"),
         ("Trigger", "reconcile-job-outcomes"),
         ("ServiceAccount", "qiskit-job-source"),
@@ -206,7 +207,7 @@ def test_every_dead_letter_goes_to_reconciles_dead_letter_endpoint(
     built = knative_cluster.kubectl("kustomize", str(KNATIVE)).stdout
     routed = [o for o in yaml.safe_load_all(built) if o and o["kind"] in ("Trigger", "Broker")]
     sinks = [o["spec"]["delivery"]["deadLetterSink"] for o in routed]
-    assert len(sinks) == 7
+    assert len(sinks) == 8
     for sink in sinks:
         assert (sink["ref"]["name"], sink["uri"]) == ("qiskit-reconcile", "/dead-letter")
 

@@ -41,9 +41,11 @@ class Recorder:
 def broker_with(
     validate: Recorder, execute: Recorder, reconcile: Recorder, dispatchers: int = 8
 ) -> BrokerServer:
-    # The shipped Triggers, with retries shortened so that the tests do not wait.
+    # The shipped Triggers, with retries cut to one at most, so that the tests do not wait.
     triggers = [
-        replace(t, delivery=DeliverySpec(retry=1, backoff_delay_seconds=0.01))
+        replace(
+            t, delivery=DeliverySpec(retry=min(t.delivery.retry, 1), backoff_delay_seconds=0.01)
+        )
         for t in load_triggers(ROOT / "knative" / "triggers.yaml")
     ]
     subscribers = {
@@ -67,7 +69,9 @@ def wait_for(condition: object, timeout: float = 10) -> None:
     raise AssertionError("timed out")
 
 
-def test_an_add_event_reaches_validate_and_reconcile_and_the_reply_reaches_execute() -> None:
+def test_an_add_event_reaches_all_three_and_the_reply_reaches_execute() -> None:
+    """validate works on the add, reconcile records it, and execute wakes on it (its
+    cold start overlapping validate's); the work reaches execute as validate's reply."""
     added = resource_event(admit(job_manifest(name="routed")), types.APISERVER_ADD)
     validated = added.reply(types.JOB_VALIDATED, "/validate", b"{}")
     validate, execute, reconcile = (
@@ -78,9 +82,9 @@ def test_an_add_event_reaches_validate_and_reconcile_and_the_reply_reaches_execu
     broker = broker_with(validate, execute, reconcile)
     try:
         assert post(broker, added) == 202
-        wait_for(lambda: execute.seen and len(reconcile.seen) == 2)
+        wait_for(lambda: len(execute.seen) == 2 and len(reconcile.seen) == 2)
         assert [e.type for e in validate.seen] == [types.APISERVER_ADD]
-        assert [e.type for e in execute.seen] == [types.JOB_VALIDATED]
+        assert sorted(e.type for e in execute.seen) == [types.APISERVER_ADD, types.JOB_VALIDATED]
         assert sorted(e.type for e in reconcile.seen) == [types.APISERVER_ADD, types.JOB_VALIDATED]
     finally:
         broker.stop()
@@ -103,6 +107,24 @@ def test_an_event_validate_never_takes_fails_its_job_through_a_dead_letter() -> 
         assert failed.reason == "DeliveryFailed" and failed.job.name == "stranded"
         assert "validate is down" in failed.message
         assert len(validate.seen) == 2  # the first try and one retry
+    finally:
+        broker.stop()
+
+
+def test_a_wake_up_execute_never_takes_fails_no_job() -> None:
+    added = resource_event(admit(job_manifest(name="sleepy")), types.APISERVER_ADD)
+    validate, execute, reconcile = (
+        Recorder("validate"),
+        Recorder("execute", fail=True),
+        Recorder("reconcile"),
+    )
+    broker = broker_with(validate, execute, reconcile)
+    try:
+        assert post(broker, added) == 202
+        wait_for(lambda: len(execute.seen) == 1 and len(reconcile.seen) == 1 and validate.seen)
+        time.sleep(0.5)  # room for a retry or a dead letter, were there one
+        assert len(execute.seen) == 1  # no retry: a late wake-up is worth nothing
+        assert [e.type for e in reconcile.seen] == [types.APISERVER_ADD]  # no job.failed
     finally:
         broker.stop()
 

@@ -182,8 +182,14 @@ def test_each_trigger_delivers_with_a_token_its_function_accepts(
     validated = Envelope(type=types.JOB_VALIDATED, source="/validate", data=b"{}")
     functions["qiskit-validate"].reply = lambda event: validated
     assert post(broker, job_added(), source_token(issuer)).status_code == 202
-    # validate (its Trigger's token), then execute with validate's admitted reply.
-    wait_for(lambda: [e.type for e in functions["qiskit-execute"].seen] == [types.JOB_VALIDATED])
+    # validate (its Trigger's token), then execute with validate's admitted reply; and
+    # execute woken by the add itself, with the wake-up Trigger's token.
+    wait_for(
+        lambda: (
+            sorted(e.type for e in functions["qiskit-execute"].seen)
+            == [types.APISERVER_ADD, types.JOB_VALIDATED]
+        )
+    )
     assert [e.type for e in functions["qiskit-validate"].seen] == [types.APISERVER_ADD]
     assert types.APISERVER_ADD in [e.type for e in functions["qiskit-reconcile"].seen]
     assert broker.refused == []

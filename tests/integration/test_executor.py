@@ -17,13 +17,15 @@ from qiskit.circuit.library import quantum_volume
 from qiskit_operator.circuits.work import validated_work
 from qiskit_operator.errors import TransientError, UserError
 from qiskit_operator.events import payloads, types
+from qiskit_operator.events.apiserver import resource_event
 from qiskit_operator.events.envelope import Envelope
 from qiskit_operator.executing import Executor
 from qiskit_operator.execution.aer import AerRunner, Workload
 from qiskit_operator.execution.isolation import IsolatedRunner
+from qiskit_operator.local.pipeline import admit
 from qiskit_operator.results import ResultStore
 from qiskit_operator.sandbox import confinement
-from tests.conftest import bell_circuit
+from tests.conftest import BELL_QASM2, bell_circuit, job_manifest
 
 REF = payloads.JobRef(namespace="default", name="bell", uid="u-2", generation=1)
 
@@ -202,3 +204,15 @@ def test_a_confined_run_past_the_default_deadline_names_the_setting(tmp_path: Pa
         executor.close()
     assert stopped.value.reason == "TimeLimit"
     assert "QOP_SIMULATION_TIMEOUT_SECONDS (0.001 s)" in stopped.value.message
+
+
+def test_a_new_jobs_event_only_wakes_execute(tmp_path: Path) -> None:
+    """knative/triggers.yaml execute-wake-up: a job's creation reaches execute so that its
+    cold start overlaps validate's; nothing runs and nothing is written for it."""
+    added = resource_event(admit(job_manifest(name="woken", code=BELL_QASM2)), types.APISERVER_ADD)
+    executor = Executor(ResultStore(tmp_path))
+    try:
+        assert executor.handle(added) is None
+    finally:
+        executor.close()
+    assert list(tmp_path.iterdir()) == []

@@ -181,6 +181,25 @@ def test_a_letter_reconcile_could_not_get_is_handled_and_one_for_another_fails_t
     )
 
 
+def test_a_wake_up_execute_could_not_get_fails_no_job(tmp_path: Path) -> None:
+    """knative/triggers.yaml execute-wake-up: the Broker's dead-letter sink still gets
+    it, but a job's creation is no work of execute's; its work is job.validated."""
+    cluster, reconcile, _ = rig(tmp_path)
+    obj = cluster.api.get("qiskitjobs", "default", "bell")
+    assert obj is not None
+    before = cluster.get("default/bell")
+    for type_ in (types.APISERVER_ADD, types.APISERVER_DELETE):
+        letter = resource_event(obj, type_)
+        letter.extensions["knativeerrordest"] = "http://qiskit-execute.qiskit-operator"
+        letter.extensions["knativeerrorcode"] = "503"
+        assert reconcile.handle_dead_letter(letter) is None
+    assert cluster.get("default/bell") == before
+    for_validate = resource_event(obj, types.APISERVER_ADD)
+    for_validate.extensions["knativeerrordest"] = "http://qiskit-validate.qiskit-operator"
+    assert reconcile.handle_dead_letter(for_validate) is not None  # that was its work
+    assert cluster.get("default/bell").status.phase is Phase.FAILED  # type: ignore[union-attr]
+
+
 def test_results_go_to_the_configmap_the_spec_names_under_the_formats_key(tmp_path: Path) -> None:
     cluster, reconcile, ref = rig(tmp_path, type="configmap", format="csv", location="out")
     output = payloads.OutputRequest(type="configmap", location="out", format="csv")

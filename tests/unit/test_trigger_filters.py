@@ -115,10 +115,20 @@ def test_shipped_triggers_route_each_event_type_to_the_right_functions() -> None
         return {t.subscriber for t in triggers if t.filter.matches(env)}
 
     job_event = {"kind": "QiskitJob", "name": "j", "namespace": "d", "apiversion": "quantum.io/v1"}
+    # A new job wakes execute beside validate (its cold start overlaps validate's),
+    # once, with no retry: a late wake-up is worth nothing.
     assert targets(event(types.APISERVER_ADD, **job_event)) == {
         "qiskit-validate",
         "qiskit-reconcile",
+        "qiskit-execute",
     }
+    (wake,) = [
+        t
+        for t in triggers
+        if t.filter.matches(event(types.APISERVER_ADD, **job_event))
+        and t.subscriber == "qiskit-execute"
+    ]
+    assert (wake.name, wake.delivery.retry) == ("execute-wake-up", 0)
     assert targets(event(types.APISERVER_UPDATE, **job_event)) == {
         "qiskit-validate",
         "qiskit-reconcile",
