@@ -7,7 +7,9 @@ a 30 s autoscaling window and a 6 s scale-to-zero grace period) and prints, in o
 - for each function, from zero pods: seconds to the first answer of GET /health
   through the ingress (Knative starts a pod on the request);
 - a Bell job applied with every function at zero, and with every function warm:
-  seconds from `kubectl apply` to phase Completed (median of --jobs each);
+  seconds from `kubectl apply` to phase Completed (median of --jobs each), and for
+  each job from zero, step by step: when each function's pod was created and Ready
+  and when the job entered each phase;
 - --burst Bell jobs applied at once through the ApiServerSource and Broker: how many
   Completed, throughput, p50 and p99 apply-to-Completed, and each function's pod
   count over time;
@@ -33,6 +35,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -170,6 +173,74 @@ class PodSampler:
         return " ".join(points)
 
 
+class Timeline:
+    """When each function's pod was created and became Ready, and when the job entered
+    each phase, in seconds from the start: two `kubectl get --watch` streams, started
+    before the job is applied (they list the objects there already, then stream)."""
+
+    def __init__(self, knative: Knative, job: str) -> None:
+        self.job, self.marks = job, {}  # type: ignore[var-annotated]
+        cluster = knative.node.cluster
+        kubectl = [str(cluster.binaries.kubectl), "--kubeconfig", str(cluster.kubeconfig)]
+        watch = ["--watch", "--output-watch-events", "-o", "json"]
+        self._streams = [
+            subprocess.Popen(
+                cluster.in_netns([*kubectl, "get", *what, *watch]),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+            for what in (["pods", "-n", NAMESPACE], ["qjob", "-n", "default"])
+        ]
+        self._start = time.monotonic()
+        for stream in self._streams:
+            threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+        time.sleep(1.0)  # kubectl connects and lists what is there before the apply
+
+    def mark(self, what: str) -> None:
+        self.marks.setdefault(what, time.monotonic() - self._start)
+
+    def _read(self, stream: subprocess.Popen[str]) -> None:
+        decoder, buffered = json.JSONDecoder(), ""
+        assert stream.stdout is not None
+        for line in stream.stdout:
+            buffered += line
+            try:
+                event, _ = decoder.raw_decode(buffered.strip())
+            except ValueError:
+                continue  # the object is not whole yet
+            buffered = ""
+            self._saw(event.get("object") or {})
+
+    def _saw(self, item: dict[str, Any]) -> None:
+        meta, status = item.get("metadata") or {}, item.get("status") or {}
+        if item.get("kind") == "QiskitJob":
+            if meta.get("name") == self.job:
+                phase = status.get("phase")
+                self.mark(f"job {phase}" if phase else "job created")
+            return
+        function = (meta.get("labels") or {}).get("serving.knative.dev/service", "")
+        if not function or meta.get("deletionTimestamp"):
+            return
+        function = function.removeprefix("qiskit-")
+        self.mark(f"{function} pod created")
+        conditions = status.get("conditions") or []
+        if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions):
+            self.mark(f"{function} pod Ready")
+
+    def close(self) -> None:
+        for stream in self._streams:
+            stream.kill()
+            stream.wait()
+
+    def steps(self) -> str:
+        return ", ".join(f"{what} {at:.2f}" for what, at in sorted(self.marks.items(), key=_at))
+
+
+def _at(item: tuple[str, float]) -> float:
+    return item[1]
+
+
 def burst(knative: Knative, jobs: int) -> tuple[list[float], int, float, PodSampler]:
     names = [f"burst-{i}" for i in range(jobs)]
     manifests = "---\n".join(bell(name) for name in names)
@@ -234,10 +305,12 @@ def main() -> int:
         for function in FUNCTIONS:
             wait_all_zero(knative)
             cold_answers[function] = first_answer(knative, function)
-        from_zero, warm = [], []
+        from_zero, warm, timelines = [], [], []
         for i in range(args.jobs):
             wait_all_zero(knative)
+            timelines.append(Timeline(knative, f"from-zero-{i}"))
             from_zero.append(apply_to_completed(knative, f"from-zero-{i}"))
+            timelines[-1].close()
             warm.append(apply_to_completed(knative, f"warm-{i}"))
         completed, lost, elapsed, burst_pods = burst(knative, args.burst)
         latencies, failed, validate_pods = validate_load(knative, args.rate, args.seconds)
@@ -261,6 +334,8 @@ def main() -> int:
         f"{f'Bell, all at zero: apply to Completed, median of {args.jobs}, s':<58}"
         f"{statistics.median(from_zero):>10.2f}"
     )
+    for timeline in timelines:
+        print(f"  step by step, s: {timeline.steps()}")
     print(
         f"{f'Bell, all warm: apply to Completed, median of {args.jobs}, s':<58}"
         f"{statistics.median(warm):>10.2f}"
