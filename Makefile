@@ -28,8 +28,9 @@ controlplane:
 	@if command -v go >/dev/null 2>&1; then bash controlplane/build.sh all >/dev/null; \
 	else echo "Go not found: the e2e tests will be skipped (and fail when CI=true)"; fi
 
-# Every tier (tests/all.sh): the main suite, with the image and node tiers' builds
-# running beside it, then the images and the node with the functions as pods.
+# Every tier (tests/all.sh): the main suite, with the image, node and Knative tiers'
+# builds running beside it, then the images, the node with the functions as pods,
+# and real Knative on a node of its own.
 test: lint controlplane
 	bash tests/all.sh $(BIN)/pytest
 
